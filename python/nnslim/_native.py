@@ -1,0 +1,53 @@
+"""Loads the compiled extensions.
+
+``_C`` (CPU kernels) is required for anything that runs on nnslim's kernels; ``_cuda`` is optional.
+When an extension is missing the module still imports, and a stand-in raises a clear error at the
+first call, so pure-Python features (pruning masks, distillation) keep working in a source checkout.
+"""
+from __future__ import annotations
+
+import os
+
+
+class _Missing:
+    def __init__(self, name: str, error: BaseException):
+        self._name = name
+        self._error = error
+
+    def __getattr__(self, attr):
+        raise RuntimeError(
+            f"nnslim.{self._name} (compiled kernels) is not available: {self._error}. "
+            "Install nnslim with `pip install .` so the C++ extension is built."
+        )
+
+    def __bool__(self):
+        return False
+
+
+try:
+    from nnslim import _C as C  # type: ignore[attr-defined]
+except ImportError as exc:  # pragma: no cover - exercised only without a build
+    C = _Missing("_C", exc)
+
+try:
+    from nnslim import _cuda as CUDA  # type: ignore[attr-defined]
+except ImportError as exc:
+    CUDA = _Missing("_cuda", exc)
+
+
+def has_cpu_kernels() -> bool:
+    return not isinstance(C, _Missing)
+
+
+def has_cuda_module() -> bool:
+    return not isinstance(CUDA, _Missing)
+
+
+def num_threads() -> int:
+    """Threads the kernels may use: torch's setting, so one knob governs the whole process."""
+    try:
+        import torch
+
+        return max(1, int(torch.get_num_threads()))
+    except Exception:  # pragma: no cover
+        return max(1, os.cpu_count() or 1)
