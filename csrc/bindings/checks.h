@@ -1,0 +1,72 @@
+// Argument checks shared by the bindings: every buffer is validated before any kernel touches it,
+// and every failure names the argument and what was expected.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "nnslim/hw.h"
+
+namespace nnslim {
+namespace py = pybind11;
+
+inline std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+template <typename T>
+const char* dtype_name();
+template <> inline const char* dtype_name<float>() { return "float32"; }
+template <> inline const char* dtype_name<int8_t>() { return "int8"; }
+template <> inline const char* dtype_name<int32_t>() { return "int32"; }
+template <> inline const char* dtype_name<int64_t>() { return "int64"; }
+template <> inline const char* dtype_name<uint8_t>() { return "uint8"; }
+
+// Checks dtype, rank and C-contiguity; returns the array unchanged (no silent copies or casts).
+template <typename T>
+py::array_t<T> checked(const py::handle& obj, const char* name, int ndim) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + ": expected a numpy array of " + dtype_name<T>() + ", got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  if (!a.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(name) + ": expected dtype " + dtype_name<T>() + ", got " +
+                         std::string(py::str(a.dtype())));
+  if (a.ndim() != ndim)
+    throw py::value_error(std::string(name) + ": expected " + std::to_string(ndim) + " dimensions, got shape " +
+                          shape_str(a));
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(name) + ": expected a C-contiguous array");
+  return py::reinterpret_borrow<py::array_t<T>>(a);
+}
+
+inline void check_dim(const py::array& a, int axis, py::ssize_t want, const char* name, const char* what) {
+  if (a.shape(axis) != want)
+    throw py::value_error(std::string(name) + ": expected " + what + " = " + std::to_string(want) + ", got shape " +
+                          shape_str(a));
+}
+
+inline void check_int_range(py::ssize_t v, const char* name) {
+  if (v > py::ssize_t(0x7fffffff))
+    throw py::value_error(std::string(name) + ": dimension " + std::to_string(v) + " exceeds 2^31 - 1");
+}
+
+inline int checked_threads(int n) {
+  if (n < 1) throw py::value_error("num_threads: expected >= 1, got " + std::to_string(n));
+  return n;
+}
+
+inline Isa isa_arg(const py::object& isa) {
+  if (isa.is_none()) return selected_isa();
+  const std::string s = py::str(isa);
+  Isa out;
+  if (!parse_isa(s, &out))
+    throw py::value_error("isa: '" + s + "' is not a kernel path; expected scalar, avx2, avx512_vnni or amx");
+  require_isa(out);
+  return out;
+}
+
+}  // namespace nnslim

@@ -1,0 +1,172 @@
+// Chooses the int8 GEMM kernel, its packing and its K padding together for one ISA, and drives the
+// kernels: task partitioning, activation quantization, K chunking for exactness.
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../kernels/qs8-gemm/qs8-gemm.h"
+#include "../kernels/qs8-quant/qs8-quant.h"
+#include "nnslim/gemm.h"
+
+namespace nnslim {
+
+const Qs8GemmConfig& qs8_gemm_config(Isa isa) {
+  static const Qs8GemmConfig configs[] = {
+      {Isa::scalar, 1, 1, false, nnslim_qs8_gemm_pack__scalar, nnslim_qs8_gemm__scalar,
+       nnslim_qs8_quant_rows__scalar},
+      {Isa::avx2, 16, 2, false, nnslim_qs8_gemm_pack__avx2, nnslim_qs8_gemm__avx2,
+       nnslim_qs8_quant_rows__avx2},
+      {Isa::avx512vnni, 32, 4, true, nnslim_qs8_gemm_pack__avx512vnni, nnslim_qs8_gemm__avx512vnni,
+       nnslim_qs8_quant_rows__avx512},
+      {Isa::amx, 32, 64, false, nnslim_qs8_gemm_pack__amx, nnslim_qs8_gemm__amx,
+       nnslim_qs8_quant_rows__avx512},
+  };
+  return configs[static_cast<int>(isa)];
+}
+
+std::unique_ptr<PackedB> qs8_pack_weights(const int8_t* B, int N, int K, Isa isa) {
+  require_isa(isa);
+  if (N <= 0 || K <= 0) throw std::invalid_argument("weight must have N > 0 rows and K > 0 columns");
+  auto out = std::make_unique<PackedB>();
+  out->isa = isa;
+  qs8_gemm_config(isa).pack(B, N, K, out.get());
+  return out;
+}
+
+namespace {
+
+// Splits rows x panels into tasks: whole panel ranges per thread when there are enough panels
+// (each weight panel is read once), otherwise rows are split too.
+struct Partition {
+  int mtasks, ptasks, mstep, pstep;
+};
+
+Partition partition(int M, int panels, int mr, int threads, int64_t work) {
+  // Small problems are not worth waking threads for (~10 us per dispatch).
+  if (work < (int64_t(1) << 18)) threads = 1;
+  Partition d{1, 1, M, panels};
+  if (threads <= 1) return d;
+  if (panels >= 2 * threads) {
+    d.ptasks = 2 * threads;  // two per thread evens out panel-count remainders
+  } else if (panels >= threads) {
+    d.ptasks = threads;
+  } else {
+    d.ptasks = panels;
+    const int mblocks = (M + mr - 1) / mr;
+    d.mtasks = std::min(mblocks, (threads + panels - 1) / panels);
+  }
+  d.pstep = (panels + d.ptasks - 1) / d.ptasks;
+  d.ptasks = (panels + d.pstep - 1) / d.pstep;
+  const int mblocks = (M + mr - 1) / mr;
+  d.mstep = (mblocks + d.mtasks - 1) / d.mtasks * mr;
+  d.mtasks = (M + d.mstep - 1) / d.mstep;
+  return d;
+}
+
+void run_gemm(const Qs8GemmConfig& cfg, const GemmProblem& p, int threads) {
+  const PackedB& B = *p.B;
+  const int mr = cfg.isa == Isa::amx ? 32 : 8;
+  const Partition d = partition(p.M, B.num_panels, mr, threads, int64_t(p.M) * B.N * (p.k1 - p.k0));
+  parallel_for(d.mtasks * d.ptasks, threads, [&](int t) {
+    const int mt = t / d.ptasks, pt = t % d.ptasks;
+    const int m0 = mt * d.mstep, m1 = std::min(p.M, m0 + d.mstep);
+    const int p0 = pt * d.pstep, p1 = std::min(B.num_panels, p0 + d.pstep);
+    if (m0 < m1 && p0 < p1) cfg.gemm(p, m0, m1, p0, p1);
+  });
+}
+
+// K range [k0, k1) of the real columns, padded end for the kernel.
+struct KRange {
+  int k0, k1, kend;
+};
+
+std::vector<KRange> k_chunks(const PackedB& B) {
+  std::vector<KRange> v;
+  for (int k0 = 0; k0 < B.K; k0 += kChunkK) {
+    const int k1 = std::min(B.K, k0 + kChunkK);
+    v.push_back({k0, k1, k1 == B.K ? B.Kp : k1});
+  }
+  return v;
+}
+
+void row_sums(const int8_t* A, size_t lda, int M, int k0, int k1, std::vector<int32_t>* out) {
+  out->assign(M, 0);
+  for (int m = 0; m < M; ++m) {
+    int32_t s = 0;
+    for (int k = k0; k < k1; ++k) s += A[m * lda + k];
+    (*out)[m] = s;
+  }
+}
+
+}  // namespace
+
+void qs8_gemm_s32(const int8_t* A, size_t lda, int M, const PackedB& B, int32_t* C, size_t ldc,
+                  int num_threads) {
+  if (B.K > kMaxExactK)
+    throw std::invalid_argument("K=" + std::to_string(B.K) + " exceeds " + std::to_string(kMaxExactK) +
+                                ", the largest K whose int8 dot products always fit in int32 output");
+  if (M <= 0) return;
+  const Qs8GemmConfig& cfg = qs8_gemm_config(B.isa);
+  // Kernels read whole padded K blocks: copy A into a zero-padded buffer.
+  std::vector<int8_t> a(size_t(M) * B.Kp, 0);
+  for (int m = 0; m < M; ++m) std::copy(A + m * lda, A + m * lda + B.K, a.begin() + size_t(m) * B.Kp);
+  std::vector<int32_t> rowsum;
+  if (cfg.needs_rowsum) row_sums(a.data(), B.Kp, M, 0, B.K, &rowsum);
+  GemmProblem p;
+  p.M = M;
+  p.k0 = 0;
+  p.k1 = B.Kp;
+  p.A = a.data();
+  p.lda = B.Kp;
+  p.a_rowsum = rowsum.data();
+  p.B = &B;
+  p.epilogue = Epilogue::store_s32;
+  p.C32 = C;
+  p.ldc = ldc;
+  run_gemm(cfg, p, num_threads);
+}
+
+void qs8_linear_dynamic_f32(const float* X, size_t ldx, int M, const PackedB& B, const float* b_scale,
+                            const float* bias, bool relu, float* Y, size_t ldy, int num_threads) {
+  if (M <= 0) return;
+  const Qs8GemmConfig& cfg = qs8_gemm_config(B.isa);
+  std::vector<int8_t> q(size_t(M) * B.Kp);
+  std::vector<float> a_scale(M);
+  const int qthreads = int64_t(M) * B.K >= (1 << 16) ? num_threads : 1;
+  const int qtasks = std::min(M, qthreads * 4);
+  parallel_for(qtasks, qthreads, [&](int t) {
+    const int m0 = int(int64_t(M) * t / qtasks), m1 = int(int64_t(M) * (t + 1) / qtasks);
+    cfg.quantize_rows(X, ldx, m0, m1, B.K, B.Kp, q.data(), B.Kp, a_scale.data());
+  });
+  const std::vector<KRange> chunks = k_chunks(B);
+  std::vector<int32_t> rowsum;
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    if (cfg.needs_rowsum) row_sums(q.data(), B.Kp, M, chunks[c].k0, chunks[c].k1, &rowsum);
+    GemmProblem p;
+    p.M = M;
+    p.k0 = chunks[c].k0;
+    p.k1 = chunks[c].kend;
+    p.A = q.data();
+    p.lda = B.Kp;
+    p.a_rowsum = rowsum.data();
+    p.B = &B;
+    // Later chunks add their dequantized partial sums; ReLU can only apply after the last one.
+    const bool last = c + 1 == chunks.size();
+    p.epilogue = c == 0 ? Epilogue::store_f32 : Epilogue::accum_f32;
+    p.relu = relu && chunks.size() == 1;
+    p.Cf = Y;
+    p.ldc = ldy;
+    p.a_scale = a_scale.data();
+    p.b_scale = b_scale;
+    p.bias = bias;
+    run_gemm(cfg, p, num_threads);
+    if (last && relu && chunks.size() > 1)
+      for (int m = 0; m < M; ++m)
+        for (int n = 0; n < B.N; ++n) {
+          float& y = Y[m * ldy + n];
+          if (y < 0.f) y = 0.f;
+        }
+  }
+}
+
+}  // namespace nnslim

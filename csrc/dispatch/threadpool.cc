@@ -1,0 +1,114 @@
+// A small persistent thread pool. Kernels get their thread count from the caller (Python passes
+// torch.get_num_threads()). Calls from several Python threads at once are safe: only one caller
+// drives the workers at a time, the others run their tasks on their own thread instead of waiting.
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "nnslim/gemm.h"
+
+namespace nnslim {
+
+namespace {
+
+class ThreadPool {
+ public:
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+
+  // Returns false when another caller is using the pool.
+  bool run(int ntasks, int nthreads, const std::function<void(int)>& fn) {
+    std::unique_lock<std::mutex> owner(owner_mu_, std::try_to_lock);
+    if (!owner.owns_lock()) return false;
+    grow(nthreads - 1);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      fn_ = &fn;
+      ntasks_ = ntasks;
+      next_.store(0);
+      helpers_wanted_ = nthreads - 1;
+      helpers_active_ = 0;
+      ++generation_;
+    }
+    cv_.notify_all();
+    work();
+    std::unique_lock<std::mutex> lk(mu_);
+    helpers_wanted_ = 0;  // latecomers of this generation must not start
+    done_cv_.wait(lk, [&] { return helpers_active_ == 0; });
+    fn_ = nullptr;
+    return true;
+  }
+
+ private:
+  void grow(int n) {
+    while (int(workers_.size()) < n) workers_.emplace_back([this] { loop(); });
+  }
+
+  void work() {
+    for (int t = next_.fetch_add(1); t < ntasks_; t = next_.fetch_add(1)) (*fn_)(t);
+  }
+
+  void loop() {
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      if (helpers_wanted_ <= 0) continue;
+      --helpers_wanted_;
+      ++helpers_active_;
+      lk.unlock();
+      work();
+      lk.lock();
+      if (--helpers_active_ == 0) done_cv_.notify_all();
+    }
+  }
+
+  std::mutex owner_mu_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* fn_ = nullptr;
+  int ntasks_ = 0;
+  std::atomic<int> next_{0};
+  int helpers_wanted_ = 0, helpers_active_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+ThreadPool* pool_for_this_process() {
+  // A forked child inherits the pool object but not its threads: give it a fresh one (the old one
+  // is deliberately leaked, joining threads that do not exist would hang).
+  static pid_t owner_pid = 0;
+  static ThreadPool* pool = nullptr;
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lk(mu);
+  if (pool == nullptr || owner_pid != getpid()) {
+    pool = new ThreadPool();
+    owner_pid = getpid();
+  }
+  return pool;
+}
+
+}  // namespace
+
+void parallel_for(int ntasks, int num_threads, const std::function<void(int)>& fn) {
+  if (ntasks <= 0) return;
+  if (num_threads > ntasks) num_threads = ntasks;
+  if (num_threads <= 1 || !pool_for_this_process()->run(ntasks, num_threads, fn)) {
+    for (int t = 0; t < ntasks; ++t) fn(t);
+  }
+}
+
+}  // namespace nnslim

@@ -1,0 +1,89 @@
+// Int8 GEMM: C[M,N] = A[M,K] . B[N,K]^T with int32 accumulation, and the fused dynamic-quantized
+// linear layer built on it. B (weights, nn.Linear layout) is packed once per ISA.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "nnslim/hw.h"
+
+namespace nnslim {
+
+// Largest K whose exact s8 x s8 dot product always fits in int32: K * 128 * 128 <= 2^31 - 1.
+constexpr int64_t kMaxExactK = 131071;
+// fp32-output paths split longer K into chunks of this size (a multiple of every ISA's K padding)
+// and add the dequantized partial sums, so any K works there.
+constexpr int kChunkK = 65536;
+
+enum class Epilogue : int {
+  store_s32,  // C32 = acc
+  store_f32,  // Cf = acc * (a_scale[m] * b_scale[n]) + bias[n], then optional ReLU
+  accum_f32,  // Cf += acc * (a_scale[m] * b_scale[n])
+};
+
+// Weights packed for one ISA. The layout is private to that ISA's kernel; only `isa` says which.
+struct PackedB {
+  Isa isa = Isa::scalar;
+  int N = 0, K = 0;
+  int Kp = 0;         // K rounded up to the ISA's K granularity (zero padding)
+  int nr = 1;         // columns per panel
+  int num_panels = 0;
+  std::vector<uint8_t, std::allocator<uint8_t>> storage;  // over-allocated for 64-byte alignment
+  uint8_t* data = nullptr;                                 // aligned start inside storage
+  size_t bytes_per_panel = 0;
+};
+
+// One GEMM call on the K range [k0, k1) of the packed weights; k1 is already rounded up to the ISA's
+// K granularity (A and the packed weights are zero in the padding). A is int8, row stride lda,
+// indexed from column 0 (kernels add k0).
+struct GemmProblem {
+  int M = 0;
+  int k0 = 0, k1 = 0;
+  const int8_t* A = nullptr;
+  size_t lda = 0;
+  const int32_t* a_rowsum = nullptr;  // sum over the range of A[m, k]; kernels that bias A need it
+  const PackedB* B = nullptr;
+  Epilogue epilogue = Epilogue::store_s32;
+  int32_t* C32 = nullptr;
+  float* Cf = nullptr;
+  size_t ldc = 0;
+  const float* a_scale = nullptr;
+  const float* b_scale = nullptr;
+  const float* bias = nullptr;  // may be null
+  bool relu = false;
+};
+
+// Everything one ISA contributes, chosen together so layout, padding and kernel always agree.
+struct Qs8GemmConfig {
+  Isa isa;
+  int nr;              // panel width
+  int kr;              // K padding granularity
+  bool needs_rowsum;   // the kernel biases A or B and subtracts a row-sum compensation
+  void (*pack)(const int8_t* B, int N, int K, PackedB* out);
+  // Rows [m0, m1), panels [p0, p1) of the problem.
+  void (*gemm)(const GemmProblem& p, int m0, int m1, int p0, int p1);
+  // Per-row symmetric quantization of rows [m0, m1): Q is row stride ldq with columns K..Kp zeroed.
+  void (*quantize_rows)(const float* X, size_t ldx, int m0, int m1, int K, int Kp, int8_t* Q,
+                        size_t ldq, float* scales);
+};
+
+const Qs8GemmConfig& qs8_gemm_config(Isa isa);
+inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+// Packs B[N, K] (row-major int8) for `isa`.
+std::unique_ptr<PackedB> qs8_pack_weights(const int8_t* B, int N, int K, Isa isa);
+
+// C32[M, N] (ldc) = A[M, K] (lda) . B^T. Throws when K > kMaxExactK.
+void qs8_gemm_s32(const int8_t* A, size_t lda, int M, const PackedB& B, int32_t* C, size_t ldc,
+                  int num_threads);
+
+// Y[M, N] = dequant(quant_rows(X) . Bq^T) * b_scale + bias, with dynamic per-row activation scales.
+void qs8_linear_dynamic_f32(const float* X, size_t ldx, int M, const PackedB& B, const float* b_scale,
+                            const float* bias, bool relu, float* Y, size_t ldy, int num_threads);
+
+// Runs fn(task) for task in [0, ntasks) on up to num_threads threads (the caller included).
+void parallel_for(int ntasks, int num_threads, const std::function<void(int)>& fn);
+
+}  // namespace nnslim

@@ -1,0 +1,32 @@
+// Scalar reference kernels. They DEFINE nnslim's integer semantics: every SIMD path must match
+// them bit for bit on integers, and on fp32 outputs (all paths use the same float operation order
+// and the build disables FMA contraction).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace nnslim {
+namespace ref {
+
+// C[m, n] = sum_k A[m, k] * B[n, k], exact in int64 and returned as int32 (the caller checks K).
+void qs8_gemm_s32(const int8_t* A, size_t lda, const int8_t* B, size_t ldb, int M, int N, int K,
+                  int32_t* C, size_t ldc);
+
+// Rows whose largest magnitude is below this quantize to zero: 127 / amax would overflow to Inf.
+constexpr float kTinyAmax = 1e-30f;
+
+// Symmetric per-row quantization of one row of K floats.
+//   amax = max |x|; non-finite anywhere -> scale = NaN and q = 0 (so NaN propagates to the output);
+//   amax < kTinyAmax -> scale = 0, q = 0; otherwise scale = amax / 127, q = clamp(rne(x * (127 / amax)), -127, 127).
+// Writes q[0..K) and zeroes q[K..Kp).
+void qs8_quantize_row(const float* x, int K, int Kp, int8_t* q, float* scale);
+
+// The fp32 epilogue of one element: acc * (a_scale * b_scale) + bias, optional ReLU.
+inline float dequant_epilogue(int32_t acc, float a_scale, float b_scale, float bias, bool relu) {
+  float y = static_cast<float>(acc) * (a_scale * b_scale) + bias;
+  // Same as SIMD max(0, y): NaN and -0.0 pass through unchanged.
+  return (relu && y < 0.f) ? 0.f : y;
+}
+
+}  // namespace ref
+}  // namespace nnslim

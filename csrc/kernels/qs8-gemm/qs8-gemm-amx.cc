@@ -1,0 +1,100 @@
+// AMX path: tdpbssd multiplies s8 by s8 directly (no compensation). Weights use the same 4-way K
+// interleave as VNNI (unflipped), with K padded to 64 so every B tile is 16 rows of 64 bytes; a
+// 16-column tile is read from the 32-column panel with a 128-byte row stride.
+// Micro-tile: 32 rows x 32 columns = 4 accumulator tiles, 2 A tiles, 2 B tiles.
+#include <immintrin.h>
+
+#include <cstring>
+#include <vector>
+
+#include "qs8-epilogue-avx512-inl.h"
+#include "qs8-gemm.h"
+
+namespace nnslim {
+
+namespace {
+
+constexpr int kNR = 32, kMR = 32, kKB = 64;
+
+struct alignas(64) TileConfig {
+  uint8_t palette_id;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+void load_tile_config() {
+  TileConfig cfg;
+  std::memset(&cfg, 0, sizeof cfg);
+  cfg.palette_id = 1;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = 16;
+  }
+  _tile_loadconfig(&cfg);
+}
+
+// a: 32 rows (stride lda) covering the K range; writes the 32 x 32 int32 tile block to c (stride 32).
+void ukernel(const int8_t* a, size_t lda, const uint8_t* w, int kblocks, int32_t* c) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int kb = 0; kb < kblocks; ++kb) {
+    _tile_loadd(4, a + kb * kKB, lda);
+    _tile_loadd(5, a + 16 * lda + kb * kKB, lda);
+    _tile_loadd(6, w + size_t(kb) * 16 * 4 * kNR, 4 * kNR);
+    _tile_loadd(7, w + size_t(kb) * 16 * 4 * kNR + 64, 4 * kNR);
+    _tile_dpbssd(0, 4, 6);
+    _tile_dpbssd(1, 4, 7);
+    _tile_dpbssd(2, 5, 6);
+    _tile_dpbssd(3, 5, 7);
+  }
+  _tile_stored(0, c, 4 * kNR);
+  _tile_stored(1, c + 16, 4 * kNR);
+  _tile_stored(2, c + 16 * kNR, 4 * kNR);
+  _tile_stored(3, c + 16 * kNR + 16, 4 * kNR);
+}
+
+}  // namespace
+
+void nnslim_qs8_gemm_pack__amx(const int8_t* B, int N, int K, PackedB* out) {
+  const int Kp = round_up(K, kKB);
+  qs8_alloc_panels(out, N, K, Kp, kNR, size_t(Kp) * kNR);
+  qs8_pack_k4_panels(B, N, K, out, 0x00);
+}
+
+void nnslim_qs8_gemm__amx(const GemmProblem& p, int m0, int m1, int p0, int p1) {
+  const PackedB& B = *p.B;
+  const int klen = p.k1 - p.k0;
+  const int kblocks = klen / kKB;
+  alignas(64) int32_t c[kMR * kNR];
+  std::vector<int8_t> tail;  // zero-padded copy of a partial 32-row block
+  load_tile_config();
+  for (int m = m0; m < m1; m += kMR) {
+    const int rows = m1 - m < kMR ? m1 - m : kMR;
+    const int8_t* a = p.A + m * p.lda + p.k0;
+    size_t lda = p.lda;
+    if (rows < kMR) {
+      tail.assign(size_t(kMR) * klen, 0);
+      for (int r = 0; r < rows; ++r) std::memcpy(tail.data() + size_t(r) * klen, a + r * p.lda, klen);
+      a = tail.data();
+      lda = klen;
+    }
+    for (int panel = p0; panel < p1; ++panel) {
+      const uint8_t* w = B.data + size_t(panel) * B.bytes_per_panel + size_t(p.k0 / 4) * 4 * kNR;
+      ukernel(a, lda, w, kblocks, c);
+      const int n0 = panel * kNR;
+      const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
+      for (int r = 0; r < rows; ++r) {
+        qs8_store16_avx512(p, m + r, n0, nvalid, _mm512_load_si512(c + r * kNR));
+        if (nvalid > 16)
+          qs8_store16_avx512(p, m + r, n0 + 16, nvalid - 16, _mm512_load_si512(c + r * kNR + 16));
+      }
+    }
+  }
+  _tile_release();
+}
+
+}  // namespace nnslim

@@ -1,0 +1,112 @@
+// AVX2 path. vpmaddubsw (u8 x s8 -> saturating s16 pairs) cannot be exact over the full int8 range,
+// so this path widens both operands to s16 and uses vpmaddwd (s16 x s16 -> s32 pairs), which is
+// exact for any int8 input: weights are packed as s16 once, activations widened per row block.
+// Panel layout: [Kp / 2][16 columns][2] int16.  Micro-tile: 4 rows x 16 columns.
+#include <immintrin.h>
+
+#include <vector>
+
+#include "qs8-gemm.h"
+
+namespace nnslim {
+
+namespace {
+
+constexpr int kNR = 16, kMR = 4, kMC = 64;
+
+inline void store_row(const GemmProblem& p, int m, int n0, int nvalid, __m256i lo, __m256i hi) {
+  if (nvalid < kNR) {
+    alignas(32) int32_t tmp[kNR];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), lo);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 8), hi);
+    qs8_store_row_scalar(p, m, n0, nvalid, tmp);
+    return;
+  }
+  if (p.epilogue == Epilogue::store_s32) {
+    int32_t* c = p.C32 + m * p.ldc + n0;
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + 8), hi);
+    return;
+  }
+  float* c = p.Cf + m * p.ldc + n0;
+  const __m256 sa = _mm256_set1_ps(p.a_scale[m]);
+  const __m256i acc[2] = {lo, hi};
+  for (int h = 0; h < 2; ++h) {
+    const __m256 s = _mm256_mul_ps(sa, _mm256_loadu_ps(p.b_scale + n0 + 8 * h));
+    const __m256 prod = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[h]), s);
+    if (p.epilogue == Epilogue::accum_f32) {
+      _mm256_storeu_ps(c + 8 * h, _mm256_add_ps(_mm256_loadu_ps(c + 8 * h), prod));
+    } else {
+      const __m256 b = p.bias ? _mm256_loadu_ps(p.bias + n0 + 8 * h) : _mm256_setzero_ps();
+      __m256 y = _mm256_add_ps(prod, b);
+      if (p.relu) y = _mm256_max_ps(_mm256_setzero_ps(), y);  // NaN and -0.0 pass, as in ref
+      _mm256_storeu_ps(c + 8 * h, y);
+    }
+  }
+}
+
+template <int MR>
+void ukernel(const GemmProblem& p, const int16_t* a16, size_t lda16, int m, int panel) {
+  const PackedB& B = *p.B;
+  const int16_t* w = reinterpret_cast<const int16_t*>(B.data + size_t(panel) * B.bytes_per_panel) +
+                     size_t(p.k0 / 2) * 2 * kNR;
+  const int kpairs = (p.k1 - p.k0) / 2;
+  __m256i acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  for (int kk = 0; kk < kpairs; ++kk) {
+    const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w));
+    const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16));
+    w += 2 * kNR;
+    for (int r = 0; r < MR; ++r) {
+      int32_t pair;
+      __builtin_memcpy(&pair, a16 + r * lda16 + 2 * kk, 4);
+      const __m256i va = _mm256_set1_epi32(pair);
+      acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(b0, va));
+      acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(b1, va));
+    }
+  }
+  const int n0 = panel * kNR;
+  const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
+  for (int r = 0; r < MR; ++r) store_row(p, m + r, n0, nvalid, acc[r][0], acc[r][1]);
+}
+
+}  // namespace
+
+void nnslim_qs8_gemm_pack__avx2(const int8_t* B, int N, int K, PackedB* out) {
+  const int Kp = round_up(K, 2);
+  qs8_alloc_panels(out, N, K, Kp, kNR, size_t(Kp) * kNR * sizeof(int16_t));
+  for (int p = 0; p < out->num_panels; ++p) {
+    int16_t* dst = reinterpret_cast<int16_t*>(out->data + size_t(p) * out->bytes_per_panel);
+    for (int kk = 0; kk < Kp / 2; ++kk)
+      for (int j = 0; j < kNR; ++j)
+        for (int i = 0; i < 2; ++i) {
+          const int n = p * kNR + j, k = 2 * kk + i;
+          dst[(size_t(kk) * kNR + j) * 2 + i] = (n < N && k < K) ? B[size_t(n) * K + k] : 0;
+        }
+  }
+}
+
+void nnslim_qs8_gemm__avx2(const GemmProblem& p, int m0, int m1, int p0, int p1) {
+  const int klen = p.k1 - p.k0;
+  std::vector<int16_t> a16(size_t(kMC) * klen);
+  for (int mc = m0; mc < m1; mc += kMC) {
+    const int mrows = m1 - mc < kMC ? m1 - mc : kMC;
+    for (int r = 0; r < mrows; ++r) {
+      const int8_t* src = p.A + (mc + r) * p.lda + p.k0;
+      int16_t* dst = a16.data() + size_t(r) * klen;
+      for (int k = 0; k < klen; ++k) dst[k] = src[k];
+    }
+    for (int panel = p0; panel < p1; ++panel) {
+      int r = 0;
+      for (; r + kMR <= mrows; r += kMR) ukernel<kMR>(p, a16.data() + size_t(r) * klen, klen, mc + r, panel);
+      switch (mrows - r) {
+        case 3: ukernel<3>(p, a16.data() + size_t(r) * klen, klen, mc + r, panel); break;
+        case 2: ukernel<2>(p, a16.data() + size_t(r) * klen, klen, mc + r, panel); break;
+        case 1: ukernel<1>(p, a16.data() + size_t(r) * klen, klen, mc + r, panel); break;
+        default: break;
+      }
+    }
+  }
+}
+
+}  // namespace nnslim

@@ -1,0 +1,27 @@
+// Per-ISA int8 GEMM kernels. Each ISA file defines its pack function and its blocked GEMM driver
+// for a task (rows [m0, m1), panels [p0, p1)); dispatch/ picks one set for the whole call.
+#pragma once
+#include "nnslim/gemm.h"
+
+namespace nnslim {
+
+#define NNSLIM_DECLARE_QS8_GEMM(isa)                                                  \
+  void nnslim_qs8_gemm_pack__##isa(const int8_t* B, int N, int K, PackedB* out);     \
+  void nnslim_qs8_gemm__##isa(const GemmProblem& p, int m0, int m1, int p0, int p1);
+NNSLIM_DECLARE_QS8_GEMM(scalar)
+NNSLIM_DECLARE_QS8_GEMM(avx2)
+NNSLIM_DECLARE_QS8_GEMM(avx512vnni)
+NNSLIM_DECLARE_QS8_GEMM(amx)
+#undef NNSLIM_DECLARE_QS8_GEMM
+
+// Allocates out->storage for num_panels * bytes_per_panel bytes, 64-byte aligned and zeroed.
+void qs8_alloc_panels(PackedB* out, int N, int K, int Kp, int nr, size_t bytes_per_panel);
+
+// Packs B into panels of `nr` columns, 4-way K interleave: panel[k / 4][n % nr][k % 4], each byte
+// XOR `flip` (0x80 turns s8 into the u8 that vpdpbusd's unsigned operand wants).
+void qs8_pack_k4_panels(const int8_t* B, int N, int K, PackedB* out, uint8_t flip);
+
+// Scalar epilogue of one tile row: acc[0..nvalid) for output row m, columns n0..n0+nvalid.
+void qs8_store_row_scalar(const GemmProblem& p, int m, int n0, int nvalid, const int32_t* acc);
+
+}  // namespace nnslim

@@ -1,0 +1,67 @@
+// AVX2 per-row quantization; the tail of each row goes through a small zero-padded copy.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "nnslim/ref.h"
+#include "qs8-quant.h"
+
+namespace nnslim {
+
+static void quant_row(const float* x, int K, int Kp, int8_t* q, float* scale) {
+  const __m256 sign = _mm256_set1_ps(-0.f);
+  const __m256 fmax = _mm256_set1_ps(3.40282347e38f);
+  __m256 vmax = _mm256_setzero_ps();
+  __m256 bad = _mm256_setzero_ps();
+  const int Kv = K & ~7;
+  float tail[8];
+  for (int k = 0; k < K; k += 8) {
+    const float* src = x + k;
+    if (k >= Kv) {
+      std::memset(tail, 0, sizeof tail);
+      std::memcpy(tail, x + k, sizeof(float) * (K - k));
+      src = tail;
+    }
+    const __m256 a = _mm256_andnot_ps(sign, _mm256_loadu_ps(src));
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, fmax, _CMP_NLE_UQ));
+    vmax = _mm256_max_ps(vmax, a);
+  }
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+  const float amax = _mm_cvtss_f32(m4);
+  const bool nonfinite = _mm256_movemask_ps(bad) != 0;
+  if (nonfinite || !(amax >= ref::kTinyAmax)) {
+    *scale = nonfinite ? std::nanf("") : 0.f;
+    std::memset(q, 0, Kp);
+    return;
+  }
+  const __m256 inv = _mm256_set1_ps(127.f / amax);
+  const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+  for (int k = 0; k < K; k += 8) {
+    const float* src = x + k;
+    if (k >= Kv) {
+      std::memset(tail, 0, sizeof tail);
+      std::memcpy(tail, x + k, sizeof(float) * (K - k));
+      src = tail;
+    }
+    __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(src), inv));  // RNE
+    v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+    // int32 -> int8 without saturation surprises: values are already in [-127, 127].
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    const __m128i b = _mm_packs_epi16(w, w);
+    int8_t out[16];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), b);
+    std::memcpy(q + k, out, K - k >= 8 ? 8 : K - k);
+  }
+  if (Kp > K) std::memset(q + K, 0, Kp - K);
+  *scale = amax / 127.f;
+}
+
+void nnslim_qs8_quant_rows__avx2(const float* X, size_t ldx, int m0, int m1, int K, int Kp, int8_t* Q,
+                                 size_t ldq, float* scales) {
+  for (int m = m0; m < m1; ++m) quant_row(X + m * ldx, K, Kp, Q + m * ldq, scales + m);
+}
+
+}  // namespace nnslim

@@ -1,0 +1,46 @@
+// AVX-512 per-row quantization: one pass for max |x| (and a non-finite flag), one to scale and round.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "nnslim/ref.h"
+#include "qs8-quant.h"
+
+namespace nnslim {
+
+static void quant_row(const float* x, int K, int Kp, int8_t* q, float* scale) {
+  const __m512 sign = _mm512_set1_ps(-0.f);
+  const __m512 fmax = _mm512_set1_ps(3.40282347e38f);
+  __m512 vmax = _mm512_setzero_ps();
+  __mmask16 bad = 0;
+  for (int k = 0; k < K; k += 16) {
+    const __mmask16 mk = K - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (K - k)) - 1);
+    const __m512 a = _mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(mk, x + k));
+    bad |= _mm512_mask_cmp_ps_mask(mk, a, fmax, _CMP_NLE_UQ);  // > FLT_MAX or NaN
+    vmax = _mm512_max_ps(vmax, a);
+  }
+  const float amax = _mm512_reduce_max_ps(vmax);
+  if (bad || !(amax >= ref::kTinyAmax)) {
+    *scale = bad ? std::nanf("") : 0.f;
+    std::memset(q, 0, Kp);
+    return;
+  }
+  const __m512 inv = _mm512_set1_ps(127.f / amax);
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  for (int k = 0; k < K; k += 16) {
+    const __mmask16 mk = K - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (K - k)) - 1);
+    __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + k), inv));  // RNE
+    v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+    _mm_mask_storeu_epi8(q + k, mk, _mm512_cvtepi32_epi8(v));
+  }
+  if (Kp > K) std::memset(q + K, 0, Kp - K);
+  *scale = amax / 127.f;
+}
+
+void nnslim_qs8_quant_rows__avx512(const float* X, size_t ldx, int m0, int m1, int K, int Kp, int8_t* Q,
+                                   size_t ldq, float* scales) {
+  for (int m = m0; m < m1; ++m) quant_row(X + m * ldx, K, Kp, Q + m * ldq, scales + m);
+}
+
+}  // namespace nnslim

@@ -1,0 +1,12 @@
+// Portable per-row quantization: the reference, row by row.
+#include "nnslim/ref.h"
+#include "qs8-quant.h"
+
+namespace nnslim {
+
+void nnslim_qs8_quant_rows__scalar(const float* X, size_t ldx, int m0, int m1, int K, int Kp, int8_t* Q,
+                                   size_t ldq, float* scales) {
+  for (int m = m0; m < m1; ++m) ref::qs8_quantize_row(X + m * ldx, K, Kp, Q + m * ldq, scales + m);
+}
+
+}  // namespace nnslim

@@ -1,0 +1,16 @@
+// Per-row dynamic int8 quantization kernels (semantics: ref::qs8_quantize_row).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace nnslim {
+
+#define NNSLIM_DECLARE_QS8_QUANT(isa)                                                             \
+  void nnslim_qs8_quant_rows__##isa(const float* X, size_t ldx, int m0, int m1, int K, int Kp, \
+                                    int8_t* Q, size_t ldq, float* scales);
+NNSLIM_DECLARE_QS8_QUANT(scalar)
+NNSLIM_DECLARE_QS8_QUANT(avx2)
+NNSLIM_DECLARE_QS8_QUANT(avx512)
+#undef NNSLIM_DECLARE_QS8_QUANT
+
+}  // namespace nnslim
