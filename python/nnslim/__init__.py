@@ -3,6 +3,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from nnslim.hw import cpu_info  # noqa: E402
+from nnslim.hw import cpu_info
+from nnslim.quantization import Int8DynamicConfig, QuantConfig, quantize
 
-__all__ = ["cpu_info", "__version__"]
+__all__ = ["cpu_info", "quantize", "QuantConfig", "Int8DynamicConfig", "__version__"]

@@ -24,8 +24,27 @@ class _Missing:
         return False
 
 
+def _load_from_dir(name: str, directory: str):
+    """Loads nnslim.<name> from a build directory (NNSLIM_EXTENSION_DIR), e.g. a sanitizer build."""
+    import glob
+    import importlib.util
+    import sys
+
+    paths = glob.glob(os.path.join(directory, f"{name}.*.so")) + glob.glob(os.path.join(directory, f"{name}.so"))
+    if not paths:
+        raise ImportError(f"NNSLIM_EXTENSION_DIR={directory!r} holds no {name} extension")
+    spec = importlib.util.spec_from_file_location(f"nnslim.{name}", paths[0])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[f"nnslim.{name}"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
 try:
-    from nnslim import _C as C  # type: ignore[attr-defined]
+    if os.environ.get("NNSLIM_EXTENSION_DIR"):
+        C = _load_from_dir("_C", os.environ["NNSLIM_EXTENSION_DIR"])
+    else:
+        from nnslim import _C as C  # type: ignore[attr-defined]
 except ImportError as exc:  # pragma: no cover - exercised only without a build
     C = _Missing("_C", exc)
 

@@ -12,6 +12,10 @@ from nnslim.distillation.losses import FEATURE_LOSSES
 _CONV_LIKE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
+class WidthUnknownError(ValueError):
+    """A hinted layer's output width cannot be read from its type; an example input is needed."""
+
+
 class ChannelProjection(nn.Module):
     """A learned linear map over the channel dim: a 1x1 convolution for (N, C, H, W) features,
     a plain linear layer for (N, C) or channels-last features (FitNets' regressor)."""
@@ -121,8 +125,9 @@ class FeatureHints(nn.Module):
     @staticmethod
     def _saver(store: Dict[str, torch.Tensor], name: str, detach: bool):
         def hook(module, inputs, output):
+            # Clone: a following inplace ReLU would otherwise rewrite the captured feature.
             feat = _first_tensor(output)
-            store[name] = feat.detach() if detach else feat
+            store[name] = feat.detach().clone() if detach else feat.clone()
         return hook
 
     def _build_projections(self, t_layers, s_layers, example_input) -> None:
@@ -141,7 +146,7 @@ class FeatureHints(nn.Module):
             else:
                 role, name, layer = (("teacher", t_name, t_layers[t_name]) if t_static is None
                                      else ("student", s_name, s_layers[s_name]))
-                raise ValueError(f"cannot read the output width of {role} layer {name!r} "
+                raise WidthUnknownError(f"cannot read the output width of {role} layer {name!r} "
                                  f"({type(layer).__name__}); pass example_input=<one input batch> "
                                  "so FeatureHints can measure it")
             self.projections.append(nn.Identity() if t_w == s_w else ChannelProjection(s_w, t_w, s_dim))

@@ -1,0 +1,4 @@
+"""Drop-in modules that run on nnslim's kernels."""
+from nnslim.nn.int8_linear import Int8Linear
+
+__all__ = ["Int8Linear"]

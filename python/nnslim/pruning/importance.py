@@ -6,11 +6,16 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils import parametrize
+
+from nnslim.pruning.masks import is_pruned, masked_weight
 
 __all__ = ["weight_scores", "channel_scores", "default_loss"]
 
 Layers = List[Tuple[str, nn.Module]]
+
+
+def _param(module: nn.Module) -> torch.Tensor:
+    return module.weight_orig if is_pruned(module) else module.weight
 
 
 def default_loss(model: nn.Module, batch) -> torch.Tensor:
@@ -27,10 +32,10 @@ def _accumulate_grad_scores(model: nn.Module, layers: Layers, data: Iterable, lo
     if data is None:
         raise ValueError("data: method='gradient'/'taylor' scores weights by dL/dw and needs data "
                          "(an iterable of batches, e.g. a DataLoader)")
-    scores = {name: torch.zeros_like(m.weight, dtype=torch.float32) for name, m in layers}
-    # Enable grads only where needed and restore after; frozen layers can still be scored.
-    params = [m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
-              for _, m in layers]
+    scores = {name: torch.zeros_like(_param(m), dtype=torch.float32) for name, m in layers}
+    # Differentiate w.r.t. the stored Parameters: that covers modules called more than once, and at
+    # masked positions the gradient is zero, which is fine because callers rank those weights last.
+    params = [_param(m) for _, m in layers]
     saved_flags = [p.requires_grad for p in params]
     was_training = model.training
     # eval(): scoring must not move BatchNorm running stats or depend on dropout draws.
@@ -38,23 +43,19 @@ def _accumulate_grad_scores(model: nn.Module, layers: Layers, data: Iterable, lo
     seen = 0
     try:
         for p in params:
-            p.requires_grad_(True)
+            p.requires_grad_(True)  # frozen layers can still be scored; restored below
         with torch.enable_grad():
             for batch in data:
                 if num_batches is not None and seen >= num_batches:
                     break
-                # cached(): module.weight is computed once per batch, so the tensor we differentiate
-                # with respect to is the one the forward actually used (masked weights included).
-                with parametrize.cached():
-                    weights = [m.weight for _, m in layers]
-                    loss = loss_fn(model, batch)
-                    if not (torch.is_tensor(loss) and loss.dim() == 0):
-                        raise ValueError("loss_fn: must return a scalar tensor")
-                    # autograd.grad leaves the user's .grad buffers untouched.
-                    grads = torch.autograd.grad(loss, weights, allow_unused=True)
-                for (name, _), w, g in zip(layers, weights, grads):
+                loss = loss_fn(model, batch)
+                if not (torch.is_tensor(loss) and loss.dim() == 0):
+                    raise ValueError("loss_fn: must return a scalar tensor")
+                # autograd.grad leaves the user's .grad buffers untouched.
+                grads = torch.autograd.grad(loss, params, allow_unused=True)
+                for (name, m), g in zip(layers, grads):
                     if g is not None:
-                        scores[name] += (g * w.detach()).abs().float() if taylor else g.abs().float()
+                        scores[name] += (g * masked_weight(m).detach()).abs().float() if taylor else g.abs().float()
                 seen += 1
     finally:
         for p, flag in zip(params, saved_flags):
@@ -68,7 +69,7 @@ def _accumulate_grad_scores(model: nn.Module, layers: Layers, data: Iterable, lo
 @torch.no_grad()
 def _random_scores(layers: Layers, seed: int) -> Dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return {name: torch.rand(m.weight.shape, generator=g).to(m.weight.device) for name, m in layers}
+    return {name: torch.rand(_param(m).shape, generator=g).to(_param(m).device) for name, m in layers}
 
 
 def weight_scores(model: nn.Module, layers: Layers, method: str, data: Optional[Iterable] = None,
@@ -77,7 +78,7 @@ def weight_scores(model: nn.Module, layers: Layers, method: str, data: Optional[
     """Score every weight of every layer (float32, weight-shaped)."""
     if method == "magnitude":
         with torch.no_grad():
-            return {name: m.weight.detach().abs().float() for name, m in layers}
+            return {name: masked_weight(m).detach().abs().float() for name, m in layers}
     if method == "random":
         return _random_scores(layers, seed)
     if method in ("gradient", "taylor"):

@@ -1,0 +1,44 @@
+"""Shared input handling for the drop-in modules: they take and return float tensors like the layers
+they replace, and refuse what they cannot serve with a clear error rather than a wrong answer."""
+from __future__ import annotations
+
+import torch
+
+_FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def check_inference_input(module_name: str, x: torch.Tensor, in_features: int, dim: int = -1) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{module_name}: input must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{module_name}: input must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() == 0 or x.shape[dim] != in_features:
+        raise ValueError(
+            f"{module_name}: expected input with size {in_features} in dimension {dim}, got shape {tuple(x.shape)}")
+    if torch.is_grad_enabled() and x.requires_grad:
+        raise RuntimeError(
+            f"{module_name} is inference-only (integer kernels have no gradient); call it under "
+            "torch.no_grad() / torch.inference_mode(), or train with fake quantization "
+            "(nnslim.prepare_qat) and convert afterwards")
+
+
+def as_float32_rows(x: torch.Tensor, features: int) -> torch.Tensor:
+    """(..., features) -> contiguous float32 (rows, features), sharing memory when it already is."""
+    x2 = x.reshape(-1, features)
+    if x2.dtype != torch.float32:
+        x2 = x2.float()
+    return x2.contiguous()
+
+
+def per_channel_symmetric_int8(weight: torch.Tensor):
+    """Per-output-row symmetric int8: scale = max|w| / 127, q = round(w / scale) in [-127, 127].
+
+    All-zero rows get scale 1 (q = 0), so dequantisation stays finite.
+    """
+    w = weight.detach().float().reshape(weight.shape[0], -1)
+    if not torch.isfinite(w).all():
+        raise ValueError("weight contains NaN or Inf; cannot quantize it")
+    amax = w.abs().amax(dim=1)
+    scale = torch.where(amax > 0, amax / 127.0, torch.ones_like(amax))
+    q = torch.clamp(torch.round(w / scale[:, None]), -127, 127).to(torch.int8)
+    return q.reshape(weight.shape), scale.float()

@@ -1,0 +1,100 @@
+"""``prune``: one-shot pruning of a model in place, and the step ``Pruner`` repeats."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional
+
+import torch
+import torch.nn as nn
+
+from nnslim.pruning.channel import plan_channels, producer_scores, select_channels, shrink_channels
+from nnslim.pruning.config import PruneConfig
+from nnslim.pruning.importance import weight_scores
+from nnslim.pruning.masks import apply_mask, get_mask
+from nnslim.pruning.nm import _check_divisible, nm_mask
+from nnslim.pruning.selection import layer_targets, select_layers
+from nnslim.pruning.unstructured import unstructured_masks
+
+__all__ = ["prune", "as_config"]
+
+FilterFn = Callable[[nn.Module, str], bool]
+
+
+def as_config(config: Any = None, **overrides) -> PruneConfig:
+    """A PruneConfig from a PruneConfig, a dict (``from_dict``), or keyword fields."""
+    if config is None:
+        return PruneConfig(**overrides)
+    if isinstance(config, PruneConfig):
+        return config.replace(**overrides) if overrides else config
+    if isinstance(config, Mapping):
+        return PruneConfig.from_dict({**config, **overrides})
+    raise ValueError(f"config: expected a PruneConfig, a dict or None, got {type(config).__name__}")
+
+
+def prune(model: nn.Module, config: Any = None, data: Optional[Iterable] = None,
+          filter_fn: Optional[FilterFn] = None, **overrides) -> nn.Module:
+    """Prune ``model`` in place, once, and return it.
+
+    ``prune(model, PruneConfig(sparsity=0.9))`` or ``prune(model, sparsity=0.9, scope="layer")``.
+    Unstructured / N:M attach masks that stay enforced while you fine-tune (``remove_masks`` bakes
+    them in); ``pattern="channel"`` removes output channels for real (build the optimizer after).
+    ``data`` (an iterable of batches) is needed by method="gradient"/"taylor".
+    """
+    config = as_config(config, **overrides)
+    if not config.is_oneshot:
+        raise ValueError("config.schedule: prune() prunes once; drive a gradual/iterative schedule with "
+                         "Pruner(model, config).step() in your training loop")
+    prune_step(model, config, data, filter_fn)
+    return model
+
+
+def prune_step(model: nn.Module, config: PruneConfig, data: Optional[Iterable] = None,
+               filter_fn: Optional[FilterFn] = None,
+               sparsity_of: Callable[[float], float] = lambda s: s) -> Dict[str, Any]:
+    """One pruning pass. ``sparsity_of`` maps each final target to the one applied now (schedules).
+
+    Returns {layer: sparsity now} for masks, or {producer: (channels before, after)} for channels.
+    """
+    layers, candidates = select_layers(model, config, filter_fn)
+    finals = layer_targets(layers, candidates, config)
+    targets = {n: None if t is None else sparsity_of(t) for n, t in finals.items()}
+    global_sparsity = sparsity_of(config.sparsity)
+    # A layer asked for 0 that has never been pruned needs no mask (and no scoring pass).
+    active = [(n, m) for n, m in layers
+              if get_mask(m) is not None or (targets[n] if targets[n] is not None else global_sparsity) > 0]
+    if not active:
+        return {}
+    if config.pattern == "channel":
+        return _prune_channels(model, config, active, targets, global_sparsity, data)
+    nm = config.nm
+    if nm is not None:
+        for name, m in active:  # fail on shapes before a possibly long scoring pass
+            _check_divisible(tuple(m.weight.shape), nm[1], name, nm[0])
+    scores = weight_scores(model, active, config.method, data, config.loss_fn, config.num_batches, config.seed)
+    for name, m in active:
+        old = get_mask(m)
+        if old is not None:
+            # Pruned weights rank below everything, so they stay pruned and count toward the target.
+            scores[name] = scores[name].masked_fill(old == 0, float("-inf"))
+    if nm is not None:
+        masks = {name: nm_mask(scores[name], nm[0], nm[1], name) for name, _ in active}
+    else:
+        masks = unstructured_masks(scores, {n: targets[n] for n, _ in active}, global_sparsity, config.scope)
+    report = {}
+    for name, m in active:
+        apply_mask(m, masks[name])
+        mask = get_mask(m)
+        report[name] = 1.0 - float(mask.sum()) / mask.numel()
+    return report
+
+
+def _prune_channels(model, config, layers, targets, global_sparsity, data):
+    plans = plan_channels(model, layers)
+    if not plans:
+        return {}
+    producers = [(p.name, p.module) for p in plans]
+    scores = weight_scores(model, producers, config.method, data, config.loss_fn, config.num_batches,
+                           config.seed)
+    keep = select_channels(producer_scores(scores, config.channel_norm),
+                           {p.name: targets[p.name] for p in plans}, global_sparsity, config.scope)
+    with torch.no_grad():
+        return shrink_channels(plans, keep)

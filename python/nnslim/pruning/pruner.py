@@ -1,0 +1,81 @@
+"""``Pruner``: prune on a schedule while the user trains."""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, Optional
+
+import torch.nn as nn
+
+from nnslim.pruning.api import FilterFn, as_config, prune_step
+from nnslim.pruning.masks import remove_masks
+from nnslim.pruning.schedule import OneShot, Polynomial, Schedule
+
+__all__ = ["Pruner"]
+
+
+class Pruner:
+    """Call ``.step()`` once per training step, after ``optimizer.step()``.
+
+    At each pruning step of the schedule, every selected layer is re-scored on its current weights
+    and pruned to the scheduled sparsity; weights pruned earlier stay pruned (they rank lowest), so
+    sparsity only grows. ``current_sparsity`` is the global target applied last.
+
+        pruner = Pruner(model, PruneConfig(sparsity=0.9), schedules.Polynomial(end_step=600, frequency=50))
+        for x, y in loader:
+            opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
+            pruner.step()
+        pruner.remove()   # bake masks into the weights
+    """
+
+    def __init__(self, model: nn.Module, config: Any = None, schedule: Optional[Schedule] = None,
+                 data: Optional[Iterable] = None, filter_fn: Optional[FilterFn] = None, **overrides):
+        self.model = model
+        self.config = as_config(config, **overrides)
+        schedule = self.config.schedule if schedule is None else schedule
+        if schedule is None or schedule == "oneshot":
+            schedule = OneShot()
+        if not isinstance(schedule, Schedule):
+            raise ValueError(f"schedule: expected a schedule object (nnslim.pruning.schedules), got {schedule!r}")
+        if self.config.pattern == "channel":
+            raise ValueError("pattern: Pruner re-prunes during training, and channel pruning changes parameter "
+                             "shapes under the optimizer; use prune(model, config) once, then build the optimizer")
+        if self.config.nm is not None and not isinstance(schedule, OneShot):
+            raise ValueError(f"schedule: pattern {self.config.pattern!r} has a fixed sparsity; use OneShot")
+        if isinstance(schedule, Polynomial) and schedule.initial_sparsity > self.config.sparsity:
+            raise ValueError(f"schedule: initial_sparsity {schedule.initial_sparsity} exceeds the target "
+                             f"sparsity {self.config.sparsity}; pruned weights never come back")
+        if self.config.method in ("gradient", "taylor") and data is None:
+            raise ValueError(f"data: method={self.config.method!r} needs data (an iterable of batches)")
+        self.schedule = schedule
+        self.data = data
+        self.filter_fn = filter_fn
+        self.step_count = 0
+        self.current_sparsity = 0.0
+        self.last_result: Dict[str, Any] = {}
+
+    def step(self) -> bool:
+        """Advance one training step; returns True when this step pruned."""
+        t = self.step_count
+        self.step_count += 1
+        if not self.schedule.is_pruning_step(t):
+            return False
+        target = self.schedule.sparsity_at(t, self.config.sparsity)
+        self.last_result = prune_step(self.model, self.config, self.data, self.filter_fn,
+                                      sparsity_of=lambda final: self.schedule.sparsity_at(t, final))
+        self.current_sparsity = max(self.current_sparsity, target)
+        return True
+
+    def remove(self) -> nn.Module:
+        """Bake the masks into the weights (after the last fine-tuning step)."""
+        return remove_masks(self.model)
+
+    def state_dict(self) -> Dict[str, Any]:
+        # Masks live in the model's state_dict; this is only the position in the schedule.
+        return {"step_count": self.step_count, "current_sparsity": self.current_sparsity}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.step_count = int(state["step_count"])
+        self.current_sparsity = float(state["current_sparsity"])
+
+    def __repr__(self) -> str:
+        return (f"Pruner(step={self.step_count}, current_sparsity={self.current_sparsity:.3f}, "
+                f"target={self.config.sparsity:.3f}, schedule={self.schedule!r})")

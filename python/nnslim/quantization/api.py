@@ -1,0 +1,63 @@
+"""nnslim.quantize: swap eligible layers for quantized drop-ins, in place."""
+from __future__ import annotations
+
+import fnmatch
+import warnings
+from typing import Callable, Dict, Iterable, Optional, Union
+
+import torch.nn as nn
+
+from nnslim.quantization.registry import handler_for, resolve_config
+
+
+def _config_for(fqn: str, config_map: Dict[str, object]):
+    """Per-name configs: exact names first, then glob patterns in order, then "_default"."""
+    if fqn in config_map:
+        return config_map[fqn]
+    for pattern, cfg in config_map.items():
+        if pattern != "_default" and fnmatch.fnmatchcase(fqn, pattern):
+            return cfg
+    return config_map.get("_default")
+
+
+def _set_submodule(model: nn.Module, fqn: str, new: nn.Module) -> None:
+    parent_name, _, child = fqn.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def quantize(model: nn.Module, config: Union[str, object, Dict[str, object]] = "int8_dynamic",
+             calibration_data: Optional[Iterable] = None,
+             filter_fn: Optional[Callable[[nn.Module, str], bool]] = None) -> nn.Module:
+    """Replaces every eligible layer of ``model`` by its quantized drop-in; returns ``model``.
+
+    ``config``: a preset name ("int8_dynamic", ...), a config object, or a mapping from layer names /
+    glob patterns to either (``"_default"`` for the rest; ``None`` leaves a layer in float).
+    ``filter_fn(module, fqn) -> bool`` further restricts which layers are converted.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
+    if isinstance(config, dict) and "type" not in config:
+        config_map = {k: (None if v is None else resolve_config(v)) for k, v in config.items()}
+    else:
+        config_map = {"_default": resolve_config(config)}
+    context = {"calibration_data": calibration_data, "model": model}
+    for cfg in {id(c): c for c in config_map.values() if c is not None}.values():
+        prepare = getattr(handler_for(cfg), "prepare", None)
+        if prepare is not None:  # e.g. calibration runs the whole model once for all layers
+            prepare(model, cfg, context)
+
+    replaced = 0
+    for fqn, module in list(model.named_modules()):
+        if fqn == "" or (filter_fn is not None and not filter_fn(module, fqn)):
+            continue
+        cfg = _config_for(fqn, config_map)
+        if cfg is None:
+            continue
+        new = handler_for(cfg)(module, cfg, fqn, context)
+        if new is not None:
+            _set_submodule(model, fqn, new)
+            replaced += 1
+    if replaced == 0:
+        warnings.warn("nnslim.quantize: no eligible layers found; the model is unchanged", stacklevel=2)
+    return model

@@ -1,0 +1,18 @@
+"""int8 dynamic quantization: nn.Linear -> Int8Linear."""
+from __future__ import annotations
+
+import torch.nn as nn
+
+from nnslim.nn.int8_linear import Int8Linear
+from nnslim.quantization.config import Int8DynamicConfig
+from nnslim.quantization.registry import register_preset, register_quantize_handler
+
+
+@register_quantize_handler(Int8DynamicConfig)
+def _int8_dynamic(module: nn.Module, config: Int8DynamicConfig, fqn: str, context: dict):
+    if type(module) is nn.Linear:
+        return Int8Linear.from_float(module, config)
+    return None
+
+
+register_preset("int8_dynamic", Int8DynamicConfig)

@@ -1,0 +1,32 @@
+import pytest
+import torch
+import torch.nn as nn
+from torch.utils.data import TensorDataset
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # The suite shares 2 cores with other work; tiny models gain nothing from more threads.
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
+def mlp(widths, seed=0):
+    torch.manual_seed(seed)
+    layers = []
+    for i in range(len(widths) - 1):
+        layers.append(nn.Linear(widths[i], widths[i + 1]))
+        if i < len(widths) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def blobs(n=128, dim=8, classes=4, seed=0):
+    """A linearly separable-ish toy problem: fast to fit, so tests can check learning happened."""
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(classes, dim, generator=g) * 3
+    y = torch.arange(n) % classes
+    x = centers[y] + torch.randn(n, dim, generator=g)
+    return TensorDataset(x, y)

@@ -1,0 +1,150 @@
+"""Int8Linear as a drop-in for nn.Linear."""
+import io
+
+import pytest
+import torch
+import torch.nn as nn
+
+import nnslim
+from nnslim.nn import Int8Linear
+
+
+def _rel_err(y, ref):
+    return ((y - ref).norm() / ref.norm()).item()
+
+
+@pytest.mark.parametrize("shape", [(4, 64), (2, 3, 64), (1, 64), (2, 2, 2, 64)])
+def test_matches_linear_any_leading_shape(isa, force_isa, shape):
+    force_isa(isa)
+    lin = nn.Linear(64, 48)
+    q = Int8Linear.from_float(lin)
+    assert f"kernel={isa}" in repr(q)
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        y, ref = q(x), lin(x)
+    assert y.shape == ref.shape and y.dtype == torch.float32
+    assert _rel_err(y, ref) < 0.02
+
+
+def test_relative_error_under_two_percent_random_normal():
+    torch.manual_seed(0)
+    lin = nn.Linear(768, 3072)
+    x = torch.randn(64, 768)
+    with torch.no_grad():
+        assert _rel_err(Int8Linear.from_float(lin)(x), lin(x)) < 0.02
+
+
+def test_paths_agree_bitwise(force_isa):
+    lin = nn.Linear(100, 70)
+    x = torch.randn(13, 100)
+    outs = []
+    for isa in nnslim.cpu_info()["available"]:
+        force_isa(isa)
+        with torch.no_grad():
+            outs.append(Int8Linear.from_float(lin)(x))
+    for o in outs[1:]:
+        assert torch.equal(o, outs[0])
+
+
+def test_state_dict_round_trip_and_repack():
+    lin = nn.Linear(32, 16)
+    q = Int8Linear.from_float(lin)
+    buf = io.BytesIO()
+    torch.save(q.state_dict(), buf)
+    buf.seek(0)
+    q2 = Int8Linear(32, 16)
+    q2.load_state_dict(torch.load(buf))
+    x = torch.randn(5, 32)
+    with torch.no_grad():
+        assert torch.equal(q(x), q2(x))
+    assert set(q.state_dict()) == {"weight_int8", "weight_scale", "bias"}
+    assert q.state_dict()["weight_int8"].dtype == torch.int8
+
+
+def test_no_bias_and_half_inputs():
+    lin = nn.Linear(16, 8, bias=False)
+    q = Int8Linear.from_float(lin)
+    x = torch.randn(3, 16)
+    with torch.no_grad():
+        assert _rel_err(q(x), lin(x)) < 0.02
+        assert q(x.to(torch.bfloat16)).dtype == torch.bfloat16
+        assert q(x.double()).dtype == torch.float64
+
+
+def test_non_contiguous_and_empty_inputs():
+    lin = nn.Linear(16, 8)
+    q = Int8Linear.from_float(lin)
+    x = torch.randn(16, 6).t()  # non-contiguous (6, 16)
+    with torch.no_grad():
+        assert _rel_err(q(x), lin(x)) < 0.02
+        assert q(torch.empty(0, 16)).shape == (0, 8)
+        assert q(torch.empty(2, 0, 16)).shape == (2, 0, 8)
+
+
+def test_nan_and_inf_propagate():
+    lin = nn.Linear(16, 8)
+    q = Int8Linear.from_float(lin)
+    x = torch.randn(3, 16)
+    x[1, 3] = float("nan")
+    x[2, 0] = float("inf")
+    with torch.no_grad():
+        y = q(x)
+    assert torch.isfinite(y[0]).all()
+    assert torch.isnan(y[1]).all() and not torch.isfinite(y[2]).any()
+
+
+def test_bad_inputs_raise_clear_errors():
+    q = Int8Linear.from_float(nn.Linear(16, 8))
+    with torch.no_grad():
+        with pytest.raises(ValueError, match="size 16"):
+            q(torch.randn(3, 15))
+        with pytest.raises(TypeError, match="floating-point"):
+            q(torch.ones(3, 16, dtype=torch.int64))
+        with pytest.raises(TypeError, match="torch.Tensor"):
+            q([1.0] * 16)
+    with pytest.raises(RuntimeError, match="inference-only"):
+        q(torch.randn(2, 16, requires_grad=True))
+    with pytest.raises(TypeError, match="nn.Linear"):
+        Int8Linear.from_float(nn.Conv2d(1, 1, 1))
+    bad = nn.Linear(4, 4)
+    with torch.no_grad():
+        bad.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        Int8Linear.from_float(bad)
+
+
+def test_zero_weight_rows():
+    lin = nn.Linear(8, 4)
+    with torch.no_grad():
+        lin.weight.zero_()
+    q = Int8Linear.from_float(lin)
+    x = torch.randn(2, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(q(x), lin(x))
+
+
+def test_concurrent_threads_identical_results():
+    import threading
+
+    q = Int8Linear.from_float(nn.Linear(256, 512))
+    x = torch.randn(64, 256)
+    with torch.no_grad():
+        want = q(x)
+    results, errors = [None] * 4, []
+
+    def run(i):
+        try:
+            with torch.no_grad():
+                for _ in range(20):
+                    results[i] = q(x)
+        except Exception as exc:  # pragma: no cover
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for r in results:
+        assert torch.equal(r, want)
