@@ -157,8 +157,8 @@ class FeatureHints(nn.Module):
         modes = (teacher.training, student.training)
         teacher.eval(), student.eval()
         try:
-            teacher(example_input.to(next(teacher.parameters()).device))
-            student(example_input.to(next(student.parameters()).device))
+            for model in (teacher, student):
+                model(example_input.to(next((p.device for p in model.parameters()), example_input.device)))
             return ({k: tuple(v.shape) for k, v in self._teacher_feats.items()},
                     {k: tuple(v.shape) for k, v in self._student_feats.items()})
         finally:
