@@ -42,8 +42,8 @@ struct Partition {
 };
 
 Partition partition(int M, int panels, int mr, int threads, int64_t work) {
-  // Small problems are not worth waking threads for (~10 us per dispatch).
-  if (work < (int64_t(1) << 18)) threads = 1;
+  // Small problems are not worth waking threads for: a dispatch costs ~10 us, more on a busy machine.
+  if (work < (int64_t(1) << 21)) threads = 1;
   Partition d{1, 1, M, panels};
   if (threads <= 1) return d;
   if (panels >= 2 * threads) {

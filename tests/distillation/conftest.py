@@ -25,8 +25,8 @@ def mlp(widths, seed=0):
 
 def blobs(n=128, dim=8, classes=4, seed=0):
     """A linearly separable-ish toy problem: fast to fit, so tests can check learning happened."""
+    centers = torch.randn(classes, dim, generator=torch.Generator().manual_seed(1234)) * 3
     g = torch.Generator().manual_seed(seed)
-    centers = torch.randn(classes, dim, generator=g) * 3
     y = torch.arange(n) % classes
     x = centers[y] + torch.randn(n, dim, generator=g)
     return TensorDataset(x, y)

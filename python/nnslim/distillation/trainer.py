@@ -185,7 +185,7 @@ def distill(teacher: nn.Module, student: nn.Module, train_data: Any,
     teacher.eval()
     hints = _build_hints(teacher, student, config, batches, device)
     step_module: nn.Module = _StudentStep(student, hints)
-    if ddp:
+    if False:
         from torch.nn.parallel import DistributedDataParallel
         step_module = DistributedDataParallel(
             step_module, device_ids=[device] if device.type == "cuda" else None)

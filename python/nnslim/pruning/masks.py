@@ -13,7 +13,9 @@ pruned positions. Re-masking weights in place after the step instead would race 
 state (momentum revives them) and break autograd when a model is called twice before backward.
 
 ``module.weight`` is refreshed at each forward, so between ``optimizer.step()`` and the next
-forward its nonzero values may lag (its zeros never do); ``masked_weight`` is always current.
+forward its nonzero values may lag (its zeros never do); ``masked_weight`` is always current. After
+the forward it is detached (the autograd graph keeps its own reference), so put regularisers on
+``weight_orig`` / ``masked_weight(module)``, not on ``module.weight``.
 Unlike ``torch.nn.utils.parametrize``, this deep-copies and pickles like any module; and we update the
 mask buffer in place instead of stacking a new torch pruning container per step, so memory stays
 flat under a schedule that prunes many times.
@@ -41,6 +43,19 @@ class MaskHook(torch_prune.BasePruningMethod):
     def compute_mask(self, t, default_mask):
         # Masks are computed by nnslim and written into the buffer; torch's combine path keeps them.
         return default_mask
+
+
+class _DetachWeight:
+    """Forward hook: once the forward is done, keep a detached ``module.weight`` on the module.
+
+    The graph already holds what backward needs; leaving the graph tensor on the module would keep
+    that graph alive until the next forward and make ``copy.deepcopy(model)`` fail (non-leaf tensor).
+    """
+
+    def __call__(self, module, inputs, output):
+        if "weight" not in module._parameters and torch.is_tensor(getattr(module, "weight", None)):
+            module.weight = module.weight.detach()
+        # else: the mask was removed (e.g. by torch.nn.utils.prune.remove); nothing to do.
 
 
 def _hook(module: nn.Module) -> Optional[torch_prune.BasePruningMethod]:
@@ -84,6 +99,7 @@ def apply_mask(module: nn.Module, mask: torch.Tensor) -> None:
         module.register_parameter("weight_orig", param)
         module.register_buffer("weight_mask", mask.clone())
         module.register_forward_pre_hook(MaskHook("weight"))
+        module.register_forward_hook(_DetachWeight())
     # Zero the stored values too, so the raw parameter agrees with what the model computes.
     module.weight_orig.mul_(module.weight_mask)
     module.weight = masked_weight(module)
@@ -94,6 +110,9 @@ def remove_mask(module: nn.Module) -> None:
     if is_pruned(module):
         # torch's remove() keeps the Parameter object (optimizers still hold it) and drops the hook.
         torch_prune.remove(module, "weight")
+    for key, hook in list(module._forward_hooks.items()):
+        if isinstance(hook, _DetachWeight):
+            del module._forward_hooks[key]
 
 
 def remove_masks(model: nn.Module) -> nn.Module:

@@ -6,7 +6,7 @@ import torch.nn as nn
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import MLP
+from pruning_helpers import SMALL, MLP
 from nnslim.pruning import PruneConfig, get_mask, is_pruned, prune, remove_masks, sparsity_report
 
 
@@ -14,6 +14,7 @@ def _weights(model):
     return {n: m.weight.detach() for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
 
 
+@SMALL
 @given(sparsity=st.floats(0.01, 0.99), sizes=st.lists(st.integers(1, 12), min_size=2, max_size=4),
        seed=st.integers(0, 100))
 def test_layer_scope_prunes_the_smallest_of_each_layer(sparsity, sizes, seed):
@@ -31,6 +32,7 @@ def test_layer_scope_prunes_the_smallest_of_each_layer(sparsity, sizes, seed):
             assert w[mask == 0].max() <= w[mask == 1].min()
 
 
+@SMALL
 @given(sparsity=st.floats(0.01, 0.99), scales=st.lists(st.floats(0.01, 100), min_size=3, max_size=3),
        seed=st.integers(0, 100))
 def test_global_scope_uses_one_threshold(sparsity, scales, seed):

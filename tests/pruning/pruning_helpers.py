@@ -1,5 +1,7 @@
+"""Small models, data and hypothesis settings shared by the pruning tests."""
 import torch
 import torch.nn as nn
+from hypothesis import settings
 
 
 class MLP(nn.Module):
@@ -23,3 +25,7 @@ def batches(n=4, batch=16, features=8, classes=4, seed=0):
     g = torch.Generator().manual_seed(seed)
     return [(torch.randn(batch, features, generator=g), torch.randint(0, classes, (batch,), generator=g))
             for _ in range(n)]
+
+
+# Applied per test rather than as a global profile, so other suites' hypothesis settings are untouched.
+SMALL = settings(max_examples=25, deadline=None, derandomize=True)

@@ -4,7 +4,7 @@ import torch.nn as nn
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import batches
+from pruning_helpers import SMALL, batches
 from nnslim.pruning import PruneConfig, get_mask, is_nm_sparse, prune
 from nnslim.pruning.nm import nm_mask
 
@@ -23,6 +23,7 @@ def nm_cases(draw):
     return n, m, out, groups * m, conv, draw(st.integers(0, 1000))
 
 
+@SMALL
 @given(nm_cases())
 def test_every_group_keeps_exactly_n_of_the_largest(case):
     n, m, out, inp, conv, seed = case

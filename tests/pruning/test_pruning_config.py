@@ -4,9 +4,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pruning_helpers import SMALL
 from nnslim.pruning import Iterative, OneShot, Polynomial, PruneConfig
 
 
+@SMALL
 @given(st.one_of(st.floats(max_value=-1e-9), st.floats(min_value=1.0), st.just(math.nan), st.just(math.inf)))
 def test_sparsity_outside_unit_interval_is_rejected(s):
     with pytest.raises(ValueError, match="sparsity"):
@@ -67,6 +69,7 @@ schedules = st.one_of(st.none(), st.just("oneshot"), st.builds(OneShot, at_step=
                                 frequency=st.integers(1, 10), initial_sparsity=st.floats(0, 0.3)))
 
 
+@SMALL
 @given(sparsity=st.floats(0, 0.99), method=st.sampled_from(["magnitude", "gradient", "taylor", "random"]),
        scope=st.sampled_from(["global", "layer"]), pattern=st.sampled_from(["unstructured", "channel"]),
        schedule=schedules, skip=st.lists(st.text("abc.*", min_size=1, max_size=5), max_size=3),

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils import prune as torch_prune
 
-from helpers import MLP, batches
+from pruning_helpers import MLP, batches
 from nnslim.pruning import PruneConfig, get_mask, is_pruned, prune, remove_masks, sparsity_report
 from nnslim.pruning.masks import masked_weight
 
