@@ -2,6 +2,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
+
 #include "../kernels/qs8-gemm/qs8-gemm.h"
 #include "checks.h"
 #include "nnslim/gemm.h"
@@ -11,6 +13,21 @@ namespace nnslim {
 namespace py = pybind11;
 
 namespace {
+
+void check_static_qparams(float in_scale, int zero_point) {
+  if (!(in_scale > 0.f) || !std::isfinite(in_scale) || !std::isfinite(1.f / in_scale))
+    throw py::value_error("input_scale: expected a finite positive float with a finite inverse, got " +
+                          std::to_string(in_scale));
+  if (zero_point < -128 || zero_point > 127)
+    throw py::value_error("input_zero_point: expected an int in [-128, 127], got " + std::to_string(zero_point));
+}
+
+const float* optional_vector(const py::object& obj, const char* name, int n, py::array_t<float>* keep) {
+  if (obj.is_none()) return nullptr;
+  *keep = checked<float>(obj, name, 1);
+  check_dim(*keep, 0, n, name, "out_features");
+  return keep->data();
+}
 
 // Packed weights owned by a Python object; freed with it.
 class PyPackedQs8 {
@@ -72,6 +89,31 @@ class PyPackedQs8 {
     return y;
   }
 
+  py::array_t<float> linear_static(const py::object& x_obj, float in_scale, int zero_point,
+                                   const py::object& scale_obj, const py::object& bias_obj, bool relu,
+                                   int num_threads) const {
+    auto x = checked<float>(x_obj, "x", 2);
+    check_dim(x, 1, packed_->K, "x", "in_features (x.shape[1])");
+    check_int_range(x.shape(0), "x");
+    check_static_qparams(in_scale, zero_point);
+    auto scale = checked<float>(scale_obj, "weight_scale", 1);
+    check_dim(scale, 0, packed_->N, "weight_scale", "out_features");
+    py::array_t<float> bias;
+    const float* biasp = optional_vector(bias_obj, "bias", packed_->N, &bias);
+    checked_threads(num_threads);
+    const int M = int(x.shape(0));
+    py::array_t<float> y({py::ssize_t(M), py::ssize_t(packed_->N)});
+    const float* xp = x.data();
+    const float* sp = scale.data();
+    float* yp = y.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      qs8_linear_static_f32(xp, packed_->K, M, *packed_, in_scale, zero_point, sp, biasp, relu, yp, packed_->N,
+                            num_threads);
+    }
+    return y;
+  }
+
   const PackedB& packed() const { return *packed_; }
 
  private:
@@ -105,7 +147,90 @@ py::tuple quantize_rows(const py::object& x_obj, const py::object& isa, bool ref
   return py::make_tuple(q, s);
 }
 
+py::tuple quantize_rows_static(const py::object& x_obj, float scale, int zero_point, const py::object& isa,
+                               bool reference) {
+  auto x = checked<float>(x_obj, "x", 2);
+  check_int_range(x.shape(0), "x");
+  check_int_range(x.shape(1), "x");
+  check_static_qparams(scale, zero_point);
+  const int M = int(x.shape(0)), K = int(x.shape(1));
+  py::array_t<int8_t> q({py::ssize_t(M), py::ssize_t(K)});
+  py::array_t<float> s{py::ssize_t(M)};
+  if (reference) {
+    for (int m = 0; m < M; ++m)
+      ref::qs8_quantize_row_static(x.data() + size_t(m) * K, K, K, scale, 1.f / scale, zero_point,
+                                   q.mutable_data() + size_t(m) * K, s.mutable_data() + m);
+  } else {
+    qs8_gemm_config(isa_arg(isa)).quantize_rows_static(x.data(), K, 0, M, K, K, scale, 1.f / scale, zero_point,
+                                                       q.mutable_data(), K, s.mutable_data());
+  }
+  return py::make_tuple(q, s);
+}
+
 }  // namespace
+
+py::array_t<float> conv2d_static(const py::object& x_obj, const py::list& weights, py::tuple kernel,
+                                 py::tuple stride, py::tuple padding, py::tuple dilation, int groups,
+                                 float in_scale, int zero_point, const py::object& scale_obj,
+                                 const py::object& bias_obj, bool relu, int num_threads) {
+  auto x = checked<float>(x_obj, "x", 4);  // NHWC
+  for (int i = 0; i < 4; ++i) check_int_range(x.shape(i), "x");
+  check_static_qparams(in_scale, zero_point);
+  checked_threads(num_threads);
+  Conv2dShape s{};
+  s.N = int(x.shape(0));
+  s.H = int(x.shape(1));
+  s.W = int(x.shape(2));
+  s.C = int(x.shape(3));
+  s.KH = kernel[0].cast<int>();
+  s.KW = kernel[1].cast<int>();
+  s.stride_h = stride[0].cast<int>();
+  s.stride_w = stride[1].cast<int>();
+  s.pad_h = padding[0].cast<int>();
+  s.pad_w = padding[1].cast<int>();
+  s.dil_h = dilation[0].cast<int>();
+  s.dil_w = dilation[1].cast<int>();
+  s.groups = groups;
+  if (s.KH < 1 || s.KW < 1 || s.stride_h < 1 || s.stride_w < 1 || s.dil_h < 1 || s.dil_w < 1 || s.pad_h < 0 ||
+      s.pad_w < 0)
+    throw py::value_error("kernel/stride/dilation must be >= 1 and padding >= 0");
+  if (groups < 1 || s.C % groups != 0 || int(py::len(weights)) != groups)
+    throw py::value_error("groups: expected a divisor of the input channels and one packed weight per group");
+  std::vector<const PackedB*> packed;
+  const int cg = s.C / groups;
+  for (auto w : weights) {
+    const PyPackedQs8& pw = w.cast<const PyPackedQs8&>();
+    packed.push_back(&pw.packed());
+  }
+  const int coutg = packed[0]->N;
+  for (const PackedB* pb : packed) {
+    if (pb->K != s.KH * s.KW * cg)
+      throw py::value_error("weights: expected in_features = kernel_h * kernel_w * channels_per_group = " +
+                            std::to_string(s.KH * s.KW * cg) + ", got " + std::to_string(pb->K));
+    if (pb->N != coutg || pb->isa != packed[0]->isa)
+      throw py::value_error("weights: every group needs the same out_features and kernel path");
+    if (pb->K > kMaxExactK) throw py::value_error("weights: K exceeds the exact int32 limit");
+  }
+  s.Cout = coutg * groups;
+  const int64_t eh = int64_t(s.dil_h) * (s.KH - 1) + 1, ew = int64_t(s.dil_w) * (s.KW - 1) + 1;
+  if (s.H + 2 * int64_t(s.pad_h) < eh || s.W + 2 * int64_t(s.pad_w) < ew)
+    throw py::value_error("x: input " + shape_str(x) + " is smaller than the dilated kernel");
+  s.OH = int((s.H + 2 * int64_t(s.pad_h) - eh) / s.stride_h + 1);
+  s.OW = int((s.W + 2 * int64_t(s.pad_w) - ew) / s.stride_w + 1);
+  auto scale = checked<float>(scale_obj, "weight_scale", 1);
+  check_dim(scale, 0, s.Cout, "weight_scale", "out_channels");
+  py::array_t<float> bias;
+  const float* biasp = optional_vector(bias_obj, "bias", s.Cout, &bias);
+  py::array_t<float> y({py::ssize_t(s.N), py::ssize_t(s.OH), py::ssize_t(s.OW), py::ssize_t(s.Cout)});
+  const float* xp = x.data();
+  const float* sp = scale.data();
+  float* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    qs8_conv2d_static_f32(xp, s, packed.data(), in_scale, zero_point, sp, biasp, relu, yp, num_threads);
+  }
+  return y;
+}
 
 void bind_qs8_gemm(py::module_& m) {
   py::class_<PyPackedQs8>(m, "PackedQs8Weights",
@@ -119,7 +244,18 @@ void bind_qs8_gemm(py::module_& m) {
            "int32 C = a @ weight.T for int8 a (M, in_features)")
       .def("linear_dynamic", &PyPackedQs8::linear_dynamic, py::arg("x"), py::arg("weight_scale"),
            py::arg("bias") = py::none(), py::arg("relu") = false, py::arg("num_threads") = 1,
-           "fp32 y = dequant(quant_rows(x) @ weight.T) * weight_scale + bias");
+           "fp32 y = dequant(quant_rows(x) @ weight.T) * weight_scale + bias")
+      .def("linear_static", &PyPackedQs8::linear_static, py::arg("x"), py::arg("input_scale"),
+           py::arg("input_zero_point"), py::arg("weight_scale"), py::arg("bias") = py::none(),
+           py::arg("relu") = false, py::arg("num_threads") = 1,
+           "fp32 y with calibrated (static) activation quantization; bias must fold the zero point");
+  m.def("qs8_quantize_rows_static", &quantize_rows_static, py::arg("x"), py::arg("scale"), py::arg("zero_point"),
+        py::arg("isa") = py::none(), py::arg("reference") = false,
+        "static int8 quantization with one scale / zero point -> (q, row_scales)");
+  m.def("qs8_conv2d_static", &conv2d_static, py::arg("x_nhwc"), py::arg("weights"), py::arg("kernel"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("input_scale"),
+        py::arg("input_zero_point"), py::arg("weight_scale"), py::arg("bias"), py::arg("relu"),
+        py::arg("num_threads") = 1, "static int8 conv2d, NHWC fp32 in -> NHWC fp32 out");
   m.def("ref_qs8_gemm_s32", &ref_gemm, py::arg("a"), py::arg("b"), "reference int32 a @ b.T for int8 a, b");
   m.def("qs8_quantize_rows", &quantize_rows, py::arg("x"), py::arg("isa") = py::none(),
         py::arg("reference") = false, "per-row symmetric int8 quantization -> (q, scales)");

@@ -10,16 +10,24 @@
 
 namespace nnslim {
 
+void qs8_row_sums(const int8_t* A, size_t lda, int M, int k0, int k1, int32_t* out) {
+  for (int m = 0; m < M; ++m) {
+    int32_t s = 0;
+    for (int k = k0; k < k1; ++k) s += A[m * lda + k];
+    out[m] = s;
+  }
+}
+
 const Qs8GemmConfig& qs8_gemm_config(Isa isa) {
   static const Qs8GemmConfig configs[] = {
       {Isa::scalar, 1, 1, false, nnslim_qs8_gemm_pack__scalar, nnslim_qs8_gemm__scalar,
-       nnslim_qs8_quant_rows__scalar},
+       nnslim_qs8_quant_rows__scalar, nnslim_qs8_quant_rows_static__scalar},
       {Isa::avx2, 16, 2, false, nnslim_qs8_gemm_pack__avx2, nnslim_qs8_gemm__avx2,
-       nnslim_qs8_quant_rows__avx2},
+       nnslim_qs8_quant_rows__avx2, nnslim_qs8_quant_rows_static__avx2},
       {Isa::avx512vnni, 32, 4, true, nnslim_qs8_gemm_pack__avx512vnni, nnslim_qs8_gemm__avx512vnni,
-       nnslim_qs8_quant_rows__avx512},
+       nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_static__avx512},
       {Isa::amx, 32, 64, false, nnslim_qs8_gemm_pack__amx, nnslim_qs8_gemm__amx,
-       nnslim_qs8_quant_rows__avx512},
+       nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_static__avx512},
   };
   return configs[static_cast<int>(isa)];
 }
@@ -90,12 +98,8 @@ std::vector<KRange> k_chunks(const PackedB& B) {
 }
 
 void row_sums(const int8_t* A, size_t lda, int M, int k0, int k1, std::vector<int32_t>* out) {
-  out->assign(M, 0);
-  for (int m = 0; m < M; ++m) {
-    int32_t s = 0;
-    for (int k = k0; k < k1; ++k) s += A[m * lda + k];
-    (*out)[m] = s;
-  }
+  out->resize(M);
+  qs8_row_sums(A, lda, M, k0, k1, out->data());
 }
 
 }  // namespace
@@ -126,27 +130,31 @@ void qs8_gemm_s32(const int8_t* A, size_t lda, int M, const PackedB& B, int32_t*
   run_gemm(cfg, p, num_threads);
 }
 
-void qs8_linear_dynamic_f32(const float* X, size_t ldx, int M, const PackedB& B, const float* b_scale,
-                            const float* bias, bool relu, float* Y, size_t ldy, int num_threads) {
-  if (M <= 0) return;
-  const Qs8GemmConfig& cfg = qs8_gemm_config(B.isa);
-  std::vector<int8_t> q(size_t(M) * B.Kp);
-  std::vector<float> a_scale(M);
-  const int qthreads = int64_t(M) * B.K >= (1 << 16) ? num_threads : 1;
+namespace {
+
+// Quantizes rows of X into q (M x Kp) with `quant(m0, m1)` spread over threads when worth it.
+template <typename F>
+void quantize_parallel(int M, int K, int num_threads, F quant) {
+  const int qthreads = int64_t(M) * K >= (1 << 16) ? num_threads : 1;
   const int qtasks = std::min(M, qthreads * 4);
   parallel_for(qtasks, qthreads, [&](int t) {
-    const int m0 = int(int64_t(M) * t / qtasks), m1 = int(int64_t(M) * (t + 1) / qtasks);
-    cfg.quantize_rows(X, ldx, m0, m1, B.K, B.Kp, q.data(), B.Kp, a_scale.data());
+    quant(int(int64_t(M) * t / qtasks), int(int64_t(M) * (t + 1) / qtasks));
   });
+}
+
+// fp32 Y from quantized rows q (M x Kp) and per-row scales, chunking K for exactness.
+void gemm_quantized_rows(const Qs8GemmConfig& cfg, const int8_t* q, const float* a_scale, int M,
+                         const PackedB& B, const float* b_scale, const float* bias, bool relu, float* Y,
+                         size_t ldy, int num_threads) {
   const std::vector<KRange> chunks = k_chunks(B);
   std::vector<int32_t> rowsum;
   for (size_t c = 0; c < chunks.size(); ++c) {
-    if (cfg.needs_rowsum) row_sums(q.data(), B.Kp, M, chunks[c].k0, chunks[c].k1, &rowsum);
+    if (cfg.needs_rowsum) row_sums(q, B.Kp, M, chunks[c].k0, chunks[c].k1, &rowsum);
     GemmProblem p;
     p.M = M;
     p.k0 = chunks[c].k0;
     p.k1 = chunks[c].kend;
-    p.A = q.data();
+    p.A = q;
     p.lda = B.Kp;
     p.a_rowsum = rowsum.data();
     p.B = &B;
@@ -156,7 +164,7 @@ void qs8_linear_dynamic_f32(const float* X, size_t ldx, int M, const PackedB& B,
     p.relu = relu && chunks.size() == 1;
     p.Cf = Y;
     p.ldc = ldy;
-    p.a_scale = a_scale.data();
+    p.a_scale = a_scale;
     p.b_scale = b_scale;
     p.bias = bias;
     run_gemm(cfg, p, num_threads);
@@ -167,6 +175,35 @@ void qs8_linear_dynamic_f32(const float* X, size_t ldx, int M, const PackedB& B,
           if (y < 0.f) y = 0.f;
         }
   }
+}
+
+}  // namespace
+
+void qs8_linear_dynamic_f32(const float* X, size_t ldx, int M, const PackedB& B, const float* b_scale,
+                            const float* bias, bool relu, float* Y, size_t ldy, int num_threads) {
+  if (M <= 0) return;
+  const Qs8GemmConfig& cfg = qs8_gemm_config(B.isa);
+  std::vector<int8_t> q(size_t(M) * B.Kp);
+  std::vector<float> a_scale(M);
+  quantize_parallel(M, B.K, num_threads, [&](int m0, int m1) {
+    cfg.quantize_rows(X, ldx, m0, m1, B.K, B.Kp, q.data(), B.Kp, a_scale.data());
+  });
+  gemm_quantized_rows(cfg, q.data(), a_scale.data(), M, B, b_scale, bias, relu, Y, ldy, num_threads);
+}
+
+void qs8_linear_static_f32(const float* X, size_t ldx, int M, const PackedB& B, float in_scale,
+                           int32_t zero_point, const float* b_scale, const float* bias, bool relu, float* Y,
+                           size_t ldy, int num_threads) {
+  if (M <= 0) return;
+  const Qs8GemmConfig& cfg = qs8_gemm_config(B.isa);
+  std::vector<int8_t> q(size_t(M) * B.Kp);
+  std::vector<float> a_scale(M);
+  const float inv = 1.f / in_scale;
+  quantize_parallel(M, B.K, num_threads, [&](int m0, int m1) {
+    cfg.quantize_rows_static(X, ldx, m0, m1, B.K, B.Kp, in_scale, inv, zero_point, q.data(), B.Kp,
+                             a_scale.data());
+  });
+  gemm_quantized_rows(cfg, q.data(), a_scale.data(), M, B, b_scale, bias, relu, Y, ldy, num_threads);
 }
 
 }  // namespace nnslim

@@ -41,5 +41,25 @@ void qs8_quantize_row(const float* x, int K, int Kp, int8_t* q, float* scale) {
   *scale = amax / 127.f;
 }
 
+void qs8_quantize_row_static(const float* x, int K, int Kp, float scale, float inv_scale, int32_t zero_point,
+                             int8_t* q, float* row_scale) {
+  bool finite = true;
+  for (int k = 0; k < K; ++k) {
+    float v = x[k] * inv_scale;
+    if (!(std::fabs(x[k]) <= 3.40282347e38f)) finite = false;
+    v = v >= -kStaticClamp ? v : -kStaticClamp;  // NaN -> -kStaticClamp, as SIMD max(v, lo)
+    v = v <= kStaticClamp ? v : kStaticClamp;
+    int32_t r = static_cast<int32_t>(std::nearbyint(v)) + zero_point;
+    q[k] = static_cast<int8_t>(r < -128 ? -128 : (r > 127 ? 127 : r));
+  }
+  for (int k = K; k < Kp; ++k) q[k] = 0;
+  if (!finite) {
+    for (int k = 0; k < K; ++k) q[k] = static_cast<int8_t>(zero_point);
+    *row_scale = std::nanf("");
+  } else {
+    *row_scale = scale;
+  }
+}
+
 }  // namespace ref
 }  // namespace nnslim

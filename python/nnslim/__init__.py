@@ -4,6 +4,6 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from nnslim.hw import cpu_info
-from nnslim.quantization import Int8DynamicConfig, QuantConfig, quantize
+from nnslim.quantization import Int8DynamicConfig, Int8StaticConfig, QuantConfig, quantize
 
-__all__ = ["cpu_info", "quantize", "QuantConfig", "Int8DynamicConfig", "__version__"]
+__all__ = ["cpu_info", "quantize", "QuantConfig", "Int8DynamicConfig", "Int8StaticConfig", "__version__"]

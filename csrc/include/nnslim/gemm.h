@@ -67,9 +67,15 @@ struct Qs8GemmConfig {
   // Per-row symmetric quantization of rows [m0, m1): Q is row stride ldq with columns K..Kp zeroed.
   void (*quantize_rows)(const float* X, size_t ldx, int m0, int m1, int K, int Kp, int8_t* Q,
                         size_t ldq, float* scales);
+  // Static quantization with one scale / zero point; row_scales = scale, or NaN for non-finite rows.
+  void (*quantize_rows_static)(const float* X, size_t ldx, int m0, int m1, int K, int Kp, float scale,
+                               float inv_scale, int32_t zero_point, int8_t* Q, size_t ldq, float* row_scales);
 };
 
 const Qs8GemmConfig& qs8_gemm_config(Isa isa);
+
+// out[m] = sum of A[m, k0..k1): the compensation input of kernels with needs_rowsum.
+void qs8_row_sums(const int8_t* A, size_t lda, int M, int k0, int k1, int32_t* out);
 inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 // Packs B[N, K] (row-major int8) for `isa`.
@@ -82,6 +88,27 @@ void qs8_gemm_s32(const int8_t* A, size_t lda, int M, const PackedB& B, int32_t*
 // Y[M, N] = dequant(quant_rows(X) . Bq^T) * b_scale + bias, with dynamic per-row activation scales.
 void qs8_linear_dynamic_f32(const float* X, size_t ldx, int M, const PackedB& B, const float* b_scale,
                             const float* bias, bool relu, float* Y, size_t ldy, int num_threads);
+
+// Y[M, N] = in_scale * b_scale * (quant_static(X) . Bq^T) + bias. The zero point's contribution
+// (zero_point * sum_k Bq[n, k]) must already be folded into `bias` by the caller.
+void qs8_linear_static_f32(const float* X, size_t ldx, int M, const PackedB& B, float in_scale,
+                           int32_t zero_point, const float* b_scale, const float* bias, bool relu, float* Y,
+                           size_t ldy, int num_threads);
+
+struct Conv2dShape {
+  int N, H, W, C;          // input, NHWC
+  int Cout, KH, KW;
+  int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+  int OH, OW;
+};
+
+// Static int8 convolution on NHWC fp32 input -> NHWC fp32 output (N, OH, OW, Cout). Weights: one
+// PackedB per group, each (Cout / groups) x (KH * KW * C / groups) in (kh, kw, c) order. Padding
+// reads the zero point. `bias` has the zero-point term folded in, as for the linear layer. A
+// non-finite value in an image makes that image's whole output NaN.
+void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* const* group_weights,
+                           float in_scale, int32_t zero_point, const float* b_scale, const float* bias,
+                           bool relu, float* Y, int num_threads);
 
 // Runs fn(task) for task in [0, ntasks) on up to num_threads threads (the caller included).
 void parallel_for(int ntasks, int num_threads, const std::function<void(int)>& fn);

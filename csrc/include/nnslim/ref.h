@@ -21,6 +21,14 @@ constexpr float kTinyAmax = 1e-30f;
 // Writes q[0..K) and zeroes q[K..Kp).
 void qs8_quantize_row(const float* x, int K, int Kp, int8_t* q, float* scale);
 
+// Static (calibrated) quantization of one row with a fixed scale and zero point:
+//   q = clamp(rne(clamp(x * inv_scale, -1000, 1000)) + zero_point, -128, 127)
+// (the inner clamp keeps the float->int conversion in range). Any non-finite x: *row_scale = NaN,
+// q = zero_point; otherwise *row_scale = scale. Zeroes q[K..Kp).
+constexpr float kStaticClamp = 1000.f;
+void qs8_quantize_row_static(const float* x, int K, int Kp, float scale, float inv_scale, int32_t zero_point,
+                             int8_t* q, float* row_scale);
+
 // The fp32 epilogue of one element: acc * (a_scale * b_scale) + bias, optional ReLU.
 inline float dequant_epilogue(int32_t acc, float a_scale, float b_scale, float bias, bool relu) {
   float y = static_cast<float>(acc) * (a_scale * b_scale) + bias;

@@ -64,4 +64,43 @@ void nnslim_qs8_quant_rows__avx2(const float* X, size_t ldx, int m0, int m1, int
   for (int m = m0; m < m1; ++m) quant_row(X + m * ldx, K, Kp, Q + m * ldq, scales + m);
 }
 
+void nnslim_qs8_quant_rows_static__avx2(const float* X, size_t ldx, int m0, int m1, int K, int Kp, float scale,
+                                        float inv_scale, int32_t zero_point, int8_t* Q, size_t ldq,
+                                        float* row_scales) {
+  const __m256 sign = _mm256_set1_ps(-0.f), fmax = _mm256_set1_ps(3.40282347e38f);
+  const __m256 inv = _mm256_set1_ps(inv_scale);
+  const __m256 lo = _mm256_set1_ps(-ref::kStaticClamp), hi = _mm256_set1_ps(ref::kStaticClamp);
+  const __m256i zp = _mm256_set1_epi32(zero_point);
+  const int Kv = K & ~7;
+  for (int m = m0; m < m1; ++m) {
+    const float* x = X + m * ldx;
+    int8_t* q = Q + m * ldq;
+    __m256 bad = _mm256_setzero_ps();
+    for (int k = 0; k < Kv; k += 8) {
+      const __m256 xv = _mm256_loadu_ps(x + k);
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_andnot_ps(sign, xv), fmax, _CMP_NLE_UQ));
+      // max(v, lo) returns lo for NaN v, as ref.
+      const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(xv, inv), lo), hi);
+      const __m256i r = _mm256_add_epi32(_mm256_cvtps_epi32(v), zp);
+      // Saturating packs clamp to [-128, 127], matching ref's clamp.
+      const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+      const __m128i b = _mm_packs_epi16(w, w);
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(q + k), b);
+    }
+    float tail_scale;
+    bool tail_bad = false;
+    if (Kv < K) {
+      ref::qs8_quantize_row_static(x + Kv, K - Kv, K - Kv, scale, inv_scale, zero_point, q + Kv, &tail_scale);
+      tail_bad = tail_scale != tail_scale;
+    }
+    if (Kp > K) std::memset(q + K, 0, Kp - K);
+    if (_mm256_movemask_ps(bad) != 0 || tail_bad) {
+      std::memset(q, static_cast<int8_t>(zero_point), K);
+      row_scales[m] = std::nanf("");
+    } else {
+      row_scales[m] = scale;
+    }
+  }
+}
+
 }  // namespace nnslim

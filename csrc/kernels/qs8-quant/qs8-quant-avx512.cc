@@ -43,4 +43,35 @@ void nnslim_qs8_quant_rows__avx512(const float* X, size_t ldx, int m0, int m1, i
   for (int m = m0; m < m1; ++m) quant_row(X + m * ldx, K, Kp, Q + m * ldq, scales + m);
 }
 
+void nnslim_qs8_quant_rows_static__avx512(const float* X, size_t ldx, int m0, int m1, int K, int Kp, float scale,
+                                          float inv_scale, int32_t zero_point, int8_t* Q, size_t ldq,
+                                          float* row_scales) {
+  const __m512 sign = _mm512_set1_ps(-0.f), fmax = _mm512_set1_ps(3.40282347e38f);
+  const __m512 inv = _mm512_set1_ps(inv_scale);
+  const __m512 lo = _mm512_set1_ps(-ref::kStaticClamp), hi = _mm512_set1_ps(ref::kStaticClamp);
+  const __m512i zp = _mm512_set1_epi32(zero_point);
+  const __m512i qlo = _mm512_set1_epi32(-128), qhi = _mm512_set1_epi32(127);
+  for (int m = m0; m < m1; ++m) {
+    const float* x = X + m * ldx;
+    int8_t* q = Q + m * ldq;
+    __mmask16 bad = 0;
+    for (int k = 0; k < K; k += 16) {
+      const __mmask16 mk = K - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (K - k)) - 1);
+      const __m512 xv = _mm512_maskz_loadu_ps(mk, x + k);
+      bad |= _mm512_mask_cmp_ps_mask(mk, _mm512_andnot_ps(sign, xv), fmax, _CMP_NLE_UQ);
+      __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(xv, inv), lo), hi);  // NaN -> lo, as ref
+      __m512i r = _mm512_add_epi32(_mm512_cvtps_epi32(v), zp);
+      r = _mm512_min_epi32(_mm512_max_epi32(r, qlo), qhi);
+      _mm_mask_storeu_epi8(q + k, mk, _mm512_cvtepi32_epi8(r));
+    }
+    if (Kp > K) std::memset(q + K, 0, Kp - K);
+    if (bad) {
+      std::memset(q, static_cast<int8_t>(zero_point), K);
+      row_scales[m] = std::nanf("");
+    } else {
+      row_scales[m] = scale;
+    }
+  }
+}
+
 }  // namespace nnslim

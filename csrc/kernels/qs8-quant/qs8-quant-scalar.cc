@@ -9,4 +9,11 @@ void nnslim_qs8_quant_rows__scalar(const float* X, size_t ldx, int m0, int m1, i
   for (int m = m0; m < m1; ++m) ref::qs8_quantize_row(X + m * ldx, K, Kp, Q + m * ldq, scales + m);
 }
 
+void nnslim_qs8_quant_rows_static__scalar(const float* X, size_t ldx, int m0, int m1, int K, int Kp, float scale,
+                                          float inv_scale, int32_t zero_point, int8_t* Q, size_t ldq,
+                                          float* row_scales) {
+  for (int m = m0; m < m1; ++m)
+    ref::qs8_quantize_row_static(X + m * ldx, K, Kp, scale, inv_scale, zero_point, Q + m * ldq, row_scales + m);
+}
+
 }  // namespace nnslim

@@ -13,4 +13,14 @@ NNSLIM_DECLARE_QS8_QUANT(avx2)
 NNSLIM_DECLARE_QS8_QUANT(avx512)
 #undef NNSLIM_DECLARE_QS8_QUANT
 
+// Static quantization of rows [m0, m1) with one scale / zero point (semantics: ref::qs8_quantize_row_static).
+#define NNSLIM_DECLARE_QS8_QUANT_STATIC(isa)                                                          \
+  void nnslim_qs8_quant_rows_static__##isa(const float* X, size_t ldx, int m0, int m1, int K, int Kp, \
+                                           float scale, float inv_scale, int32_t zero_point, int8_t* Q, \
+                                           size_t ldq, float* row_scales);
+NNSLIM_DECLARE_QS8_QUANT_STATIC(scalar)
+NNSLIM_DECLARE_QS8_QUANT_STATIC(avx2)
+NNSLIM_DECLARE_QS8_QUANT_STATIC(avx512)
+#undef NNSLIM_DECLARE_QS8_QUANT_STATIC
+
 }  // namespace nnslim

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Optional
+from typing import Optional, Tuple
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -12,45 +11,82 @@ from nnslim import _native
 from nnslim.nn._common import as_float32_rows, check_inference_input, per_channel_symmetric_int8
 
 
-class Int8Linear(nn.Module):
-    """``y = x @ dequant(W)^T + b`` with int8 weights (per output channel scales) and activations
-    quantized per row (per token) at run time, accumulated exactly in int32.
+def fold_zero_point(bias: Optional[torch.Tensor], weight_int8: torch.Tensor, weight_scale: torch.Tensor,
+                    input_scale: float, zero_point: int) -> Optional[torch.Tensor]:
+    """Static activations q = x / s + zp contribute zp * sum_k w[n, k]; subtracting that once in the
+    bias lets the kernel treat q as if it had no zero point."""
+    if zero_point == 0:
+        return None if bias is None else bias.float().contiguous()
+    colsum = weight_int8.reshape(weight_int8.shape[0], -1).to(torch.int64).sum(1).double()
+    term = input_scale * weight_scale.double() * zero_point * colsum
+    b = torch.zeros_like(term) if bias is None else bias.double()
+    return (b - term).float().contiguous()
 
-    Buffers (the portable form saved in state_dicts): ``weight_int8`` (out, in) int8, ``weight_scale``
-    (out,) float32, ``bias`` (out,) float32 or absent. The ISA-specific packed copy is built from them
-    on first use and rebuilt after ``load_state_dict``.
+
+class Int8Linear(nn.Module):
+    """``y = x @ dequant(W)^T + b`` with int8 weights (per output channel scales) and int8
+    activations, accumulated exactly in int32.
+
+    Activations are quantized per row at run time (``static=False``, the default) or with one
+    calibrated scale / zero point (``static=True``, buffers ``input_scale`` / ``input_zero_point``).
+    ``relu=True`` fuses a following ReLU. Buffers (the portable form saved in state_dicts):
+    ``weight_int8`` (out, in) int8, ``weight_scale`` (out,) float32, ``bias`` (out,) float32 or absent.
+    The ISA-specific packed copy is built from them on first use and rebuilt after ``load_state_dict``.
     """
 
     bits = 8
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, static: bool = False,
+                 relu: bool = False):
         super().__init__()
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"in_features and out_features must be positive, got {in_features}, {out_features}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
+        self.static = bool(static)
+        self.relu = bool(relu)
         self.register_buffer("weight_int8", torch.zeros(out_features, in_features, dtype=torch.int8))
         self.register_buffer("weight_scale", torch.ones(out_features, dtype=torch.float32))
         if bias:
             self.register_buffer("bias", torch.zeros(out_features, dtype=torch.float32))
         else:
             self.bias = None
+        if self.static:
+            self.register_buffer("input_scale", torch.tensor(1.0))
+            self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int32))
         self._packed = None
         self._pack_lock = threading.Lock()
 
+    def init_kwargs(self) -> dict:
+        return dict(in_features=self.in_features, out_features=self.out_features, bias=self.bias is not None,
+                    static=self.static, relu=self.relu)
+
     @classmethod
-    def from_float(cls, linear: nn.Linear, config=None) -> "Int8Linear":
+    def from_float(cls, linear: nn.Linear, config=None, input_qparams: Optional[Tuple[float, int]] = None,
+                   relu: bool = False) -> "Int8Linear":
+        """``input_qparams=(scale, zero_point)`` from calibration makes a static layer."""
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"Int8Linear.from_float expects an nn.Linear, got {type(linear).__name__}")
-        mod = cls(linear.in_features, linear.out_features, bias=linear.bias is not None)
+        mod = cls(linear.in_features, linear.out_features, bias=linear.bias is not None,
+                  static=input_qparams is not None, relu=relu)
         q, scale = per_channel_symmetric_int8(linear.weight)
         mod.weight_int8.copy_(q)
         mod.weight_scale.copy_(scale)
         if linear.bias is not None:
             mod.bias.copy_(linear.bias.detach().float())
-        mod.to(linear.weight.device)
+        if input_qparams is not None:
+            mod.set_input_qparams(*input_qparams)
         mod.pack()
         return mod
+
+    def set_input_qparams(self, scale: float, zero_point: int) -> None:
+        if not self.static:
+            raise RuntimeError("set_input_qparams: this Int8Linear quantizes activations dynamically")
+        if not (scale > 0 and torch.isfinite(torch.tensor(scale))) or not -128 <= int(zero_point) <= 127:
+            raise ValueError(f"input qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
+        self.input_scale.fill_(float(scale))
+        self.input_zero_point.fill_(int(zero_point))
+        self._packed = None
 
     def dequantized_weight(self) -> torch.Tensor:
         return self.weight_int8.float() * self.weight_scale[:, None]
@@ -59,8 +95,12 @@ class Int8Linear(nn.Module):
         """Packs the weights for the selected kernel path (NNSLIM_ISA or the best available)."""
         with self._pack_lock:
             if self._packed is None:
-                self._packed = _native.C.PackedQs8Weights(self.weight_int8.cpu().numpy())
-        return self._packed
+                packed = _native.C.PackedQs8Weights(self.weight_int8.cpu().numpy())
+                if self.static:
+                    self._bias_folded = fold_zero_point(self.bias, self.weight_int8, self.weight_scale,
+                                                        float(self.input_scale), int(self.input_zero_point))
+                self._packed = packed
+            return self._packed
 
     def _load_from_state_dict(self, *args, **kwargs):
         super()._load_from_state_dict(*args, **kwargs)
@@ -83,20 +123,30 @@ class Int8Linear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_inference_input("Int8Linear", x, self.in_features)
         if x.device.type != "cpu":
+            if self.static:
+                raise NotImplementedError("Int8Linear(static=True) runs on the CPU only")
             from nnslim.nn._cuda_ops import int8_linear_cuda  # CUDA path lives with the CUDA kernels
             return int8_linear_cuda(self, x)
         lead = x.shape[:-1]
         rows = as_float32_rows(x, self.in_features)
         if rows.shape[0] == 0:
             return torch.empty(*lead, self.out_features, dtype=x.dtype)
-        bias = None if self.bias is None else self.bias.numpy()
-        y = self.pack().linear_dynamic(rows.numpy(), self.weight_scale.numpy(), bias, False,
-                                       _native.num_threads())
+        packed = self.pack()
+        if self.static:
+            bias = None if self._bias_folded is None else self._bias_folded.numpy()
+            y = packed.linear_static(rows.numpy(), float(self.input_scale), int(self.input_zero_point),
+                                     self.weight_scale.numpy(), bias, self.relu, _native.num_threads())
+        else:
+            bias = None if self.bias is None else self.bias.numpy()
+            y = packed.linear_dynamic(rows.numpy(), self.weight_scale.numpy(), bias, self.relu,
+                                      _native.num_threads())
         out = torch.from_numpy(y).reshape(*lead, self.out_features)
         return out if x.dtype == torch.float32 else out.to(x.dtype)
 
     def extra_repr(self) -> str:
         isa = self._packed.isa if self._packed is not None else "unpacked"
+        act = (f"static (scale={float(self.input_scale):.3g}, zero_point={int(self.input_zero_point)})"
+               if self.static else "dynamic per-row")
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, bits=8 (weights per-channel, activations dynamic per-row), "
-                f"kernel={isa}")
+                f"bias={self.bias is not None}, bits=8 (weights per-channel, activations {act})"
+                f"{', relu' if self.relu else ''}, kernel={isa}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 
 @dataclass(frozen=True)
@@ -44,3 +44,36 @@ class Int8DynamicConfig(QuantConfig):
         if self.weight_granularity != "per_channel":
             raise ValueError(
                 f"weight_granularity: Int8DynamicConfig supports 'per_channel', got {self.weight_granularity!r}")
+
+
+@register_config_type
+@dataclass(frozen=True)
+class Int8StaticConfig(QuantConfig):
+    """int8 weights (per channel) x int8 activations with scales calibrated on sample data.
+
+    observer: "minmax" | "moving_average" | "percentile" | "mse" | "entropy" | "histogram".
+    Conv-BN pairs are folded and a following ReLU fused before quantization (``fold_bn``, ``fuse_relu``).
+    """
+
+    observer: str = "minmax"
+    symmetric: bool = False
+    percentile: float = 99.99
+    fold_bn: bool = True
+    fuse_relu: bool = True
+    num_batches: Optional[int] = None
+    progress: bool = True
+
+    def __post_init__(self):
+        from nnslim.quantization.observers import OBSERVERS
+
+        if self.observer not in OBSERVERS:
+            raise ValueError(f"observer: expected one of {sorted(OBSERVERS)}, got {self.observer!r}")
+        if not 50 < self.percentile <= 100:
+            raise ValueError(f"percentile: expected a value in (50, 100], got {self.percentile}")
+        if self.num_batches is not None and self.num_batches < 1:
+            raise ValueError(f"num_batches: expected None or >= 1, got {self.num_batches}")
+
+    def make_observer(self):
+        from nnslim.quantization.observers import make_observer
+
+        return make_observer(self.observer, **({"percentile": self.percentile} if self.observer == "percentile" else {}))

@@ -1,0 +1,115 @@
+// Static int8 convolution: quantize the NHWC input once, then per block of output pixels build the
+// im2col rows (only that block, so it stays in cache) and run the int8 GEMM kernel with the fused
+// dequantize + bias + ReLU epilogue. 1x1 stride-1 unpadded convolutions skip im2col entirely.
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "nnslim/gemm.h"
+
+namespace nnslim {
+
+namespace {
+
+constexpr int kRowsPerTask = 128;
+
+bool is_pointwise(const Conv2dShape& s) {
+  return s.KH == 1 && s.KW == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0 &&
+         s.groups == 1;
+}
+
+// Row r of the im2col matrix of group g: (kh, kw, c) order, zero point where the window leaves the image.
+void im2col_row(const int8_t* xq, const Conv2dShape& s, int g, int64_t pixel, int8_t zp, int Kp, int8_t* row) {
+  const int cg = s.C / s.groups;
+  const int ow = int(pixel % s.OW);
+  const int oh = int((pixel / s.OW) % s.OH);
+  const int n = int(pixel / (int64_t(s.OW) * s.OH));
+  int8_t* dst = row;
+  for (int kh = 0; kh < s.KH; ++kh) {
+    const int ih = oh * s.stride_h - s.pad_h + kh * s.dil_h;
+    for (int kw = 0; kw < s.KW; ++kw, dst += cg) {
+      const int iw = ow * s.stride_w - s.pad_w + kw * s.dil_w;
+      if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) {
+        std::memset(dst, zp, cg);
+      } else {
+        std::memcpy(dst, xq + ((int64_t(n) * s.H + ih) * s.W + iw) * s.C + int64_t(g) * cg, cg);
+      }
+    }
+  }
+  std::memset(dst, 0, Kp - (dst - row));
+}
+
+}  // namespace
+
+void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* const* group_weights,
+                           float in_scale, int32_t zero_point, const float* b_scale, const float* bias,
+                           bool relu, float* Y, int num_threads) {
+  const int64_t pixels = int64_t(s.N) * s.OH * s.OW;
+  if (pixels == 0) return;
+  const PackedB& B0 = *group_weights[0];
+  const Qs8GemmConfig& cfg = qs8_gemm_config(B0.isa);
+  const int coutg = s.Cout / s.groups;
+
+  // 1. Quantize the whole input (as rows of C) and mark images holding a non-finite value.
+  const int64_t in_rows = int64_t(s.N) * s.H * s.W;
+  std::vector<int8_t> xq(size_t(in_rows) * s.C);
+  std::vector<float> row_scale(in_rows);
+  const float inv = 1.f / in_scale;
+  const int qtasks = int(std::min<int64_t>(in_rows, int64_t(num_threads) * 4));
+  parallel_for(qtasks, in_rows * s.C >= (1 << 16) ? num_threads : 1, [&](int t) {
+    const int64_t r0 = in_rows * t / qtasks, r1 = in_rows * (t + 1) / qtasks;
+    cfg.quantize_rows_static(X + r0 * s.C, s.C, 0, int(r1 - r0), s.C, s.C, in_scale, inv, zero_point,
+                             xq.data() + r0 * s.C, s.C, row_scale.data() + r0);
+  });
+  std::vector<float> pixel_scale(pixels, in_scale);
+  const int64_t img_in = int64_t(s.H) * s.W, img_out = int64_t(s.OH) * s.OW;
+  for (int n = 0; n < s.N; ++n)
+    for (int64_t r = 0; r < img_in; ++r)
+      if (std::isnan(row_scale[n * img_in + r])) {
+        std::fill(pixel_scale.begin() + n * img_out, pixel_scale.begin() + (n + 1) * img_out, std::nanf(""));
+        break;
+      }
+
+  // 2. Per block of output pixels: im2col (unless pointwise), then the GEMM of every group.
+  const bool direct = is_pointwise(s) && B0.Kp == s.C;
+  const int tasks = int((pixels + kRowsPerTask - 1) / kRowsPerTask);
+  const int64_t work = pixels * s.Cout * int64_t(B0.K);
+  parallel_for(tasks, work >= (1 << 21) ? num_threads : 1, [&](int t) {
+    const int64_t p0 = int64_t(t) * kRowsPerTask;
+    const int rows = int(std::min<int64_t>(kRowsPerTask, pixels - p0));
+    std::vector<int8_t> a;
+    std::vector<int32_t> rowsum(rows);
+    for (int g = 0; g < s.groups; ++g) {
+      const PackedB& B = *group_weights[g];
+      GemmProblem p;
+      p.M = rows;
+      p.k0 = 0;
+      p.k1 = B.Kp;
+      if (direct) {
+        p.A = xq.data() + p0 * s.C;
+        p.lda = s.C;
+      } else {
+        a.resize(size_t(rows) * B.Kp);
+        for (int r = 0; r < rows; ++r)
+          im2col_row(xq.data(), s, g, p0 + r, int8_t(zero_point), B.Kp, a.data() + size_t(r) * B.Kp);
+        p.A = a.data();
+        p.lda = B.Kp;
+      }
+      if (cfg.needs_rowsum) qs8_row_sums(p.A, p.lda, rows, 0, B.K, rowsum.data());
+      p.a_rowsum = rowsum.data();
+      p.B = &B;
+      p.epilogue = Epilogue::store_f32;
+      p.Cf = Y + p0 * s.Cout + int64_t(g) * coutg;
+      p.ldc = s.Cout;
+      p.a_scale = pixel_scale.data() + p0;
+      p.b_scale = b_scale + int64_t(g) * coutg;
+      p.bias = bias ? bias + int64_t(g) * coutg : nullptr;
+      p.relu = relu;
+      cfg.gemm(p, 0, rows, 0, B.num_panels);
+    }
+  });
+}
+
+}  // namespace nnslim

@@ -1,0 +1,57 @@
+"""Calibration: run batches through the model while observers watch each target layer's input."""
+from __future__ import annotations
+
+from typing import Callable, Dict, Iterable, Optional
+
+import torch
+import torch.nn as nn
+
+from nnslim.quantization.observers import Observer
+
+
+def batch_input(batch):
+    """A batch is a tensor, or a tuple / list whose first element is the input."""
+    if isinstance(batch, torch.Tensor):
+        return batch
+    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], torch.Tensor):
+        return batch[0]
+    raise TypeError(f"calibration_data: each batch must be a tensor or a (input, ...) tuple/list, "
+                    f"got {type(batch).__name__}")
+
+
+@torch.no_grad()
+def calibrate(model: nn.Module, targets: Dict[str, nn.Module], data: Optional[Iterable],
+              make_observer: Callable[[], Observer], num_batches: Optional[int] = None,
+              progress: bool = True) -> Dict[str, Observer]:
+    """Returns an observer per target fqn, fed with that module's inputs over the data."""
+    if data is None:
+        raise ValueError("calibration_data: static quantization needs calibration batches, got None")
+    if isinstance(data, torch.Tensor):
+        data = [data]
+    observers = {fqn: make_observer() for fqn in targets}
+    handles = [m.register_forward_pre_hook(lambda mod, args, fqn=fqn: observers[fqn].update(args[0]))
+               for fqn, m in targets.items()]
+    was_training = model.training
+    model.eval()
+    seen = 0
+    try:
+        from tqdm.auto import tqdm
+
+        it = tqdm(data, desc="calibrating", total=num_batches, disable=not progress, leave=False)
+        for i, batch in enumerate(it):
+            if num_batches is not None and i >= num_batches:
+                break
+            x = batch_input(batch)
+            try:
+                model(x)
+            except (RuntimeError, ValueError) as exc:
+                raise ValueError(f"calibration_data: batch {i} of shape {tuple(x.shape)} could not run through "
+                                 f"the model: {exc}") from exc
+            seen += 1
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    if seen == 0:
+        raise ValueError("calibration_data: no batches (the iterable is empty)")
+    return observers

@@ -1,0 +1,52 @@
+"""Calibrated static int8: fold BN, fuse ReLU, observe inputs, then Linear -> Int8Linear(static) and
+Conv2d -> Int8Conv2d."""
+from __future__ import annotations
+
+import torch.nn as nn
+
+from nnslim.nn.int8_conv2d import Int8Conv2d
+from nnslim.nn.int8_linear import Int8Linear
+from nnslim.quantization.calibrate import calibrate
+from nnslim.quantization.config import Int8StaticConfig
+from nnslim.quantization.fuse import fold_batchnorm, relu_followers
+from nnslim.quantization.registry import register_preset, register_quantize_handler
+
+
+def _eligible(module: nn.Module) -> bool:
+    if type(module) is nn.Linear:
+        return True
+    return type(module) is nn.Conv2d and module.padding_mode == "zeros" and not isinstance(module.padding, str)
+
+
+def _prepare(model: nn.Module, config: Int8StaticConfig, context: dict) -> None:
+    if config.fold_bn:
+        model.eval()
+        fold_batchnorm(model)
+    targets = {fqn: m for fqn, m in model.named_modules() if _eligible(m)}
+    if not targets:
+        context["static_qparams"] = {}
+        return
+    observers = calibrate(model, targets, context.get("calibration_data"), config.make_observer,
+                          num_batches=config.num_batches, progress=config.progress)
+    context["static_qparams"] = {fqn: obs.qparams(config.symmetric) for fqn, obs in observers.items()
+                                 if obs.batches > 0}
+    context["relu_followers"] = relu_followers(model) if config.fuse_relu else {}
+
+
+@register_quantize_handler(Int8StaticConfig)
+def _int8_static(module: nn.Module, config: Int8StaticConfig, fqn: str, context: dict):
+    qparams = context.get("static_qparams", {}).get(fqn)
+    if qparams is None or not _eligible(module):
+        return None
+    relu_fqn = context.get("relu_followers", {}).get(fqn)
+    cls = Int8Linear if isinstance(module, nn.Linear) else Int8Conv2d
+    new = cls.from_float(module, config, input_qparams=qparams, relu=relu_fqn is not None)
+    if relu_fqn is not None:
+        parent_name, _, child = relu_fqn.rpartition(".")
+        parent = context["model"].get_submodule(parent_name) if parent_name else context["model"]
+        setattr(parent, child, nn.Identity())
+    return new
+
+
+_int8_static.prepare = _prepare
+register_preset("int8_static", Int8StaticConfig)

@@ -1,0 +1,75 @@
+"""nnslim.quantize(model, "int8_static", calibration_data=...)."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+
+import nnslim
+from nnslim.nn import Int8Conv2d, Int8Linear
+from nnslim.quantization.fuse import fold_batchnorm
+from nnslim.quantization.observers import OBSERVERS, make_observer, qparams_from_range
+
+
+def _cnn():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3),
+                      nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 10))
+    m[1].running_mean.uniform_(-0.5, 0.5)
+    m[1].running_var.uniform_(0.5, 2)
+    return m.eval()
+
+
+def test_bn_folding_is_exact():
+    m = _cnn()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        ref = m(x)
+        fold_batchnorm(m)
+        torch.testing.assert_close(m(x), ref, rtol=1e-5, atol=1e-5)
+    assert isinstance(m[1], nn.Identity)
+
+
+@pytest.mark.parametrize("observer", sorted(OBSERVERS))
+def test_static_quantize_cnn(observer):
+    m = _cnn()
+    data = [torch.randn(4, 3, 8, 8) for _ in range(4)]
+    x = torch.randn(3, 3, 8, 8)
+    with torch.no_grad():
+        ref = m(x)
+    q = nnslim.quantize(copy.deepcopy(m), nnslim.Int8StaticConfig(observer=observer, progress=False),
+                        calibration_data=data)
+    assert isinstance(q[0], Int8Conv2d) and q[0].relu and isinstance(q[2], nn.Identity)
+    assert isinstance(q[6], Int8Linear) and q[6].static
+    with torch.no_grad():
+        y = q(x)
+    # KL (entropy) calibration clips Gaussian-like inputs hard by design, so it gets a looser bound.
+    assert ((y - ref).norm() / ref.norm()) < (0.2 if observer == "entropy" else 0.1)
+
+
+def test_calibration_batches_as_tuples_and_bad_data():
+    m = _cnn()
+    data = [(torch.randn(2, 3, 8, 8), torch.zeros(2)) for _ in range(2)]
+    nnslim.quantize(copy.deepcopy(m), "int8_static", calibration_data=data)
+    with pytest.raises(ValueError, match="no batches"):
+        nnslim.quantize(copy.deepcopy(m), "int8_static", calibration_data=[])
+    with pytest.raises(ValueError, match="needs calibration"):
+        nnslim.quantize(copy.deepcopy(m), "int8_static")
+    with pytest.raises(ValueError, match="could not run through"):
+        nnslim.quantize(copy.deepcopy(m), "int8_static", calibration_data=[torch.randn(2, 5, 8, 8)])
+    with pytest.raises(TypeError, match="each batch"):
+        nnslim.quantize(copy.deepcopy(m), "int8_static", calibration_data=["x"])
+    with pytest.raises(ValueError, match="observer"):
+        nnslim.Int8StaticConfig(observer="magic")
+
+
+def test_observers_basic_ranges():
+    x = torch.cat([torch.linspace(-1, 1, 10001), torch.tensor([50.0])])
+    mm = make_observer("minmax")
+    mm.update(x)
+    assert mm.range() == (-1.0, 50.0)
+    pc = make_observer("percentile", percentile=99.9)
+    pc.update(x)
+    assert pc.range()[1] < 5  # the outlier is clipped
+    assert qparams_from_range(0.0, 2.55, symmetric=False) == (0.01, -128)
+    assert qparams_from_range(-1.27, 1.0, symmetric=True)[1] == 0

@@ -1,0 +1,96 @@
+"""Int8Conv2d vs F.conv2d, and its exact agreement with an int8 reference built from the same parts."""
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import nnslim
+from nnslim.nn import Int8Conv2d
+
+CASES = [  # cin, cout, k, stride, padding, dilation, groups
+    (3, 8, 3, 1, 1, 1, 1), (16, 32, 3, 2, 1, 1, 1), (8, 8, 1, 1, 0, 1, 1), (8, 16, 5, 1, 2, 2, 1),
+    (8, 8, 3, 1, 1, 1, 8), (8, 12, 3, 1, 0, 1, 2), (4, 6, (3, 1), (2, 1), (1, 0), 1, 1), (64, 64, 1, 2, 0, 1, 1)]
+
+
+def _int8_reference(conv, x, scale, zp):
+    """Float emulation of the integer pipeline: exact integer math carried in float64."""
+    q = torch.clamp(torch.round(torch.clamp(x * (1 / scale), -1000, 1000)) + zp, -128, 127)
+    wq, ws = nnslim.nn._common.per_channel_symmetric_int8(conv.weight)
+    acc = F.conv2d((q - zp).double(), wq.double(), None, conv.stride, conv.padding, conv.dilation, conv.groups)
+    y = acc * (scale * ws.double()).reshape(1, -1, 1, 1)
+    if conv.bias is not None:
+        y = y + conv.bias.double().reshape(1, -1, 1, 1)
+    return y.float()
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("zp", [0, -128])
+def test_matches_conv2d(isa, force_isa, case, zp):
+    force_isa(isa)
+    cin, cout, k, s, p, d, g = case
+    torch.manual_seed(cin * cout)
+    conv = nn.Conv2d(cin, cout, k, s, p, d, g, bias=(cin % 2 == 0))
+    x = torch.randn(2, cin, 13, 11)
+    if zp == -128:
+        x = x.abs()
+    scale = (x.abs().max() / 127 if zp == 0 else x.max() / 255).item()
+    q = Int8Conv2d.from_float(conv, input_qparams=(scale, zp))
+    with torch.no_grad():
+        y, ref = q(x), conv(x)
+        emul = _int8_reference(conv, x, scale, zp)
+    assert y.shape == ref.shape
+    assert ((y - ref).norm() / ref.norm()) < 0.03
+    torch.testing.assert_close(y, emul, rtol=1e-4, atol=1e-4)
+
+
+def test_relu_fused_and_channels_last_input():
+    conv = nn.Conv2d(8, 16, 3, padding=1)
+    x = torch.randn(1, 8, 9, 9)
+    q = Int8Conv2d.from_float(conv, input_qparams=(x.abs().max().item() / 127, 0), relu=True)
+    with torch.no_grad():
+        y = q(x)
+        y2 = q(x.contiguous(memory_format=torch.channels_last))
+        ref = F.relu(conv(x))
+    assert (y >= 0).all() and torch.equal(y, y2)
+    assert ((y - ref).norm() / ref.norm()) < 0.03
+
+
+def test_nan_input_propagates_to_that_image_only():
+    conv = nn.Conv2d(4, 4, 3, padding=1)
+    q = Int8Conv2d.from_float(conv, input_qparams=(0.05, 0))
+    x = torch.randn(2, 4, 6, 6)
+    x[1, 2, 3, 3] = float("nan")
+    with torch.no_grad():
+        y = q(x)
+    assert torch.isfinite(y[0]).all() and torch.isnan(y[1]).all()
+
+
+def test_state_dict_round_trip():
+    conv = nn.Conv2d(4, 6, 3, stride=2, padding=1)
+    q = Int8Conv2d.from_float(conv, input_qparams=(0.03, -3))
+    q2 = Int8Conv2d(**q.init_kwargs())
+    q2.load_state_dict(q.state_dict())
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(q(x), q2(x))
+
+
+def test_bad_inputs():
+    conv = nn.Conv2d(4, 6, 3)
+    q = Int8Conv2d.from_float(conv, input_qparams=(0.03, 0))
+    with torch.no_grad():
+        with pytest.raises(ValueError, match="4-D"):
+            q(torch.randn(4, 8, 8))
+        with pytest.raises(ValueError, match="size 4 in dimension 1"):
+            q(torch.randn(1, 3, 8, 8))
+        with pytest.raises(ValueError, match="smaller than the dilated kernel"):
+            q(torch.randn(1, 4, 2, 2))
+        with pytest.raises(TypeError, match="floating-point"):
+            q(torch.ones(1, 4, 8, 8, dtype=torch.int32))
+    with pytest.raises(ValueError, match="input_qparams"):
+        Int8Conv2d.from_float(conv)
+    with pytest.raises(ValueError, match="zero_point"):
+        Int8Conv2d.from_float(conv, input_qparams=(0.1, 300))
+    with pytest.raises(ValueError, match="padding"):
+        Int8Conv2d.from_float(nn.Conv2d(4, 4, 3, padding="same"), input_qparams=(0.1, 0))
