@@ -4,6 +4,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from nnslim.hw import cpu_info
+from nnslim.io import load, save
+from nnslim.pruning import Pruner, PruneConfig, prune, remove_masks, sparsity_report
 from nnslim.quantization import Int8DynamicConfig, Int8StaticConfig, QuantConfig, quantize
 
-__all__ = ["cpu_info", "quantize", "QuantConfig", "Int8DynamicConfig", "Int8StaticConfig", "__version__"]
+__all__ = ["cpu_info", "save", "load", "prune", "PruneConfig", "Pruner", "remove_masks", "sparsity_report", "quantize", "QuantConfig", "Int8DynamicConfig", "Int8StaticConfig", "__version__"]

@@ -72,6 +72,9 @@ def test_default_loss_needs_xy_batches_and_custom_loss_must_be_scalar():
     with pytest.raises(ValueError, match="scalar"):
         prune(MLP(), sparsity=0.5, method="gradient", data=[torch.randn(4, 8)],
               loss_fn=lambda model, x: model(x))
+    with pytest.raises(ValueError, match="loss_fn.*depend"):
+        prune(MLP(), sparsity=0.5, method="gradient", data=[torch.randn(4, 8)],
+              loss_fn=lambda model, x: model(x).detach().sum())
     model = MLP()
     prune(model, sparsity=0.5, method="taylor", data=[torch.randn(4, 8)],
           loss_fn=lambda model, x: model(x).pow(2).mean())

@@ -100,11 +100,12 @@ def test_iterative_pruner_and_config_schedule():
     model = MLP()
     cfg = PruneConfig(sparsity=0.5, schedule=schedules.Iterative(amount=0.25, every=2))
     pruner = Pruner(model, cfg)
-    seen = []
+    seen, pruned = [], []
     for _ in range(6):
-        pruner.step()
+        pruned.append(pruner.step())
         seen.append(round(sparsity_report(model).sparsity, 2))
     assert seen == [0.25, 0.25, 0.5, 0.5, 0.5, 0.5]
+    assert pruned == [True, False, True, False, False, False]  # at the target: no pointless re-scoring
 
 
 def test_prune_rejects_schedules_and_pruner_rejects_channels():

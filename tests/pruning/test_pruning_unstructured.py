@@ -98,6 +98,11 @@ def test_filter_fn_chooses_layers_and_typos_are_reported():
         prune(MLP(), sparsity=0.5, skip=["layers.*"])
     with pytest.raises(ValueError, match="model"):
         prune("not a model", sparsity=0.5)
+    odd = MLP()
+    torch.nn.utils.parametrizations.weight_norm(odd.layers[1])
+    with pytest.raises(ValueError, match="'layers.1'.*skip"):
+        prune(odd, sparsity=0.5)
+    prune(odd, sparsity=0.5, skip=["layers.1"])
 
 
 def test_all_zero_layer_and_zero_sparsity():

@@ -8,7 +8,7 @@ from nnslim.pruning import schedule as schedules
 from nnslim.pruning.api import prune
 from nnslim.pruning.channel import PruningGraphError
 from nnslim.pruning.config import PruneConfig
-from nnslim.pruning.masks import get_mask, is_pruned, make_permanent, remove_masks
+from nnslim.pruning.masks import get_mask, is_pruned, make_permanent, masked_weight, remove_masks
 from nnslim.pruning.nm import is_nm_sparse
 from nnslim.pruning.pruner import Pruner
 from nnslim.pruning.report import LayerSparsity, SparsityReport, sparsity_report
@@ -16,4 +16,4 @@ from nnslim.pruning.schedule import Iterative, OneShot, Polynomial, Schedule
 
 __all__ = ["prune", "PruneConfig", "Pruner", "schedules", "Schedule", "OneShot", "Iterative", "Polynomial",
            "remove_masks", "make_permanent", "sparsity_report", "SparsityReport", "LayerSparsity",
-           "get_mask", "is_pruned", "is_nm_sparse", "PruningGraphError"]
+           "get_mask", "is_pruned", "masked_weight", "is_nm_sparse", "PruningGraphError"]

@@ -10,7 +10,7 @@ from nnslim.pruning.channel import plan_channels, producer_scores, select_channe
 from nnslim.pruning.config import PruneConfig
 from nnslim.pruning.importance import weight_scores
 from nnslim.pruning.masks import apply_mask, get_mask
-from nnslim.pruning.nm import _check_divisible, nm_mask
+from nnslim.pruning.nm import check_divisible, nm_mask
 from nnslim.pruning.selection import layer_targets, select_layers
 from nnslim.pruning.unstructured import unstructured_masks
 
@@ -68,7 +68,7 @@ def prune_step(model: nn.Module, config: PruneConfig, data: Optional[Iterable] =
     nm = config.nm
     if nm is not None:
         for name, m in active:  # fail on shapes before a possibly long scoring pass
-            _check_divisible(tuple(m.weight.shape), nm[1], name, nm[0])
+            check_divisible(tuple(m.weight.shape), nm[1], name, nm[0])
     scores = weight_scores(model, active, config.method, data, config.loss_fn, config.num_batches, config.seed)
     for name, m in active:
         old = get_mask(m)

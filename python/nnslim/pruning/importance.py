@@ -52,6 +52,9 @@ def _accumulate_grad_scores(model: nn.Module, layers: Layers, data: Iterable, lo
                 if not (torch.is_tensor(loss) and loss.dim() == 0):
                     raise ValueError("loss_fn: must return a scalar tensor")
                 # autograd.grad leaves the user's .grad buffers untouched.
+                if not loss.requires_grad:
+                    raise ValueError("loss_fn: the loss does not depend on the pruned weights "
+                                     "(computed under torch.no_grad() or detached?)")
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 for (name, m), g in zip(layers, grads):
                     if g is not None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["nm_mask", "is_nm_sparse"]
+__all__ = ["nm_mask", "is_nm_sparse", "check_divisible"]
 
 
-def _check_divisible(shape, m: int, name: str, n: int) -> None:
+def check_divisible(shape, m: int, name: str, n: int) -> None:
     if len(shape) < 2 or shape[1] % m != 0:
         dim = shape[1] if len(shape) >= 2 else None
         raise ValueError(f"pattern '{n}:{m}': layer {name!r} has input dimension {dim} (weight dim 1), "
@@ -26,7 +26,7 @@ def _groups(t: torch.Tensor, m: int) -> torch.Tensor:
 @torch.no_grad()
 def nm_mask(score: torch.Tensor, n: int, m: int, name: str = "?") -> torch.Tensor:
     """{0, 1} float mask, score-shaped, keeping the top-``n`` scores of each group of ``m``."""
-    _check_divisible(score.shape, m, name, n)
+    check_divisible(score.shape, m, name, n)
     groups = _groups(score, m)
     keep = groups.topk(n, dim=1).indices
     mask = torch.zeros_like(groups).scatter_(1, keep, 1.0)

@@ -51,6 +51,7 @@ class Pruner:
         self.step_count = 0
         self.current_sparsity = 0.0
         self.last_result: Dict[str, Any] = {}
+        self._applied: Optional[tuple] = None
 
     def step(self) -> bool:
         """Advance one training step; returns True when this step pruned."""
@@ -59,10 +60,20 @@ class Pruner:
         if not self.schedule.is_pruning_step(t):
             return False
         target = self.schedule.sparsity_at(t, self.config.sparsity)
+        # Every distinct final target (global + per_layer) mapped through the schedule at t: when none
+        # moved since the last pass (e.g. an iterative schedule that reached its target), re-scoring
+        # would cost a pass (a data pass for gradient/taylor) and change nothing.
+        applied = tuple(self.schedule.sparsity_at(t, f) for f in self._finals())
+        if applied == self._applied:
+            return False
+        self._applied = applied
         self.last_result = prune_step(self.model, self.config, self.data, self.filter_fn,
                                       sparsity_of=lambda final: self.schedule.sparsity_at(t, final))
         self.current_sparsity = max(self.current_sparsity, target)
         return True
+
+    def _finals(self):
+        return (self.config.sparsity,) + tuple(s for _, s in self.config.per_layer)
 
     def remove(self) -> nn.Module:
         """Bake the masks into the weights (after the last fine-tuning step)."""
@@ -75,6 +86,7 @@ class Pruner:
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.step_count = int(state["step_count"])
         self.current_sparsity = float(state["current_sparsity"])
+        self._applied = None  # the first pruning step after a resume re-applies (a no-op on masks)
 
     def __repr__(self) -> str:
         return (f"Pruner(step={self.step_count}, current_sparsity={self.current_sparsity:.3f}, "

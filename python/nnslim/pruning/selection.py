@@ -8,6 +8,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch.nn as nn
 
 from nnslim.pruning.config import PruneConfig
+from nnslim.pruning.masks import is_pruned
 
 __all__ = ["PRUNABLE_TYPES", "select_layers", "layer_targets"]
 
@@ -42,6 +43,11 @@ def select_layers(model: nn.Module, config: PruneConfig,
             warnings.warn(f"skip: pattern {pattern!r} matches no prunable layer", UserWarning, stacklevel=3)
         skipped.update(n for n, _ in hit)
     layers = [(n, m) for n, m in candidates if n not in skipped]
+    for name, m in layers:
+        if not is_pruned(m) and not isinstance(m._parameters.get("weight"), nn.Parameter):
+            # weight_norm / spectral_norm / parametrize make .weight computed; masking it would fight them.
+            raise ValueError(f"model: layer {name!r} has a computed weight ({type(m).__name__} with a "
+                             "parametrization or hook), not a plain Parameter; add it to skip")
     if not layers:
         raise ValueError("model: no prunable layers (nn.Linear / nn.Conv2d) left after filter_fn and skip")
     return layers, candidates

@@ -1,0 +1,207 @@
+"""nnslim.save / nnslim.load: one compact file (safetensors) with JSON metadata saying which modules
+are which drop-ins, so a freshly built float model can be rebuilt into the compressed one.
+
+Format (version 1): safetensors tensors = the model's state_dict (masks baked into weights);
+header metadata: {"format": "nnslim", "format_version": "1", "nnslim_version": ..., "modules": JSON
+{fqn: {"type": name, "kwargs": {...}}}} for every module whose type or shape compression may change.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Callable, Dict, Tuple
+
+import torch
+import torch.nn as nn
+
+FORMAT = "nnslim"
+FORMAT_VERSION = 1
+
+# type name -> (class, kwargs of an instance)
+_REBUILDABLE: Dict[str, Tuple[type, Callable[[nn.Module], dict]]] = {}
+
+
+def register_module_type(cls: type, kwargs_fn: Callable[[nn.Module], dict] = None) -> None:
+    """Lets save/load rebuild modules of ``cls``; drop-ins provide ``init_kwargs()``."""
+    _REBUILDABLE[cls.__name__] = (cls, kwargs_fn or (lambda m: m.init_kwargs()))
+
+
+def _conv_kwargs(m: nn.Conv2d) -> dict:
+    return dict(in_channels=m.in_channels, out_channels=m.out_channels, kernel_size=m.kernel_size,
+                stride=m.stride, padding=m.padding, dilation=m.dilation, groups=m.groups,
+                bias=m.bias is not None, padding_mode=m.padding_mode)
+
+
+def _bn_kwargs(m) -> dict:
+    return dict(num_features=m.num_features, eps=m.eps, momentum=m.momentum, affine=m.affine,
+                track_running_stats=m.track_running_stats)
+
+
+register_module_type(nn.Identity, lambda m: {})
+register_module_type(nn.Linear, lambda m: dict(in_features=m.in_features, out_features=m.out_features,
+                                               bias=m.bias is not None))
+register_module_type(nn.Conv2d, _conv_kwargs)
+register_module_type(nn.BatchNorm1d, _bn_kwargs)
+register_module_type(nn.BatchNorm2d, _bn_kwargs)
+
+
+def _register_dropins() -> None:
+    import nnslim.nn as dropins
+
+    for name in dropins.__all__:
+        cls = getattr(dropins, name)
+        if name not in _REBUILDABLE and hasattr(cls, "init_kwargs"):
+            register_module_type(cls)
+
+
+def _jsonable(v):
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def _normalise(kwargs: dict) -> dict:
+    return json.loads(json.dumps({k: _jsonable(v) for k, v in kwargs.items()}))
+
+
+def _module_table(model: nn.Module) -> Dict[str, dict]:
+    _register_dropins()
+    table = {}
+    for fqn, m in model.named_modules():
+        entry = _REBUILDABLE.get(type(m).__name__)
+        if fqn and entry is not None and entry[0] is type(m):
+            table[fqn] = {"type": type(m).__name__, "kwargs": _normalise(entry[1](m))}
+    return table
+
+
+def _baked_state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
+    """state_dict with pruning masks applied (weight = weight_orig * weight_mask)."""
+    sd = model.state_dict()
+    out = {}
+    for k, v in sd.items():
+        if k.endswith("weight_mask") or not isinstance(v, torch.Tensor):
+            continue
+        if k.endswith("weight_orig"):
+            base = k[: -len("_orig")]
+            mask = sd.get(base + "_mask")
+            v = v * mask if mask is not None else v
+            k = base
+        out[k] = v.detach().cpu().contiguous().clone()
+    return out
+
+
+def save(model: nn.Module, path) -> None:
+    """Writes ``model`` to ``path`` atomically (temp file + rename: a failed save leaves no partial file)."""
+    from safetensors.torch import save_file
+
+    import nnslim
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"path: directory {directory!r} does not exist")
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "nnslim_version": nnslim.__version__,
+                "modules": json.dumps(_module_table(model))}
+    tensors = _baked_state_dict(model)
+    fd, tmp = tempfile.mkstemp(prefix=".nnslim-", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_file(path) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """(tensors, metadata) of an nnslim file; clear errors for missing, foreign, truncated or newer files."""
+    from safetensors import safe_open
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"path: no such file {path!r}")
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers / data
+        raise ValueError(f"{path!r} is not a readable nnslim file (truncated or not safetensors): {exc}") from exc
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path!r} is a safetensors file but not an nnslim one (format={meta.get('format')!r})")
+    try:
+        version = int(meta.get("format_version", ""))
+    except ValueError:
+        raise ValueError(f"{path!r}: bad format_version {meta.get('format_version')!r}") from None
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path!r} uses nnslim file format {version}; this nnslim reads up to {FORMAT_VERSION}. "
+                         "Upgrade nnslim.")
+    try:
+        meta["modules"] = json.loads(meta.get("modules", "{}"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path!r}: corrupt module table: {exc}") from exc
+    return tensors, meta
+
+
+# Which float layer each saved type may stand in for: a file may change a layer's type within its
+# family (quantized / sparse drop-ins) and its shape (channel pruning), and turn anything into Identity
+# (folded BatchNorm, fused ReLU); anything else means the file belongs to another architecture.
+_FAMILIES = [
+    {"Linear", "Int8Linear", "Int4Linear", "Log2Linear", "SparseLinear"},
+    {"Conv2d", "Int8Conv2d", "SparseConv2d"},
+    {"BatchNorm1d"},
+    {"BatchNorm2d"},
+]
+
+
+def _compatible(saved_type: str, module: nn.Module) -> bool:
+    if saved_type == "Identity" or type(module).__name__ == saved_type:
+        return True
+    current = type(module).__name__
+    return any(saved_type in fam and current in fam for fam in _FAMILIES)
+
+
+def _set_submodule(model: nn.Module, fqn: str, new: nn.Module) -> None:
+    parent_name, _, child = fqn.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def load(path, model: nn.Module) -> nn.Module:
+    """Rebuilds the compressed model inside ``model`` (a freshly built float model of the same
+    architecture): swaps in the saved drop-ins / reshaped layers, then loads the tensors strictly."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
+    tensors, meta = read_file(path)
+    _register_dropins()
+    current = dict(model.named_modules())
+    for fqn, entry in meta["modules"].items():
+        if entry.get("type") not in _REBUILDABLE:
+            raise ValueError(f"{path!r}: module {fqn!r} has type {entry.get('type')!r}, unknown to this nnslim")
+        mod = current.get(fqn)
+        if mod is None:
+            raise ValueError(f"{path!r} does not match the model: it has no submodule {fqn!r}")
+        if not _compatible(entry["type"], mod):
+            raise ValueError(f"{path!r} does not match the model: {fqn!r} is a {type(mod).__name__} in the model "
+                             f"but a {entry['type']} in the file")
+        cls, kwargs_fn = _REBUILDABLE[entry["type"]]
+        if type(mod) is cls and _normalise(kwargs_fn(mod)) == entry["kwargs"]:
+            continue
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in entry["kwargs"].items()}
+        _set_submodule(model, fqn, cls(**kwargs))
+    # Masked (pruned) modules of the fresh model load the baked weight.
+    from nnslim.pruning.masks import is_pruned, remove_mask
+
+    for m in model.modules():
+        if is_pruned(m):
+            remove_mask(m)
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{path!r} does not match the model: {exc}") from exc
+    return model
