@@ -6,6 +6,7 @@ __version__ = "0.1.0"
 from nnslim.hw import cpu_info
 from nnslim.io import load, save
 from nnslim.pruning import Pruner, PruneConfig, prune, remove_masks, sparsity_report
-from nnslim.quantization import Int8DynamicConfig, Int8StaticConfig, QuantConfig, quantize
+from nnslim.quantization import (Int8DynamicConfig, Int8StaticConfig, QATConfig, QuantConfig, convert, prepare_qat,
+                                 quantize)
 
-__all__ = ["cpu_info", "save", "load", "prune", "PruneConfig", "Pruner", "remove_masks", "sparsity_report", "quantize", "QuantConfig", "Int8DynamicConfig", "Int8StaticConfig", "__version__"]
+__all__ = ["cpu_info", "save", "load", "prune", "PruneConfig", "Pruner", "remove_masks", "sparsity_report", "quantize", "QuantConfig", "QATConfig", "prepare_qat", "convert", "Int8DynamicConfig", "Int8StaticConfig", "__version__"]
