@@ -4,9 +4,14 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from nnslim.hw import cpu_info
+from nnslim.distillation import DistillConfig, distill, inherit_weights
 from nnslim.io import load, save
 from nnslim.pruning import Pruner, PruneConfig, prune, remove_masks, sparsity_report
 from nnslim.quantization import (Int8DynamicConfig, Int8StaticConfig, QATConfig, QuantConfig, convert, prepare_qat,
                                  quantize)
 
-__all__ = ["cpu_info", "save", "load", "prune", "PruneConfig", "Pruner", "remove_masks", "sparsity_report", "quantize", "QuantConfig", "QATConfig", "prepare_qat", "convert", "Int8DynamicConfig", "Int8StaticConfig", "__version__"]
+from nnslim.pipeline import DistillStage, PruneStage, QATStage, QuantizeStage, SparsifyStage, compress
+from nnslim.report import CompressionReport
+
+__all__ = ["compress", "CompressionReport", "DistillStage", "PruneStage", "QuantizeStage", "QATStage", "SparsifyStage",
+           "distill", "DistillConfig", "inherit_weights", "cpu_info", "save", "load", "prune", "PruneConfig", "Pruner", "remove_masks", "sparsity_report", "quantize", "QuantConfig", "QATConfig", "prepare_qat", "convert", "Int8DynamicConfig", "Int8StaticConfig", "__version__"]

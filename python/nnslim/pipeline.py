@@ -1,0 +1,247 @@
+"""nnslim.compress: recipes that chain the public stages (distill -> prune -> quantize / sparsify)
+and measure the result. Every stage calls the same function a user would call alone."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+
+from nnslim.distillation import DistillConfig, distill, inherit_weights
+from nnslim.pruning import PruneConfig, prune
+from nnslim.quantization import QATConfig, convert, prepare_qat, quantize
+from nnslim.report import (CompressionReport, file_bytes, interleaved_latency, layer_stats, per_layer_latency)
+
+
+def import_object(spec: str):
+    """"pkg.module:attr" -> the object; clear errors for bad specs."""
+    if not isinstance(spec, str) or ":" not in spec:
+        raise ValueError(f"expected 'package.module:name', got {spec!r}")
+    mod_name, _, attr = spec.partition(":")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError as exc:
+        raise ImportError(f"cannot import module {mod_name!r} (from {spec!r}): {exc}") from exc
+    try:
+        return getattr(mod, attr)
+    except AttributeError:
+        raise ImportError(f"module {mod_name!r} has no attribute {attr!r}") from None
+
+
+@dataclass
+class _Context:
+    train_data: Any
+    val_data: Any
+    eval_fn: Optional[Callable[[nn.Module], float]]
+    calibration: List[torch.Tensor]
+
+    def metric(self, model: nn.Module) -> Optional[float]:
+        if self.eval_fn is not None:
+            return float(self.eval_fn(model))
+        if self.val_data is None:
+            return None
+        from nnslim.datasets import accuracy
+
+        return accuracy(model, self.val_data)
+
+    def need_train(self, stage: str):
+        if self.train_data is None:
+            raise ValueError(f"{stage}: needs train_data")
+        return self.train_data
+
+
+@dataclass(frozen=True)
+class DistillStage:
+    """Distil the current model into a smaller student (``student``: a module factory or
+    "pkg.module:factory"); ``inherit=True`` starts the student from the teacher's most important weights."""
+
+    student: Union[Callable[[], nn.Module], str, None] = None
+    inherit: bool = True
+    config: DistillConfig = DistillConfig(epochs=5)
+
+    def run(self, model: nn.Module, ctx: _Context) -> Tuple[nn.Module, str]:
+        factory = import_object(self.student) if isinstance(self.student, str) else self.student
+        student = factory() if factory is not None else copy.deepcopy(model)
+        notes = ""
+        if self.inherit and factory is not None:
+            rep = inherit_weights(model, student)
+            notes = f"inherited {len(rep)} layers; "
+        student, hist = distill(model, student, ctx.need_train("distill"), self.config, val_data=ctx.val_data,
+                                eval_fn=ctx.eval_fn)
+        return student, notes + f"{self.config.epochs} epochs, T={self.config.temperature}, alpha={self.config.alpha}"
+
+
+def _polynomial(i: int, n: int, final: float) -> float:
+    """Zhu & Gupta cubic ramp from 0 to ``final`` over n steps."""
+    return final * (1.0 - (1.0 - i / n) ** 3)
+
+
+@dataclass(frozen=True)
+class PruneStage:
+    """Prune, then recover with knowledge distillation from the pre-pruning model. ``gradual_steps``
+    > 1 ramps the sparsity cubically (Zhu & Gupta), fine-tuning after each step."""
+
+    config: PruneConfig = PruneConfig(sparsity=0.8)
+    finetune: Optional[DistillConfig] = DistillConfig(epochs=3)
+    gradual_steps: int = 1
+
+    def __post_init__(self):
+        if self.gradual_steps < 1:
+            raise ValueError(f"gradual_steps: expected >= 1, got {self.gradual_steps}")
+
+    def run(self, model: nn.Module, ctx: _Context) -> Tuple[nn.Module, str]:
+        teacher = copy.deepcopy(model).eval()
+        data = ctx.train_data if self.config.method in ("gradient", "taylor") else None
+        steps = 1 if self.config.pattern == "channel" else self.gradual_steps
+        for i in range(1, steps + 1):
+            target = _polynomial(i, steps, self.config.sparsity) if steps > 1 else self.config.sparsity
+            prune(model, dataclasses.replace(self.config, sparsity=target), data=data)
+            if self.finetune is not None:
+                ft = dataclasses.replace(self.finetune, epochs=max(1, self.finetune.epochs // steps))
+                model, _ = distill(teacher, model, ctx.need_train("prune finetune"), ft, val_data=ctx.val_data,
+                                   eval_fn=ctx.eval_fn)
+        return model, f"{self.config.pattern} {self.config.method} to {self.config.sparsity:.0%} ({steps} step(s))"
+
+
+@dataclass(frozen=True)
+class QuantizeStage:
+    """Post-training quantization: a preset name, a QuantConfig, or a per-layer mapping."""
+
+    config: Any = "int8_static"
+
+    def run(self, model: nn.Module, ctx: _Context) -> Tuple[nn.Module, str]:
+        from nnslim.pruning import remove_masks
+
+        remove_masks(model)
+        model.eval()
+        quantize(model, self.config, calibration_data=ctx.calibration)
+        return model, f"{self.config if isinstance(self.config, str) else type(self.config).__name__}"
+
+
+@dataclass(frozen=True)
+class QATStage:
+    """Quantization-aware fine-tuning with distillation from the float model, then conversion."""
+
+    config: QATConfig = QATConfig()
+    finetune: DistillConfig = DistillConfig(epochs=2)
+
+    def run(self, model: nn.Module, ctx: _Context) -> Tuple[nn.Module, str]:
+        from nnslim.pruning import remove_masks
+
+        teacher = copy.deepcopy(model).eval()
+        remove_masks(model)
+        prepare_qat(model, self.config)
+        model, _ = distill(teacher, model, ctx.need_train("qat"), self.finetune, val_data=ctx.val_data,
+                           eval_fn=ctx.eval_fn)
+        return convert(model), f"QAT {self.config.weights}, {self.finetune.epochs} epochs"
+
+
+@dataclass(frozen=True)
+class SparsifyStage:
+    """Pruned Linear / Conv2d -> SparseLinear / SparseConv2d where the sparse kernel is faster."""
+
+    min_sparsity: float = 0.5
+
+    def run(self, model: nn.Module, ctx: _Context) -> Tuple[nn.Module, str]:
+        from nnslim.sparsify import sparsify
+
+        before = sum(1 for m in model.modules() if type(m).__name__.startswith("Sparse"))
+        sparsify(model, min_sparsity=self.min_sparsity)
+        after = sum(1 for m in model.modules() if type(m).__name__.startswith("Sparse"))
+        return model, f"{after - before} layer(s) on CSR kernels"
+
+
+STAGES = {"distill": DistillStage, "prune": PruneStage, "quantize": QuantizeStage, "qat": QATStage,
+          "sparsify": SparsifyStage}
+
+
+def _stage_from_dict(d: Dict[str, Any]):
+    if not isinstance(d, dict) or len(d) != 1:
+        raise ValueError(f"recipe: each stage must be a one-key mapping like {{'prune': {{...}}}}, got {d!r}")
+    (kind, args), = d.items()
+    if kind not in STAGES:
+        raise ValueError(f"recipe: unknown stage {kind!r}; expected one of {sorted(STAGES)}")
+    args = dict(args or {})
+    for key, cls in (("config", None), ("finetune", DistillConfig)):
+        if key in args and isinstance(args[key], dict):
+            if key == "config":
+                cls = {"distill": DistillConfig, "prune": PruneConfig, "qat": QATConfig}.get(kind)
+                if cls is None:  # quantize: QuantConfig dict form or a per-layer mapping
+                    continue
+            args[key] = cls.from_dict(args[key]) if hasattr(cls, "from_dict") else cls(**args[key])
+    try:
+        return STAGES[kind](**args)
+    except TypeError as exc:
+        raise ValueError(f"recipe: bad arguments for stage {kind!r}: {exc}") from exc
+
+
+def parse_recipe(recipe) -> List[Any]:
+    """A list of stage objects, a dict {"stages": [...]}, a list of one-key dicts, or a YAML path / string."""
+    if isinstance(recipe, str):
+        import os
+
+        import yaml
+
+        text = open(recipe).read() if os.path.exists(recipe) else recipe
+        recipe = yaml.safe_load(text)
+    if isinstance(recipe, dict):
+        recipe = recipe.get("stages")
+    if not isinstance(recipe, (list, tuple)) or not recipe:
+        raise ValueError("recipe: expected a non-empty list of stages")
+    return [s if hasattr(s, "run") else _stage_from_dict(s) for s in recipe]
+
+
+def _calibration_batches(data, n: int = 8) -> List[torch.Tensor]:
+    from nnslim.quantization.calibrate import batch_input
+
+    out = []
+    if data is None:
+        return out
+    for batch in data:
+        out.append(batch_input(batch))
+        if len(out) >= n:
+            break
+    return out
+
+
+def compress(model: nn.Module, recipe, train_data=None, val_data=None,
+             eval_fn: Optional[Callable[[nn.Module], float]] = None, example_input: Optional[torch.Tensor] = None,
+             measure_layers: bool = True) -> Tuple[nn.Module, CompressionReport]:
+    """Runs the recipe's stages on a copy of ``model``; returns ``(compressed_model, report)``."""
+    from nnslim import cpu_info
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
+    stages = parse_recipe(recipe)
+    ctx = _Context(train_data, val_data, eval_fn, _calibration_batches(train_data))
+    if example_input is None and val_data is not None:
+        example_input = _calibration_batches(val_data, 1)[0]
+    original = copy.deepcopy(model).eval()
+    report = CompressionReport(metric_name="eval_fn" if eval_fn else "accuracy %",
+                               kernels=cpu_info().get("selected"))
+    report.metric_before = ctx.metric(original)
+    report.layers_before = layer_stats(original)
+    current = copy.deepcopy(model)
+    for stage in stages:
+        t = time.perf_counter()
+        current, notes = stage.run(current, ctx)
+        report.stages.append({"stage": type(stage).__name__, "seconds": time.perf_counter() - t,
+                              "metric": ctx.metric(current), "notes": notes})
+    current.eval()
+    report.metric_after = ctx.metric(current)
+    report.layers_after = layer_stats(current)
+    report.file_bytes_before, report.file_bytes_after = file_bytes(original), file_bytes(current)
+    if example_input is not None:
+        tb, ta = interleaved_latency(original, current, example_input)
+        report.latency_ms_before, report.latency_ms_after = tb * 1e3, ta * 1e3
+        if measure_layers:
+            lb, la = per_layer_latency(original, example_input), per_layer_latency(current, example_input)
+            for name, stats in report.layers_after.items():
+                stats.latency_us_before = lb.get(name)
+                stats.latency_us_after = la.get(name)
+    return current, report
