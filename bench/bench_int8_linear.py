@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing import interleaved_medians, markdown_table  # noqa: E402
+from nnslim.benchmarks import interleaved_medians, markdown_table  # noqa: E402
 
 import nnslim  # noqa: E402
 from nnslim._native import C, num_threads  # noqa: E402

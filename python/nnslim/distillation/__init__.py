@@ -9,14 +9,14 @@ Typical use::
 from __future__ import annotations
 
 from nnslim.distillation.config import DistillConfig
-from nnslim.distillation.hints import ChannelProjection, FeatureHints
+from nnslim.distillation.hints import ChannelProjection, FeatureHints, WidthUnknownError
 from nnslim.distillation.inherit import InheritReport, LayerMapping, inherit_weights
 from nnslim.distillation.losses import KDLoss, attention_map, attention_transfer_loss, soft_target_loss
 from nnslim.distillation.trainer import DistillHistory, distill
 
 __all__ = [
     "KDLoss", "soft_target_loss", "attention_map", "attention_transfer_loss",
-    "FeatureHints", "ChannelProjection",
+    "FeatureHints", "ChannelProjection", "WidthUnknownError",
     "inherit_weights", "InheritReport", "LayerMapping",
     "distill", "DistillConfig", "DistillHistory",
 ]

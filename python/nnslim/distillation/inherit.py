@@ -219,9 +219,14 @@ def inherit_weights(teacher: nn.Module, student: nn.Module) -> InheritReport:
     for i, (tn, t, sn, s) in enumerate(pairs):
         tn, sn = tn or "<teacher>", sn or "<student>"
         if isinstance(t, _BATCHNORM):
-            if walk.keep is None or t.num_features != walk.width:
+            if walk.keep is None and s.num_features == t.num_features:
+                # A BatchNorm on the raw input: nothing was narrowed yet, keep every feature.
+                device = next(iter(list(t.parameters()) + list(t.buffers())), torch.empty(0)).device
+                idx = torch.arange(t.num_features, device=device)
+            elif walk.keep is None or t.num_features != walk.width:
                 raise ValueError(f"BatchNorm {tn} does not follow a layer of width {t.num_features}")
-            idx = walk.keep
+            else:
+                idx = walk.keep
             if s.num_features != len(idx):
                 raise ValueError(f"student BatchNorm {sn} has {s.num_features} features, its conv "
                                  f"produces {len(idx)}")

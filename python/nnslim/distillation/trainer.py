@@ -131,6 +131,13 @@ def _mean_over_ranks(value: torch.Tensor, ddp: bool) -> float:
     return float(value.item())
 
 
+def _sync_buffers(module: nn.Module) -> None:
+    # BatchNorm running stats are updated from each rank's shard; hand every rank rank 0's copy so
+    # all ranks return the same model.
+    for buf in module.buffers():
+        dist.broadcast(buf, src=0)
+
+
 def _build_hints(teacher, student, config, batches, device) -> Optional[FeatureHints]:
     if not config.hints:
         return None
@@ -162,7 +169,9 @@ def distill(teacher: nn.Module, student: nn.Module, train_data: Any,
 
     Under torch.distributed (``torchrun``), the student is wrapped in DistributedDataParallel and a
     Dataset or DataLoader is sharded with a DistributedSampler (per-rank batch = global batch /
-    world size); validation data is not sharded; only rank 0 shows progress.
+    world size); validation data is not sharded and rank 0's score decides; only rank 0 shows
+    progress. BatchNorm statistics come from each rank's shard (use SyncBatchNorm to match a
+    single-process run exactly); rank 0's buffers are copied to all ranks at the end.
     """
     config = DistillConfig() if config is None else config
     if not isinstance(config, DistillConfig):
@@ -183,24 +192,24 @@ def distill(teacher: nn.Module, student: nn.Module, train_data: Any,
     torch.manual_seed(config.seed)
     teacher_was_training = teacher.training
     teacher.eval()
-    hints = _build_hints(teacher, student, config, batches, device)
-    step_module: nn.Module = _StudentStep(student, hints)
-    if False:
-        from torch.nn.parallel import DistributedDataParallel
-        step_module = DistributedDataParallel(
-            step_module, device_ids=[device] if device.type == "cuda" else None)
-    kd = KDLoss(config.temperature, config.alpha)
-    need_teacher = config.alpha < 1.0 or hints is not None
-    opt = _make_optimizer([p for p in step_module.parameters() if p.requires_grad], config)
-    steps = known_len(batches)
-    sched, sched_per_batch = _make_scheduler(opt, config, steps)
-
     history = DistillHistory()
     start = time.perf_counter()
-    best_state = None
-    bar = tqdm(total=config.epochs * steps if steps else None, desc="distill", unit="batch",
-               disable=not config.progress or rank != 0, leave=False)
+    hints, bar = None, None
     try:
+        hints = _build_hints(teacher, student, config, batches, device)
+        step_module: nn.Module = _StudentStep(student, hints)
+        if ddp:
+            from torch.nn.parallel import DistributedDataParallel
+            step_module = DistributedDataParallel(
+                step_module, device_ids=[device] if device.type == "cuda" else None)
+        kd = KDLoss(config.temperature, config.alpha)
+        need_teacher = config.alpha < 1.0 or hints is not None
+        opt = _make_optimizer([p for p in step_module.parameters() if p.requires_grad], config)
+        steps = known_len(batches)
+        sched, sched_per_batch = _make_scheduler(opt, config, steps)
+        bar = tqdm(total=config.epochs * steps if steps else None, desc="distill", unit="batch",
+                   disable=not config.progress or rank != 0, leave=False)
+        best_state = None
         if scorer is not None:
             history.initial_score = history.best_score = _agree(scorer(student), device, ddp)
             history.best_epoch = 0
@@ -251,8 +260,11 @@ def distill(teacher: nn.Module, student: nn.Module, train_data: Any,
         if config.keep_best and best_state is not None and history.best_epoch != config.epochs:
             student.load_state_dict(best_state)
             history.restored_best = True
+        if ddp:
+            _sync_buffers(student)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if hints is not None:
             hints.remove()
         teacher.train(teacher_was_training)

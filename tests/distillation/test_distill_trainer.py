@@ -2,14 +2,13 @@ import copy
 
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.utils.prune as prune
 from torch.utils.data import DataLoader, TensorDataset
 
 from nnslim.datasets import train_classifier
 from nnslim.distillation import DistillConfig, DistillHistory, distill
 
-from conftest import blobs, mlp
+from distill_testutils import blobs, mlp
 
 FAST = dict(epochs=2, batch_size=32, progress=False, lr=1e-2)
 
@@ -150,3 +149,24 @@ def test_works_with_batchnorm_cnn_and_accuracy_default():
     teacher, student = DigitsCNN(8), DigitsCNN(4)
     _, history = distill(teacher, student, small, DistillConfig(**{**FAST, "epochs": 1}), val_data=test)
     assert 0 <= history.val_score[0] <= 100
+
+
+def test_fine_tuning_after_nnslim_pruning_keeps_the_sparsity(teacher):
+    pruning = pytest.importorskip("nnslim.pruning")
+    student = mlp([8, 16, 4], seed=3)
+    pruning.prune(student, pruning.PruneConfig(sparsity=0.5))
+    zeros = [(pruning.masked_weight(m) == 0).sum().item() for m in student if isinstance(m, torch.nn.Linear)]
+    _, history = distill(teacher, student, blobs(), DistillConfig(**{**FAST, "epochs": 3}))
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert zeros == [(pruning.masked_weight(m) == 0).sum().item() for m in student
+                     if isinstance(m, torch.nn.Linear)]
+
+
+def test_failure_mid_run_cleans_up(teacher):
+    teacher.train()
+    student = mlp([8, 8, 4])
+    xs = [x for x, _ in DataLoader(blobs(), batch_size=32)]  # no labels, but alpha > 0
+    with pytest.raises(ValueError, match="target"):
+        distill(teacher, student, xs, DistillConfig(**FAST, hints={"0": "0"}))
+    assert teacher.training
+    assert not any(m._forward_hooks for m in list(teacher.modules()) + list(student.modules()))

@@ -6,7 +6,7 @@ import torch.nn.utils.prune as prune
 from nnslim.datasets import DigitsCNN
 from nnslim.distillation import InheritReport, inherit_weights
 
-from conftest import mlp
+from distill_testutils import mlp
 
 
 def _randomise_batchnorm(model):
@@ -156,3 +156,16 @@ def test_skipping_a_width_changing_layer_is_refused():
     del student.features[3:6]  # drop the middle conv block, so conv 2 would read conv 0's output
     with pytest.raises(ValueError, match="cannot tell which inputs"):
         inherit_weights(DigitsCNN(16), student)
+
+
+@torch.no_grad()
+def test_input_batchnorm_is_copied_whole():
+    torch.manual_seed(0)
+    def net(hidden):
+        return nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+                             nn.Linear(hidden, 3))
+    teacher, student = net(12), net(5)
+    _randomise_batchnorm(teacher)
+    report = inherit_weights(teacher, student)
+    assert [m.kept_out for m in report] == [6, 5, 5, 3]
+    assert torch.equal(student[0].running_var, teacher[0].running_var)

@@ -5,7 +5,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from nnslim.distillation import DistillConfig, distill
 
-from conftest import blobs, mlp
+from distill_testutils import blobs, mlp
 
 # 96 samples, global batch 16: every rank gets equal, full batches, so a 2-rank run and a
 # single-process run average exactly the same per-sample gradients.
@@ -52,5 +52,10 @@ def worker(rank, world_size, init_file, out_path):
         results = run_all()
         if rank == 0:
             torch.save(results, out_path)
+        # BatchNorm statistics differ per shard; every rank must still return rank 0's model.
+        bn_student = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16),
+                                         torch.nn.ReLU(), torch.nn.Linear(16, 4))
+        distill(problem()[0], bn_student, blobs(n=96), CONFIG.replace(hints=None, keep_best=False))
+        torch.save(bn_student.state_dict(), f"{out_path}.bn{rank}")
     finally:
         dist.destroy_process_group()
