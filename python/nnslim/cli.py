@@ -72,7 +72,7 @@ def _cmd_inspect(args) -> int:
     from nnslim.io import read_file
 
     tensors, meta = read_file(args.path)
-    console = Console()
+    console = Console(width=160)
     console.print(f"[bold]{args.path}[/bold]: nnslim format {meta['format_version']}, written by nnslim "
                   f"{meta.get('nnslim_version', '?')}, {os.path.getsize(args.path):,} bytes")
     t = Table(title="modules")

@@ -167,13 +167,13 @@ def _stage_from_dict(d: Dict[str, Any]):
     if kind not in STAGES:
         raise ValueError(f"recipe: unknown stage {kind!r}; expected one of {sorted(STAGES)}")
     args = dict(args or {})
-    for key, cls in (("config", None), ("finetune", DistillConfig)):
-        if key in args and isinstance(args[key], dict):
-            if key == "config":
-                cls = {"distill": DistillConfig, "prune": PruneConfig, "qat": QATConfig}.get(kind)
-                if cls is None:  # quantize: QuantConfig dict form or a per-layer mapping
-                    continue
-            args[key] = cls.from_dict(args[key]) if hasattr(cls, "from_dict") else cls(**args[key])
+    # quantize's dict config stays as is: a QuantConfig dict form or a per-layer mapping.
+    builders = {"config": {"distill": DistillConfig.from_dict, "prune": PruneConfig.from_dict,
+                           "qat": lambda d: QATConfig(**d)}.get(kind),
+                "finetune": DistillConfig.from_dict}
+    for key, build in builders.items():
+        if build is not None and isinstance(args.get(key), dict):
+            args[key] = build(args[key])
     try:
         return STAGES[kind](**args)
     except TypeError as exc:

@@ -1,0 +1,58 @@
+"""The nnslim command: exit codes, errors, inspect, info."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import nnslim
+from nnslim import datasets
+from nnslim.cli import main
+
+
+def test_info(capsys):
+    assert main(["info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["selected"] in info["available"] and "cuda_module" in info
+
+
+def test_inspect(tmp_path, capsys):
+    m = nnslim.quantize(datasets.DigitsCNN(4).eval(), "int8_dynamic")
+    nnslim.save(m, tmp_path / "m.nns")
+    assert main(["inspect", str(tmp_path / "m.nns")]) == 0
+    out = capsys.readouterr().out
+    assert "Int8Linear" in out and "int8" in out
+
+
+def test_errors_exit_nonzero(tmp_path, capsys):
+    assert main(["inspect", str(tmp_path / "missing.nns")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "r.yaml").write_text("stages:\n  - quantize: {config: int8_dynamic}\n")
+    assert main(["compress", "--model", "no_such_module:make", "--recipe", str(tmp_path / "r.yaml"),
+                 "--out", str(tmp_path / "o.nns")]) == 2
+    assert "cannot import module" in capsys.readouterr().err
+    assert main(["compress", "--model", "nnslim.datasets:DigitsCNN", "--recipe", str(tmp_path / "nope.yaml"),
+                 "--out", str(tmp_path / "o.nns")]) == 2
+    with pytest.raises(SystemExit):
+        main(["frobnicate"])
+
+
+def test_compress_command(tmp_path, capsys):
+    (tmp_path / "r.yaml").write_text("stages:\n  - quantize: {config: int8_static}\n")
+    rc = main(["compress", "--model", "nnslim.datasets:DigitsCNN", "--recipe", str(tmp_path / "r.yaml"),
+               "--out", str(tmp_path / "o.nns"), "--data", "digits"])
+    assert rc == 0
+    assert (tmp_path / "o.nns").exists() and (tmp_path / "o.report.json").exists()
+    loaded = nnslim.load(tmp_path / "o.nns", datasets.DigitsCNN())
+    with torch.no_grad():
+        assert loaded(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+
+
+@pytest.mark.slow
+def test_demo_quick_runs(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "nnslim.cli", "demo", "--quick", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "compression report" in r.stdout
+    assert (tmp_path / "report.json").exists() and (tmp_path / "digits_student.nns").exists()
