@@ -20,6 +20,14 @@ bool is_pointwise(const Conv2dShape& s) {
          s.groups == 1;
 }
 
+// Channel runs are short (often 3..512 bytes): fixed-size 16-byte copies inline to vector moves,
+// where a libc memcpy call per run would dominate.
+inline void copy_run(int8_t* dst, const int8_t* src, int n) {
+  int c = 0;
+  for (; c + 16 <= n; c += 16) std::memcpy(dst + c, src + c, 16);
+  for (; c < n; ++c) dst[c] = src[c];
+}
+
 // Row r of the im2col matrix of group g: (kh, kw, c) order, zero point where the window leaves the image.
 void im2col_row(const int8_t* xq, const Conv2dShape& s, int g, int64_t pixel, int8_t zp, int Kp, int8_t* row) {
   const int cg = s.C / s.groups;
@@ -34,7 +42,7 @@ void im2col_row(const int8_t* xq, const Conv2dShape& s, int g, int64_t pixel, in
       if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) {
         std::memset(dst, zp, cg);
       } else {
-        std::memcpy(dst, xq + ((int64_t(n) * s.H + ih) * s.W + iw) * s.C + int64_t(g) * cg, cg);
+        copy_run(dst, xq + ((int64_t(n) * s.H + ih) * s.W + iw) * s.C + int64_t(g) * cg, cg);
       }
     }
   }
