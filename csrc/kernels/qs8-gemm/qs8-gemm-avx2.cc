@@ -45,30 +45,43 @@ inline void store_row(const GemmProblem& p, int m, int n0, int nvalid, __m256i l
   }
 }
 
+// Accumulators are named variables, not an array: with an array GCC spills them every iteration.
+#define NNSLIM_AVX2_ROW(r)                                            \
+  if constexpr (MR > r) {                                             \
+    int32_t pair;                                                     \
+    __builtin_memcpy(&pair, a16 + r * lda16 + 2 * kk, 4);             \
+    const __m256i va = _mm256_set1_epi32(pair);                       \
+    c##r##0 = _mm256_add_epi32(c##r##0, _mm256_madd_epi16(b0, va));   \
+    c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(b1, va));   \
+  }
+
+// noinline: each tile size gets its own register allocation instead of sharing the driver's.
 template <int MR>
-void ukernel(const GemmProblem& p, const int16_t* a16, size_t lda16, int m, int panel) {
+__attribute__((noinline)) void ukernel(const GemmProblem& p, const int16_t* a16, size_t lda16, int m, int panel) {
   const PackedB& B = *p.B;
   const int16_t* w = reinterpret_cast<const int16_t*>(B.data + size_t(panel) * B.bytes_per_panel) +
                      size_t(p.k0 / 2) * 2 * kNR;
   const int kpairs = (p.k1 - p.k0) / 2;
-  __m256i acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+          c31 = c00;
   for (int kk = 0; kk < kpairs; ++kk) {
     const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w));
     const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16));
     w += 2 * kNR;
-    for (int r = 0; r < MR; ++r) {
-      int32_t pair;
-      __builtin_memcpy(&pair, a16 + r * lda16 + 2 * kk, 4);
-      const __m256i va = _mm256_set1_epi32(pair);
-      acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(b0, va));
-      acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(b1, va));
-    }
+    NNSLIM_AVX2_ROW(0)
+    NNSLIM_AVX2_ROW(1)
+    NNSLIM_AVX2_ROW(2)
+    NNSLIM_AVX2_ROW(3)
   }
   const int n0 = panel * kNR;
   const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
-  for (int r = 0; r < MR; ++r) store_row(p, m + r, n0, nvalid, acc[r][0], acc[r][1]);
+  store_row(p, m, n0, nvalid, c00, c01);
+  if constexpr (MR > 1) store_row(p, m + 1, n0, nvalid, c10, c11);
+  if constexpr (MR > 2) store_row(p, m + 2, n0, nvalid, c20, c21);
+  if constexpr (MR > 3) store_row(p, m + 3, n0, nvalid, c30, c31);
 }
+
+#undef NNSLIM_AVX2_ROW
 
 }  // namespace
 
