@@ -49,7 +49,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without a build
     C = _Missing("_C", exc)
 
 try:
-    from nnslim import _cuda as CUDA  # type: ignore[attr-defined]
+    if os.environ.get("NNSLIM_EXTENSION_DIR"):
+        CUDA = _load_from_dir("_cuda", os.environ["NNSLIM_EXTENSION_DIR"])
+    else:
+        from nnslim import _cuda as CUDA  # type: ignore[attr-defined]
 except ImportError as exc:
     CUDA = _Missing("_cuda", exc)
 

@@ -56,3 +56,29 @@ def test_qat_bad_config():
         nnslim.prepare_qat(_model(), "int8")
     with pytest.warns(UserWarning, match="no eligible"):
         nnslim.prepare_qat(nn.Sequential(nn.ReLU()))
+
+
+def test_int4_qat_converts_to_the_trained_grid():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    nnslim.prepare_qat(m, nnslim.QATConfig(weights="int4", group_size=32))
+    assert isinstance(m[0], QATLinear) and isinstance(m[2], QATLinear)
+    x = torch.randn(16, 64)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    for _ in range(5):
+        opt.zero_grad()
+        m(x).square().mean().backward()
+        opt.step()
+    m.eval()
+    with torch.no_grad():
+        fq = m(x)
+        w_fq = m[0].weight_fq(m[0].linear.weight)
+    nnslim.convert(m)
+    from nnslim.nn import Int4Linear
+
+    assert isinstance(m[0], Int4Linear)
+    torch.testing.assert_close(m[0].dequantized_weight(), w_fq, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        out = m(x)
+    # only the run-time int8 activation rounding differs from the fake-quant model
+    assert ((out - fq).norm() / fq.norm()) < 0.02

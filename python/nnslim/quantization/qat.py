@@ -127,10 +127,16 @@ def convert(model: nn.Module) -> nn.Module:
 
 @torch.no_grad()
 def _int4_from_qat(wrapper: QATLinear):
+    """Int4Linear holding exactly the trained grid: codes round(w / s) + 8 and the learned group scales."""
     from nnslim.nn import Int4Linear
-    from nnslim.quantization.config import Int4WeightConfig
+    from nnslim.nn._q4 import INT4_ZERO_CODE, pack_nibbles
 
-    linear = wrapper.linear
-    # Bake the trained rounding into the float weight so Int4Linear's quantizer reproduces it.
-    linear.weight.copy_(wrapper.weight_fq(linear.weight))
-    return Int4Linear.from_float(linear, Int4WeightConfig(group_size=wrapper.config.group_size))
+    linear, fq = wrapper.linear, wrapper.weight_fq
+    g = fq.group_size
+    scales = fq.scale.detach().abs().clamp_min(1e-12).reshape(linear.out_features, -1).float()
+    wg = linear.weight.detach().float().reshape(linear.out_features, -1, g)
+    q = torch.clamp(torch.round(wg / scales[:, :, None]), fq.qmin, fq.qmax).reshape(linear.out_features, -1)
+    mod = Int4Linear(linear.in_features, linear.out_features, bias=linear.bias is not None, group_size=g)
+    mod._set_weights(pack_nibbles((q + INT4_ZERO_CODE).to(torch.uint8), INT4_ZERO_CODE), scales, linear.bias)
+    mod.pack()
+    return mod
