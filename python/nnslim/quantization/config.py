@@ -77,3 +77,37 @@ class Int8StaticConfig(QuantConfig):
         from nnslim.quantization.observers import make_observer
 
         return make_observer(self.observer, **({"percentile": self.percentile} if self.observer == "percentile" else {}))
+
+
+@register_config_type
+@dataclass(frozen=True)
+class Int4WeightConfig(QuantConfig):
+    """Weight-only int4 (nn.Linear -> Int4Linear): symmetric [-8, 7] codes with one fp32 scale per
+    ``group_size`` input columns; activations stay float at the interface (quantized per row to
+    int8 inside the kernel). ``mse_search`` picks each group's scale by a 16-step clipping search."""
+
+    group_size: int = 128
+    bits: int = 4
+    mse_search: bool = True
+
+    def __post_init__(self):
+        from nnslim.nn._q4 import check_group_size
+
+        if self.bits != 4:
+            raise ValueError(f"bits: Int4WeightConfig supports 4, got {self.bits!r} "
+                             "(8-bit weights: Int8DynamicConfig)")
+        check_group_size(self.group_size)
+
+
+@register_config_type
+@dataclass(frozen=True)
+class Log2WeightConfig(QuantConfig):
+    """Weight-only power-of-two quantization (nn.Linear -> Log2Linear): 4 bits per weight, a sign and
+    a 3-bit exponent (w = scale * sign * 2^-e, e in 0..6, or 0), one fp32 scale per output channel,
+    exponents rounded in the log domain."""
+
+    bits: int = 4
+
+    def __post_init__(self):
+        if self.bits != 4:
+            raise ValueError(f"bits: Log2WeightConfig supports 4 (sign + 3-bit exponent), got {self.bits!r}")

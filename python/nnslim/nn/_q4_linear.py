@@ -1,0 +1,115 @@
+"""The machinery Int4Linear and Log2Linear share: buffers in the portable 4-bit form, packing for the
+selected kernel path (rebuilt after load_state_dict / .to()), and the drop-in forward."""
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from nnslim import _native
+from nnslim.nn._common import as_float32_rows, check_inference_input
+from nnslim.nn._q4 import decode
+
+
+class Q4LinearBase(nn.Module):
+    """``y = x @ dequant(W)^T + b`` with 4-bit weight codes mapped through a 16-entry table and fp32
+    scales; activations are quantized per row to int8 at run time and every group's dot product is
+    exact in int32. Subclasses define the table, the scale layout and the kernel's group size.
+
+    Buffers: ``weight_packed`` (out, ceil(in / 2)) uint8, ``weight_scale`` (shape per subclass)
+    float32, ``bias`` (out,) float32 or absent.
+    """
+
+    bits = 4
+    TABLE: np.ndarray
+    ZERO_CODE: int
+
+    def __init__(self, in_features: int, out_features: int, bias: bool, scale_shape):
+        super().__init__()
+        if in_features <= 0 or out_features <= 0:
+            raise ValueError(f"in_features and out_features must be positive, got {in_features}, {out_features}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        zero_byte = self.ZERO_CODE | (self.ZERO_CODE << 4)
+        self.register_buffer("weight_packed", torch.full((out_features, math.ceil(in_features / 2)), zero_byte,
+                                                         dtype=torch.uint8))
+        self.register_buffer("weight_scale", torch.ones(scale_shape, dtype=torch.float32))
+        if bias:
+            self.register_buffer("bias", torch.zeros(out_features, dtype=torch.float32))
+        else:
+            self.bias = None
+        self._packed = None
+        self._pack_lock = threading.Lock()
+
+    # -- subclass hooks ---------------------------------------------------------------------------
+    def kernel_group_size(self) -> int:
+        raise NotImplementedError
+
+    def kernel_scales(self) -> torch.Tensor:
+        """(out, ceil(in / kernel_group_size())) float32: the scale of each table value."""
+        raise NotImplementedError
+
+    def _format_repr(self) -> str:
+        raise NotImplementedError
+
+    # -- shared -----------------------------------------------------------------------------------
+    def _set_weights(self, codes: torch.Tensor, scales: torch.Tensor, bias) -> None:
+        self.weight_packed.copy_(codes)
+        self.weight_scale.copy_(scales)
+        if bias is not None:
+            self.bias.copy_(bias.detach().float())
+        self._packed = None
+
+    def dequantized_weight(self) -> torch.Tensor:
+        values = decode(self.weight_packed.cpu(), self.in_features, self.TABLE)
+        scales = self.kernel_scales().repeat_interleave(self.kernel_group_size(), dim=1)[:, : self.in_features]
+        return values * scales
+
+    def pack(self):
+        """Packs the weights for the selected kernel path (NNSLIM_ISA or the best available)."""
+        with self._pack_lock:
+            if self._packed is None:
+                self._packed = _native.C.PackedQ4Weights(
+                    self.weight_packed.cpu().contiguous().numpy(), self.kernel_scales().numpy(), self.in_features,
+                    self.kernel_group_size(), self.TABLE)
+            return self._packed
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._packed = None  # stale: the codes or scales changed
+
+    def _apply(self, fn, recurse=True):
+        self._packed = None
+        return super()._apply(fn, recurse)
+
+    def __getstate__(self):
+        state = super().__getstate__().copy()
+        state["_packed"] = None
+        state.pop("_pack_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._pack_lock = threading.Lock()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        name = type(self).__name__
+        check_inference_input(name, x, self.in_features)
+        if x.device.type != "cpu":
+            raise NotImplementedError(f"{name} runs on the CPU only; got an input on {x.device}")
+        lead = x.shape[:-1]
+        rows = as_float32_rows(x, self.in_features)
+        if rows.shape[0] == 0:
+            return torch.empty(*lead, self.out_features, dtype=x.dtype)
+        bias = None if self.bias is None else self.bias.cpu().float().contiguous().numpy()
+        y = self.pack().linear(rows.numpy(), bias, _native.num_threads())
+        out = torch.from_numpy(y).reshape(*lead, self.out_features)
+        return out if x.dtype == torch.float32 else out.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        isa = self._packed.isa if self._packed is not None else "unpacked"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
+                f"{self._format_repr()}, kernel={isa}")

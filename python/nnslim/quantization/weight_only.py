@@ -1,0 +1,27 @@
+"""Weight-only 4-bit quantization: nn.Linear -> Int4Linear ("int4_weight") or Log2Linear ("log2_weight")."""
+from __future__ import annotations
+
+import torch.nn as nn
+
+from nnslim.nn.int4_linear import Int4Linear
+from nnslim.nn.log2_linear import Log2Linear
+from nnslim.quantization.config import Int4WeightConfig, Log2WeightConfig
+from nnslim.quantization.registry import register_preset, register_quantize_handler
+
+
+@register_quantize_handler(Int4WeightConfig)
+def _int4_weight(module: nn.Module, config: Int4WeightConfig, fqn: str, context: dict):
+    if type(module) is nn.Linear:
+        return Int4Linear.from_float(module, config)
+    return None
+
+
+@register_quantize_handler(Log2WeightConfig)
+def _log2_weight(module: nn.Module, config: Log2WeightConfig, fqn: str, context: dict):
+    if type(module) is nn.Linear:
+        return Log2Linear.from_float(module, config)
+    return None
+
+
+register_preset("int4_weight", Int4WeightConfig)
+register_preset("log2_weight", Log2WeightConfig)
