@@ -79,6 +79,40 @@ __attribute__((noinline)) void ukernel(const GemmProblem& p, int m, int panel) {
   NNSLIM_VNNI_STORE(7)
 }
 
+// One row (GEMV, the decode shape): two accumulators would leave vpdpbusd latency-bound, so K is
+// unrolled 4 ways into 8 independent chains, summed at the end (integer adds: order-free, exact).
+template <>
+__attribute__((noinline)) void ukernel<1>(const GemmProblem& p, int m, int panel) {
+  const PackedB& B = *p.B;
+  const uint8_t* w = B.data + size_t(panel) * B.bytes_per_panel + size_t(p.k0 / 4) * 4 * kNR;
+  const int8_t* a = p.A + m * p.lda + p.k0;
+  const int kquads = (p.k1 - p.k0) / 4;
+  __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+  int kk = 0;
+  for (; kk + 4 <= kquads; kk += 4, w += 16 * kNR) {
+    dpbusd(c0, _mm512_load_si512(w), _mm512_set1_epi32(load_quad(a + 4 * kk)));
+    dpbusd(c1, _mm512_load_si512(w + 64), _mm512_set1_epi32(load_quad(a + 4 * kk)));
+    dpbusd(c2, _mm512_load_si512(w + 128), _mm512_set1_epi32(load_quad(a + 4 * kk + 4)));
+    dpbusd(c3, _mm512_load_si512(w + 192), _mm512_set1_epi32(load_quad(a + 4 * kk + 4)));
+    dpbusd(c4, _mm512_load_si512(w + 256), _mm512_set1_epi32(load_quad(a + 4 * kk + 8)));
+    dpbusd(c5, _mm512_load_si512(w + 320), _mm512_set1_epi32(load_quad(a + 4 * kk + 8)));
+    dpbusd(c6, _mm512_load_si512(w + 384), _mm512_set1_epi32(load_quad(a + 4 * kk + 12)));
+    dpbusd(c7, _mm512_load_si512(w + 448), _mm512_set1_epi32(load_quad(a + 4 * kk + 12)));
+  }
+  for (; kk < kquads; ++kk, w += 4 * kNR) {
+    const __m512i va = _mm512_set1_epi32(load_quad(a + 4 * kk));
+    dpbusd(c0, _mm512_load_si512(w), va);
+    dpbusd(c1, _mm512_load_si512(w + 64), va);
+  }
+  const __m512i lo = _mm512_add_epi32(_mm512_add_epi32(c0, c2), _mm512_add_epi32(c4, c6));
+  const __m512i hi = _mm512_add_epi32(_mm512_add_epi32(c1, c3), _mm512_add_epi32(c5, c7));
+  const int n0 = panel * kNR;
+  const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
+  const __m512i comp = _mm512_set1_epi32(int32_t(uint32_t(p.a_rowsum[m]) << 7));
+  qs8_store16_avx512(p, m, n0, nvalid, _mm512_sub_epi32(lo, comp));
+  if (nvalid > 16) qs8_store16_avx512(p, m, n0 + 16, nvalid - 16, _mm512_sub_epi32(hi, comp));
+}
+
 #undef NNSLIM_VNNI_ROW
 #undef NNSLIM_VNNI_STORE
 
