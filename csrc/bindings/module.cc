@@ -8,6 +8,8 @@ namespace py = pybind11;
 
 namespace nnslim {
 void bind_qs8_gemm(py::module_& m);
+void bind_spmm(py::module_& m);
+void bind_q4(py::module_& m);
 }
 
 PYBIND11_MODULE(_C, m) {
@@ -24,4 +26,6 @@ PYBIND11_MODULE(_C, m) {
   });
   m.def("selected_isa", [] { return std::string(nnslim::isa_name(nnslim::selected_isa())); });
   nnslim::bind_qs8_gemm(m);
+  nnslim::bind_spmm(m);
+  nnslim::bind_q4(m);
 }

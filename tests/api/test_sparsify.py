@@ -1,0 +1,121 @@
+"""sparsify(): pruned Linear/Conv2d layers become CSR drop-ins where that is faster; the model computes
+the same function, masks are gone, and the layers it should not touch stay as they were."""
+import pytest
+import torch
+import torch.nn as nn
+
+from nnslim.nn import SparseConv2d, SparseLinear
+from nnslim.pruning.masks import apply_mask, is_pruned
+from nnslim.sparsify import BREAK_EVEN_SPARSITY, plan_sparsify, sparsify
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1)
+        self.bn = nn.BatchNorm2d(16)
+        self.dw = nn.Conv2d(16, 16, 3, padding=1, groups=16)
+        self.pw = nn.Conv2d(16, 32, 1)
+        self.fc1 = nn.Linear(32 * 8 * 8, 64)
+        self.fc2 = nn.Linear(64, 10)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x):
+        x = torch.relu(self.bn(self.conv1(x)))
+        x = self.pw(self.dw(x))
+        y = self.fc2(torch.relu(self.fc1(x.flatten(1))))
+        t = y[:, :8].reshape(-1, 1, 8)
+        return y + self.attn(t, t, t)[0].reshape(-1, 8).sum(1, keepdim=True)
+
+
+def _prune(module, sparsity, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    apply_mask(module, (torch.rand(module.weight.shape, generator=g) >= sparsity).float())
+
+
+def _model():
+    torch.manual_seed(0)
+    m = Net().eval()
+    _prune(m.conv1, 0.9)
+    _prune(m.pw, 0.95)
+    _prune(m.fc1, 0.9)
+    _prune(m.fc2, 0.2)  # too dense: stays nn.Linear
+    _prune(m.dw, 0.9)   # depthwise: stays dense
+    with torch.no_grad():
+        m.attn.out_proj.weight.mul_(0)  # sparse, but MultiheadAttention reads its weight directly
+    return m
+
+
+def test_rule_based_conversion_keeps_outputs():
+    m = _model()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        ref = m(x)
+    assert sparsify(m) is m
+    assert isinstance(m.conv1, SparseConv2d) and isinstance(m.pw, SparseConv2d)
+    assert isinstance(m.fc1, SparseLinear)
+    assert type(m.fc2) is nn.Linear and type(m.dw) is nn.Conv2d
+    assert type(m.attn.out_proj) is nn.modules.linear.NonDynamicallyQuantizableLinear
+    assert not any(is_pruned(mod) for mod in m.modules())  # masks baked or gone
+    assert "weight_orig" not in dict(m.fc2.named_parameters())
+    with torch.no_grad():
+        y = m(x)
+    assert ((y - ref).norm() / ref.norm()).item() < 1e-4
+
+
+def test_min_sparsity_and_filter_fn():
+    m = _model()
+    sparsify(m, min_sparsity=0.93)
+    assert isinstance(m.pw, SparseConv2d) and type(m.fc1) is nn.Linear and type(m.conv1) is nn.Conv2d
+    m = _model()
+    sparsify(m, filter_fn=lambda mod, name: name != "fc1")
+    assert type(m.fc1) is nn.Linear and is_pruned(m.fc1)  # not considered: untouched, mask kept
+    assert isinstance(m.conv1, SparseConv2d)
+
+
+def test_plan_reasons_and_break_even():
+    plan = {d.name: d for d in plan_sparsify(_model())}
+    assert set(plan) == {"conv1", "dw", "pw", "fc1", "fc2"}  # not attn.out_proj: MultiheadAttention owns it
+    assert not plan["dw"].convert and "grouped" in plan["dw"].reason
+    assert plan["fc1"].convert and plan["fc1"].kind == "linear" and plan["fc1"].sparsity > 0.85
+    assert plan["pw"].kind == "conv1x1" and plan["conv1"].kind == "conv"
+    assert not plan["fc2"].convert and "min_sparsity" in plan["fc2"].reason
+    m = nn.Sequential(nn.Linear(64, 64))
+    _prune(m[0], (0.5 + BREAK_EVEN_SPARSITY["linear"]) / 2)
+    (d,) = plan_sparsify(m)
+    assert not d.convert and "break-even" in d.reason
+
+
+def test_example_input_times_each_layer():
+    m = _model()
+    bn_mean = m.bn.running_mean.clone()
+    m.train()
+    x = torch.randn(4, 3, 8, 8)
+    plan = {d.name: d for d in plan_sparsify(m, example_input=x)}
+    assert torch.equal(m.bn.running_mean, bn_mean) and m.training  # the probe changed nothing
+    for name in ("conv1", "pw", "fc1"):
+        d = plan[name]
+        assert d.dense_us > 0 and d.sparse_us > 0 and d.convert == (d.sparse_us < d.dense_us)
+    m.eval()
+    with torch.no_grad():
+        ref = m(x)
+        sparsify(m, example_input=x)
+        assert ((m(x) - ref).norm() / ref.norm()).item() < 1e-4
+
+
+def test_all_zero_layer_and_root_module():
+    lin = nn.Linear(16, 4)
+    with torch.no_grad():
+        lin.weight.zero_()
+    out = sparsify(lin)
+    assert isinstance(out, SparseLinear) and out.nnz == 0
+    x = torch.randn(3, 16)
+    with torch.no_grad():
+        assert torch.equal(out(x), lin(x))
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="model"):
+        sparsify("not a model")
+    with pytest.raises(ValueError, match="min_sparsity"):
+        sparsify(nn.Linear(2, 2), min_sparsity=1.5)
