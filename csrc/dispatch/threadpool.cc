@@ -15,6 +15,14 @@ namespace nnslim {
 
 namespace {
 
+constexpr int kSpinIterations = 20000;  // ~50-100 us of pause instructions
+
+inline void spin_pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 class ThreadPool {
  public:
   ~ThreadPool() {
@@ -39,6 +47,7 @@ class ThreadPool {
       helpers_wanted_ = nthreads - 1;
       helpers_active_ = 0;
       ++generation_;
+      published_.store(generation_, std::memory_order_release);
     }
     cv_.notify_all();
     work();
@@ -62,6 +71,14 @@ class ThreadPool {
     uint64_t seen = 0;
     std::unique_lock<std::mutex> lk(mu_);
     for (;;) {
+      if (!stop_ && generation_ == seen) {
+        // Layers run back to back: spin briefly before sleeping, since a futex wake-up on a busy VM
+        // can arrive tens of microseconds late (or on the caller's core) and halve the 2-thread gain.
+        lk.unlock();
+        for (int i = 0; i < kSpinIterations && published_.load(std::memory_order_acquire) == seen; ++i)
+          spin_pause();
+        lk.lock();
+      }
       cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
@@ -84,6 +101,7 @@ class ThreadPool {
   std::atomic<int> next_{0};
   int helpers_wanted_ = 0, helpers_active_ = 0;
   uint64_t generation_ = 0;
+  std::atomic<uint64_t> published_{0};  // generation_, readable without the lock while spinning
   bool stop_ = false;
 };
 

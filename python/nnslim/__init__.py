@@ -12,6 +12,7 @@ from nnslim.quantization import (Int8DynamicConfig, Int8StaticConfig, QATConfig,
 
 from nnslim.pipeline import DistillStage, PruneStage, QATStage, QuantizeStage, SparsifyStage, compress
 from nnslim.report import CompressionReport
+from nnslim.sparsify import sparsify
 
-__all__ = ["compress", "CompressionReport", "DistillStage", "PruneStage", "QuantizeStage", "QATStage", "SparsifyStage",
+__all__ = ["compress", "sparsify", "CompressionReport", "DistillStage", "PruneStage", "QuantizeStage", "QATStage", "SparsifyStage",
            "distill", "DistillConfig", "inherit_weights", "cpu_info", "save", "load", "prune", "PruneConfig", "Pruner", "remove_masks", "sparsity_report", "quantize", "QuantConfig", "QATConfig", "prepare_qat", "convert", "Int8DynamicConfig", "Int8StaticConfig", "__version__"]

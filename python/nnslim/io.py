@@ -180,7 +180,11 @@ def load(path, model: nn.Module) -> nn.Module:
     tensors, meta = read_file(path)
     _register_dropins()
     current = dict(model.named_modules())
+    if not isinstance(meta["modules"], dict):
+        raise ValueError(f"{path!r}: corrupt module table (expected a mapping)")
     for fqn, entry in meta["modules"].items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("type"), str) and isinstance(entry.get("kwargs"), dict)):
+            raise ValueError(f"{path!r}: corrupt module table entry for {fqn!r}")
         if entry.get("type") not in _REBUILDABLE:
             raise ValueError(f"{path!r}: module {fqn!r} has type {entry.get('type')!r}, unknown to this nnslim")
         mod = current.get(fqn)
@@ -193,7 +197,11 @@ def load(path, model: nn.Module) -> nn.Module:
         if type(mod) is cls and _normalise(kwargs_fn(mod)) == entry["kwargs"]:
             continue
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in entry["kwargs"].items()}
-        _set_submodule(model, fqn, cls(**kwargs))
+        try:
+            new = cls(**kwargs)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"{path!r}: cannot rebuild {fqn!r} as {entry['type']}({entry['kwargs']}): {exc}") from exc
+        _set_submodule(model, fqn, new)
     # Masked (pruned) modules of the fresh model load the baked weight.
     from nnslim.pruning.masks import is_pruned, remove_mask
 
