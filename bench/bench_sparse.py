@@ -1,7 +1,7 @@
 """SparseLinear / SparseConv2d (CSR kernels) vs dense fp32 nn.Linear / F.conv2d and torch.sparse.mm,
 2 threads, interleaved A/B rounds, medians and ratios (tables: nnslim/benchmarks_sparse.py).
 
-    python bench/bench_sparse.py [--quick] [--threads N]   # prints the markdown tables (docs_sparse.md)
+    python bench/bench_sparse.py [--quick] [--threads N]   # prints the markdown tables (docs/sparse.md)
     pytest bench/bench_sparse.py --benchmark-only          # pytest-benchmark view
 """
 from __future__ import annotations

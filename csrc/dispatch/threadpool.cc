@@ -1,4 +1,5 @@
-// A small persistent thread pool. Kernels get their thread count from the caller (Python passes
+// Threads for the kernels: the OpenMP runtime PyTorch uses when the build has OpenMP, else a small
+// persistent thread pool. Kernels get their thread count from the caller (Python passes
 // torch.get_num_threads()). Calls from several Python threads at once are safe: only one caller
 // drives the workers at a time, the others run their tasks on their own thread instead of waiting.
 #include <atomic>
@@ -13,6 +14,7 @@
 
 namespace nnslim {
 
+#ifndef _OPENMP
 namespace {
 
 constexpr int kSpinIterations = 20000;  // ~50-100 us of pause instructions
@@ -120,13 +122,26 @@ ThreadPool* pool_for_this_process() {
 }
 
 }  // namespace
+#endif  // !_OPENMP
 
 void parallel_for(int ntasks, int num_threads, const std::function<void(int)>& fn) {
   if (ntasks <= 0) return;
   if (num_threads > ntasks) num_threads = ntasks;
-  if (num_threads <= 1 || !pool_for_this_process()->run(ntasks, num_threads, fn)) {
+  if (num_threads <= 1) {
+    for (int t = 0; t < ntasks; ++t) fn(t);
+    return;
+  }
+#ifdef _OPENMP
+  // With OpenMP the kernels run on the same libgomp team as PyTorch (nnslim imports torch first, so
+  // the loader resolves libgomp.so.1 to torch's copy). A private pool would compete with torch's
+  // workers, which spin for milliseconds after every torch op: measured, it cost the second thread.
+#pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads)
+  for (int t = 0; t < ntasks; ++t) fn(t);
+#else
+  if (!pool_for_this_process()->run(ntasks, num_threads, fn)) {
     for (int t = 0; t < ntasks; ++t) fn(t);
   }
+#endif
 }
 
 }  // namespace nnslim

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import os
 
+# torch first: its bundled libgomp.so.1 is then the one the extension's OpenMP binds to, so nnslim's
+# kernels and torch's ops share one thread team instead of fighting over the cores.
+import torch  # noqa: F401
+
 
 class _Missing:
     def __init__(self, name: str, error: BaseException):

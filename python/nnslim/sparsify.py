@@ -4,7 +4,7 @@ faster, and make the pruning final.
 Whether sparse wins depends on the layer's sparsity and shape, so each layer is decided on its own:
 with ``example_input`` both versions of the layer are timed on the input it actually receives
 (interleaved rounds, medians); without it, a break-even rule measured with ``bench/bench_sparse.py``
-decides (see docs_sparse.md): with 2 threads the CSR kernels beat dense fp32 from about 55% sparsity
+decides (see docs/sparse.md): with 2 threads the CSR kernels beat dense fp32 from about 55% sparsity
 for linear layers and 60-75% for convolutions (lower on one thread); the rule keeps a margin above.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from nnslim.nn.sparse_linear import SparseLinear
 __all__ = ["sparsify", "plan_sparsify", "SparsifyDecision", "BREAK_EVEN_SPARSITY"]
 
 # Sparsity from which the CSR kernels are predicted to beat dense fp32 (bench/bench_sparse.py sweep,
-# 2 threads: linear 128-512 rows, ResNet layers at batch 1; see docs_sparse.md).
+# 2 threads: linear 128-512 rows, ResNet layers at batch 1; see docs/sparse.md).
 BREAK_EVEN_SPARSITY = {"linear": 0.6, "conv1x1": 0.7, "conv": 0.75}
 
 FilterFn = Callable[[nn.Module, str], bool]
