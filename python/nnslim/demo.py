@@ -14,12 +14,12 @@ from nnslim import datasets
 def demo_recipe(quick: bool = False):
     import nnslim
 
-    epochs = 1 if quick else 4
+    epochs = 1 if quick else 8
     return [
         nnslim.DistillStage(student=lambda: datasets.DigitsCNN(16), inherit=True,
                             config=nnslim.DistillConfig(epochs=epochs, lr=2e-3, progress=not quick)),
         nnslim.PruneStage(nnslim.PruneConfig(sparsity=0.8, method="magnitude", scope="global"),
-                          finetune=nnslim.DistillConfig(epochs=max(1, epochs // 2), lr=5e-4, progress=not quick),
+                          finetune=nnslim.DistillConfig(epochs=epochs, lr=1e-3, progress=not quick),
                           gradual_steps=1 if quick else 2),
         nnslim.SparsifyStage(min_sparsity=0.75),
         nnslim.QuantizeStage("int8_static"),
@@ -37,7 +37,7 @@ def run_demo(quick: bool = False, out=None, seed: int = 0):
     console.print(f"[bold]nnslim demo[/bold] on sklearn digits: kernels {nnslim.cpu_info()['selected']}, "
                   f"{torch.get_num_threads()} threads")
     console.print("training the teacher (DigitsCNN width 32) ...")
-    teacher = datasets.train_classifier(datasets.DigitsCNN(32), train, epochs=2 if quick else 6, seed=seed)
+    teacher = datasets.train_classifier(datasets.DigitsCNN(32), train, epochs=2 if quick else 10, seed=seed)
     example = next(iter(test))[0][:64]
     model, report = nnslim.compress(teacher, demo_recipe(quick), train_data=train, val_data=test,
                                     example_input=example)

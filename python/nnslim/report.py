@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -70,7 +71,8 @@ def layer_stats(model: nn.Module) -> Dict[str, LayerStats]:
         w = _weight_of(m)
         if w is None:
             continue
-        params = getattr(m, "dense_numel", None) or w.numel()
+        dense_shape = getattr(m, "_dense_shape", None)  # CSR layers: count the dense weight they stand for
+        params = math.prod(dense_shape()) if callable(dense_shape) else w.numel()
         nnz = int(getattr(m, "nnz", None) or torch.count_nonzero(w).item())
         out[fqn] = LayerStats(fqn, type(m).__name__, int(params), nnz, _bits_of(m), _state_bytes(m))
     return out
