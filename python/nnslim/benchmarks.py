@@ -103,6 +103,26 @@ def int8_conv_table(quick: bool = False) -> str:
     return markdown_table(["3x3 layer", "batch", "fp32 ms", "nnslim ms", "speedup"], rows)
 
 
+def int4_table(quick: bool = False) -> str:
+    """Int4Linear vs Int8Linear on memory-bound decode shapes."""
+    import torch
+    import torch.nn as nn
+
+    from nnslim.nn import Int4Linear, Int8Linear
+
+    rows = []
+    for K, N in ([(4096, 4096)] if quick else [(4096, 4096), (768, 3072)]):
+        torch.manual_seed(0)
+        lin = nn.Linear(K, N)
+        q8, q4 = Int8Linear.from_float(lin), Int4Linear.from_float(lin)
+        for M in ([1] if quick else [1, 4, 8]):
+            x = torch.randn(M, K)
+            with torch.inference_mode():
+                t = interleaved_medians({"int8": lambda: q8(x), "int4": lambda: q4(x)}, rounds=5 if quick else 11)
+            rows.append([M, K, N, f"{t['int8'] * 1e6:.0f}", f"{t['int4'] * 1e6:.0f}", f"{t['int8'] / t['int4']:.2f}x"])
+    return markdown_table(["M", "K", "N", "Int8Linear us", "Int4Linear us", "int4 speedup"], rows)
+
+
 def run_all(quick: bool = False) -> str:
     """Every kernel family against its torch peer; the tables `nnslim bench` prints."""
     import torch
@@ -112,12 +132,8 @@ def run_all(quick: bool = False) -> str:
     parts = [f"# nnslim bench: {nnslim.cpu_info()['selected']} kernels, {torch.get_num_threads()} threads\n"]
     parts.append(_section("Int8Linear (dynamic) vs fp32 and torch.ao", int8_linear_table, quick))
     parts.append(_section("Int8Conv2d (static) vs fp32", int8_conv_table, quick))
-    for title, mod, fn in (("SparseLinear / SparseConv2d (90% sparse) vs dense", "nnslim.benchmarks_sparse", "table"),
-                           ("Int4Linear vs Int8Linear", "nnslim.benchmarks_int4", "table")):
-        try:
-            import importlib
+    parts.append(_section("Int4Linear vs Int8Linear (decode shapes)", int4_table, quick))
+    from nnslim.benchmarks_sparse import table as sparse_table
 
-            parts.append(_section(title, getattr(importlib.import_module(mod), fn), quick))
-        except ImportError:
-            pass
+    parts.append(_section("SparseLinear / SparseConv2d vs dense and torch.sparse", sparse_table, quick))
     return "\n".join(parts)
