@@ -42,3 +42,35 @@ def per_channel_symmetric_int8(weight: torch.Tensor):
     scale = torch.where(amax > 0, amax / 127.0, torch.ones_like(amax))
     q = torch.clamp(torch.round(w / scale[:, None]), -127, 127).to(torch.int8)
     return q.reshape(weight.shape), scale.float()
+
+
+class PackedWeightsMixin:
+    """Lifecycle of a module's kernel-specific packed weights (``self._packed``), built lazily from
+    its portable buffers: dropped whenever the buffers may have changed (load_state_dict, .to()) and
+    never pickled or deep-copied (the packed object is native and ISA-specific)."""
+
+    def _init_packing(self) -> None:
+        import threading
+
+        self._packed = None
+        self._pack_lock = threading.Lock()
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._packed = None  # stale: the stored weights changed
+
+    def _apply(self, fn, recurse=True):
+        self._packed = None
+        return super()._apply(fn, recurse)
+
+    def __getstate__(self):
+        state = super().__getstate__().copy()
+        state["_packed"] = None
+        state.pop("_pack_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        import threading
+
+        super().__setstate__(state)
+        self._pack_lock = threading.Lock()

@@ -3,18 +3,17 @@ selected kernel path (rebuilt after load_state_dict / .to()), and the drop-in fo
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from nnslim import _native
-from nnslim.nn._common import as_float32_rows, check_inference_input
+from nnslim.nn._common import PackedWeightsMixin, as_float32_rows, check_inference_input
 from nnslim.nn._q4 import decode
 
 
-class Q4LinearBase(nn.Module):
+class Q4LinearBase(PackedWeightsMixin, nn.Module):
     """``y = x @ dequant(W)^T + b`` with 4-bit weight codes mapped through a 16-entry table and fp32
     scales; activations are quantized per row to int8 at run time and every group's dot product is
     exact in int32. Subclasses define the table, the scale layout and the kernel's group size.
@@ -41,8 +40,7 @@ class Q4LinearBase(nn.Module):
             self.register_buffer("bias", torch.zeros(out_features, dtype=torch.float32))
         else:
             self.bias = None
-        self._packed = None
-        self._pack_lock = threading.Lock()
+        self._init_packing()
 
     # -- subclass hooks ---------------------------------------------------------------------------
     def kernel_group_size(self) -> int:
@@ -76,24 +74,6 @@ class Q4LinearBase(nn.Module):
                     self.weight_packed.cpu().contiguous().numpy(), self.kernel_scales().numpy(), self.in_features,
                     self.kernel_group_size(), self.TABLE)
             return self._packed
-
-    def _load_from_state_dict(self, *args, **kwargs):
-        super()._load_from_state_dict(*args, **kwargs)
-        self._packed = None  # stale: the codes or scales changed
-
-    def _apply(self, fn, recurse=True):
-        self._packed = None
-        return super()._apply(fn, recurse)
-
-    def __getstate__(self):
-        state = super().__getstate__().copy()
-        state["_packed"] = None
-        state.pop("_pack_lock", None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._pack_lock = threading.Lock()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         name = type(self).__name__

@@ -1,14 +1,13 @@
 """Int8Conv2d: a drop-in for nn.Conv2d with int8 weights and calibrated (static) int8 activations."""
 from __future__ import annotations
 
-import threading
 from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
 
 from nnslim import _native
-from nnslim.nn._common import check_inference_input, per_channel_symmetric_int8
+from nnslim.nn._common import PackedWeightsMixin, check_inference_input, per_channel_symmetric_int8
 from nnslim.nn.int8_linear import fold_zero_point
 
 
@@ -16,7 +15,7 @@ def _pair(v) -> Tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
-class Int8Conv2d(nn.Module):
+class Int8Conv2d(PackedWeightsMixin, nn.Module):
     """Convolution on nnslim's int8 GEMM: the input is quantized once with a calibrated scale / zero
     point (NHWC internally), each block of output pixels is gathered (im2col, skipped for 1x1) and
     multiplied by per-channel int8 weights with a fused dequantize + bias (+ ReLU) epilogue.
@@ -46,8 +45,7 @@ class Int8Conv2d(nn.Module):
             self.bias = None
         self.register_buffer("input_scale", torch.tensor(1.0))
         self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int32))
-        self._packed = None
-        self._pack_lock = threading.Lock()
+        self._init_packing()
 
     def init_kwargs(self) -> dict:
         return dict(in_channels=self.in_channels, out_channels=self.out_channels, kernel_size=self.kernel_size,
@@ -95,24 +93,6 @@ class Int8Conv2d(nn.Module):
                                                     float(self.input_scale), int(self.input_zero_point))
                 self._packed = packed
             return self._packed
-
-    def _load_from_state_dict(self, *args, **kwargs):
-        super()._load_from_state_dict(*args, **kwargs)
-        self._packed = None
-
-    def _apply(self, fn, recurse=True):
-        self._packed = None
-        return super()._apply(fn, recurse)
-
-    def __getstate__(self):
-        state = super().__getstate__().copy()
-        state["_packed"] = None
-        state.pop("_pack_lock", None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._pack_lock = threading.Lock()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if isinstance(x, torch.Tensor) and x.dim() != 4:

@@ -1,14 +1,14 @@
 """Int8Linear: a drop-in for nn.Linear running nnslim's int8 GEMM kernels."""
 from __future__ import annotations
 
-import threading
 from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
 
 from nnslim import _native
-from nnslim.nn._common import as_float32_rows, check_inference_input, per_channel_symmetric_int8
+from nnslim.nn._common import (PackedWeightsMixin, as_float32_rows, check_inference_input,
+                               per_channel_symmetric_int8)
 
 
 def fold_zero_point(bias: Optional[torch.Tensor], weight_int8: torch.Tensor, weight_scale: torch.Tensor,
@@ -23,7 +23,7 @@ def fold_zero_point(bias: Optional[torch.Tensor], weight_int8: torch.Tensor, wei
     return (b - term).float().contiguous()
 
 
-class Int8Linear(nn.Module):
+class Int8Linear(PackedWeightsMixin, nn.Module):
     """``y = x @ dequant(W)^T + b`` with int8 weights (per output channel scales) and int8
     activations, accumulated exactly in int32.
 
@@ -54,8 +54,7 @@ class Int8Linear(nn.Module):
         if self.static:
             self.register_buffer("input_scale", torch.tensor(1.0))
             self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int32))
-        self._packed = None
-        self._pack_lock = threading.Lock()
+        self._init_packing()
 
     def init_kwargs(self) -> dict:
         return dict(in_features=self.in_features, out_features=self.out_features, bias=self.bias is not None,
@@ -101,24 +100,6 @@ class Int8Linear(nn.Module):
                                                         float(self.input_scale), int(self.input_zero_point))
                 self._packed = packed
             return self._packed
-
-    def _load_from_state_dict(self, *args, **kwargs):
-        super()._load_from_state_dict(*args, **kwargs)
-        self._packed = None  # stale: the int8 weights changed
-
-    def _apply(self, fn, recurse=True):
-        self._packed = None
-        return super()._apply(fn, recurse)
-
-    def __getstate__(self):
-        state = super().__getstate__().copy()
-        state["_packed"] = None
-        state.pop("_pack_lock", None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._pack_lock = threading.Lock()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_inference_input("Int8Linear", x, self.in_features)
