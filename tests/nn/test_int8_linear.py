@@ -148,3 +148,15 @@ def test_concurrent_threads_identical_results():
     assert not errors
     for r in results:
         assert torch.equal(r, want)
+
+
+def test_deepcopy_and_pickle_repack():
+    import copy
+    import pickle
+
+    q = Int8Linear.from_float(nn.Linear(8, 4))
+    x = torch.randn(2, 8)
+    with torch.no_grad():
+        want = q(x)
+        assert torch.equal(copy.deepcopy(q)(x), want)
+        assert torch.equal(pickle.loads(pickle.dumps(q))(x), want)
