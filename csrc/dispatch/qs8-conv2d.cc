@@ -105,7 +105,7 @@ void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* 
         p.A = a.data();
         p.lda = B.Kp;
       }
-      if (cfg.needs_rowsum) qs8_row_sums(p.A, p.lda, rows, 0, B.K, rowsum.data());
+      if (cfg.row_sums) cfg.row_sums(p.A, p.lda, rows, 0, B.K, rowsum.data());
       p.a_rowsum = rowsum.data();
       p.B = &B;
       p.epilogue = Epilogue::store_f32;

@@ -20,13 +20,13 @@ void qs8_row_sums(const int8_t* A, size_t lda, int M, int k0, int k1, int32_t* o
 
 const Qs8GemmConfig& qs8_gemm_config(Isa isa) {
   static const Qs8GemmConfig configs[] = {
-      {Isa::scalar, 1, 1, false, nnslim_qs8_gemm_pack__scalar, nnslim_qs8_gemm__scalar,
+      {Isa::scalar, 1, 1, nullptr, nnslim_qs8_gemm_pack__scalar, nnslim_qs8_gemm__scalar,
        nnslim_qs8_quant_rows__scalar, nnslim_qs8_quant_rows_static__scalar},
-      {Isa::avx2, 16, 2, false, nnslim_qs8_gemm_pack__avx2, nnslim_qs8_gemm__avx2,
+      {Isa::avx2, 16, 2, nullptr, nnslim_qs8_gemm_pack__avx2, nnslim_qs8_gemm__avx2,
        nnslim_qs8_quant_rows__avx2, nnslim_qs8_quant_rows_static__avx2},
-      {Isa::avx512vnni, 32, 4, true, nnslim_qs8_gemm_pack__avx512vnni, nnslim_qs8_gemm__avx512vnni,
+      {Isa::avx512vnni, 32, 4, nnslim_qs8_row_sums__avx512vnni, nnslim_qs8_gemm_pack__avx512vnni, nnslim_qs8_gemm__avx512vnni,
        nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_static__avx512},
-      {Isa::amx, 32, 64, false, nnslim_qs8_gemm_pack__amx, nnslim_qs8_gemm__amx,
+      {Isa::amx, 32, 64, nullptr, nnslim_qs8_gemm_pack__amx, nnslim_qs8_gemm__amx,
        nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_static__avx512},
   };
   return configs[static_cast<int>(isa)];
@@ -97,9 +97,10 @@ std::vector<KRange> k_chunks(const PackedB& B) {
   return v;
 }
 
-void row_sums(const int8_t* A, size_t lda, int M, int k0, int k1, std::vector<int32_t>* out) {
+void row_sums(const Qs8GemmConfig& cfg, const int8_t* A, size_t lda, int M, int k0, int k1,
+              std::vector<int32_t>* out) {
   out->resize(M);
-  qs8_row_sums(A, lda, M, k0, k1, out->data());
+  cfg.row_sums(A, lda, M, k0, k1, out->data());
 }
 
 }  // namespace
@@ -111,17 +112,24 @@ void qs8_gemm_s32(const int8_t* A, size_t lda, int M, const PackedB& B, int32_t*
                                 ", the largest K whose int8 dot products always fit in int32 output");
   if (M <= 0) return;
   const Qs8GemmConfig& cfg = qs8_gemm_config(B.isa);
-  // Kernels read whole padded K blocks: copy A into a zero-padded buffer.
-  std::vector<int8_t> a(size_t(M) * B.Kp, 0);
-  for (int m = 0; m < M; ++m) std::copy(A + m * lda, A + m * lda + B.K, a.begin() + size_t(m) * B.Kp);
+  // Kernels read whole padded K blocks: copy A into a zero-padded buffer unless it already is one.
+  std::vector<int8_t> padded;
+  const int8_t* a = A;
+  size_t lda_a = lda;
+  if (B.Kp != B.K || lda < size_t(B.Kp)) {
+    padded.assign(size_t(M) * B.Kp, 0);
+    for (int m = 0; m < M; ++m) std::copy(A + m * lda, A + m * lda + B.K, padded.begin() + size_t(m) * B.Kp);
+    a = padded.data();
+    lda_a = B.Kp;
+  }
   std::vector<int32_t> rowsum;
-  if (cfg.needs_rowsum) row_sums(a.data(), B.Kp, M, 0, B.K, &rowsum);
+  if (cfg.row_sums) row_sums(cfg, a, lda_a, M, 0, B.K, &rowsum);
   GemmProblem p;
   p.M = M;
   p.k0 = 0;
   p.k1 = B.Kp;
-  p.A = a.data();
-  p.lda = B.Kp;
+  p.A = a;
+  p.lda = lda_a;
   p.a_rowsum = rowsum.data();
   p.B = &B;
   p.epilogue = Epilogue::store_s32;
@@ -149,7 +157,7 @@ void gemm_quantized_rows(const Qs8GemmConfig& cfg, const int8_t* q, const float*
   const std::vector<KRange> chunks = k_chunks(B);
   std::vector<int32_t> rowsum;
   for (size_t c = 0; c < chunks.size(); ++c) {
-    if (cfg.needs_rowsum) row_sums(q, B.Kp, M, chunks[c].k0, chunks[c].k1, &rowsum);
+    if (cfg.row_sums) row_sums(cfg, q, B.Kp, M, chunks[c].k0, chunks[c].k1, &rowsum);
     GemmProblem p;
     p.M = M;
     p.k0 = chunks[c].k0;

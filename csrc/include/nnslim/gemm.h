@@ -60,7 +60,9 @@ struct Qs8GemmConfig {
   Isa isa;
   int nr;              // panel width
   int kr;              // K padding granularity
-  bool needs_rowsum;   // the kernel biases A or B and subtracts a row-sum compensation
+  // Row sums of A over [k0, k1) for kernels that bias an operand and subtract a compensation;
+  // null when the kernel needs none.
+  void (*row_sums)(const int8_t* A, size_t lda, int M, int k0, int k1, int32_t* out);
   void (*pack)(const int8_t* B, int N, int K, PackedB* out);
   // Rows [m0, m1), panels [p0, p1) of the problem.
   void (*gemm)(const GemmProblem& p, int m0, int m1, int p0, int p1);
@@ -74,7 +76,7 @@ struct Qs8GemmConfig {
 
 const Qs8GemmConfig& qs8_gemm_config(Isa isa);
 
-// out[m] = sum of A[m, k0..k1): the compensation input of kernels with needs_rowsum.
+// out[m] = sum of A[m, k0..k1) (portable version; the VNNI file has a vpsadbw one).
 void qs8_row_sums(const int8_t* A, size_t lda, int M, int k0, int k1, int32_t* out);
 inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
 

@@ -118,6 +118,24 @@ __attribute__((noinline)) void ukernel<1>(const GemmProblem& p, int m, int panel
 
 }  // namespace
 
+void nnslim_qs8_row_sums__avx512vnni(const int8_t* A, size_t lda, int M, int k0, int k1, int32_t* out) {
+  // sum(a) = sum(a ^ 0x80) - 128 * n, and vpsadbw against zero sums unsigned bytes 8 at a time.
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const int n = k1 - k0;
+  for (int m = 0; m < M; ++m) {
+    const int8_t* a = A + m * lda + k0;
+    __m512i acc = _mm512_setzero_si512();
+    for (int k = 0; k < n; k += 64) {
+      const __mmask64 mk = n - k >= 64 ? ~__mmask64(0) : (__mmask64(1) << (n - k)) - 1;
+      // Masked-off bytes load as 0 and flip to 0x80: subtract those 128s with the rest below.
+      const __m512i v = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, a + k), flip);
+      acc = _mm512_add_epi64(acc, _mm512_sad_epu8(v, _mm512_setzero_si512()));
+    }
+    const int64_t padded = (int64_t(n) + 63) / 64 * 64;
+    out[m] = static_cast<int32_t>(_mm512_reduce_add_epi64(acc) - 128 * padded);
+  }
+}
+
 void nnslim_qs8_gemm_pack__avx512vnni(const int8_t* B, int N, int K, PackedB* out) {
   const int Kp = round_up(K, 4);
   qs8_alloc_panels(out, N, K, Kp, kNR, size_t(Kp) * kNR);

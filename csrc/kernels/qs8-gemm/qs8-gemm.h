@@ -14,6 +14,9 @@ NNSLIM_DECLARE_QS8_GEMM(avx512vnni)
 NNSLIM_DECLARE_QS8_GEMM(amx)
 #undef NNSLIM_DECLARE_QS8_GEMM
 
+// Row sums with vpsadbw (64 bytes per instruction); same result as qs8_row_sums.
+void nnslim_qs8_row_sums__avx512vnni(const int8_t* A, size_t lda, int M, int k0, int k1, int32_t* out);
+
 // Allocates out->storage for num_panels * bytes_per_panel bytes, 64-byte aligned and zeroed.
 void qs8_alloc_panels(PackedB* out, int N, int K, int Kp, int nr, size_t bytes_per_panel);
 
