@@ -56,3 +56,11 @@ def test_demo_quick_runs(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "compression report" in r.stdout
     assert (tmp_path / "report.json").exists() and (tmp_path / "digits_student.nns").exists()
+
+
+def test_bench_quick_prints_every_family(capsys):
+    assert main(["bench", "--quick"]) == 0
+    out = capsys.readouterr().out
+    for title in ("Int8Linear", "Int8Conv2d", "Int4Linear", "SparseLinear"):
+        assert title in out
+    assert "failed:" not in out
