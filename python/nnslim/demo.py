@@ -40,7 +40,7 @@ def run_demo(quick: bool = False, out=None, seed: int = 0):
     teacher = datasets.train_classifier(datasets.DigitsCNN(32), train, epochs=2 if quick else 10, seed=seed)
     example = next(iter(test))[0][:64]
     model, report = nnslim.compress(teacher, demo_recipe(quick), train_data=train, val_data=test,
-                                    example_input=example)
+                                    example_input=example, sweep=(0.5, 0.7, 0.8, 0.9, 0.95) if out else None)
     report.print()
     console.print(f"latency measured on a batch of {example.shape[0]} images, interleaved runs, median; "
                   f"total demo time {time.perf_counter() - t0:.0f} s")

@@ -209,10 +209,35 @@ def _calibration_batches(data, n: int = 8) -> List[torch.Tensor]:
     return out
 
 
+def sparsity_sweep(model: nn.Module, sparsities: Sequence[float] = (0.5, 0.7, 0.8, 0.9, 0.95),
+                   val_data=None, eval_fn: Optional[Callable[[nn.Module], float]] = None,
+                   config: PruneConfig = PruneConfig(sparsity=0.5), train_data=None,
+                   finetune: Optional[DistillConfig] = None) -> List[Dict[str, float]]:
+    """Metric of ``model`` pruned to each sparsity (on copies; optionally KD-fine-tuned from the
+    original): the accuracy-vs-sparsity curve of a CompressionReport."""
+    ctx = _Context(train_data, val_data, eval_fn, [])
+    if val_data is None and eval_fn is None:
+        raise ValueError("sparsity_sweep: needs val_data or eval_fn")
+    teacher = copy.deepcopy(model).eval()
+    out = []
+    for s in sparsities:
+        m = copy.deepcopy(model)
+        prune(m, dataclasses.replace(config, sparsity=float(s)),
+              data=train_data if config.method in ("gradient", "taylor") else None)
+        if finetune is not None:
+            m, _ = distill(teacher, m, ctx.need_train("sparsity_sweep finetune"), finetune, val_data=val_data,
+                           eval_fn=eval_fn)
+        out.append({"sparsity": float(s), "metric": ctx.metric(m.eval())})
+    return out
+
+
 def compress(model: nn.Module, recipe, train_data=None, val_data=None,
              eval_fn: Optional[Callable[[nn.Module], float]] = None, example_input: Optional[torch.Tensor] = None,
-             measure_layers: bool = True) -> Tuple[nn.Module, CompressionReport]:
-    """Runs the recipe's stages on a copy of ``model``; returns ``(compressed_model, report)``."""
+             measure_layers: bool = True, sweep: Optional[Sequence[float]] = None) -> Tuple[nn.Module, CompressionReport]:
+    """Runs the recipe's stages on a copy of ``model``; returns ``(compressed_model, report)``.
+
+    ``sweep``: sparsities at which to also measure the original model's metric after one-shot
+    magnitude pruning (no fine-tuning), stored in ``report.sweep`` and plotted by ``report.plot``."""
     from nnslim import cpu_info
 
     if not isinstance(model, nn.Module):
@@ -226,6 +251,8 @@ def compress(model: nn.Module, recipe, train_data=None, val_data=None,
                                kernels=cpu_info().get("selected"))
     report.metric_before = ctx.metric(original)
     report.layers_before = layer_stats(original)
+    if sweep:
+        report.sweep = sparsity_sweep(original, sweep, val_data=val_data, eval_fn=eval_fn)
     current = copy.deepcopy(model)
     for stage in stages:
         t = time.perf_counter()

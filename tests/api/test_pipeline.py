@@ -23,7 +23,8 @@ def test_compress_distill_prune_quantize(digits, tmp_path):
     recipe = [nnslim.DistillStage(student=lambda: datasets.DigitsCNN(4), config=nnslim.DistillConfig(epochs=1, progress=False)),
               nnslim.PruneStage(nnslim.PruneConfig(sparsity=0.5), finetune=nnslim.DistillConfig(epochs=1, progress=False)),
               nnslim.QuantizeStage("int8_static")]
-    model, report = nnslim.compress(teacher, recipe, train_data=train, val_data=test)
+    model, report = nnslim.compress(teacher, recipe, train_data=train, val_data=test, sweep=(0.5, 0.9))
+    assert [s["sparsity"] for s in report.sweep] == [0.5, 0.9] and report.sweep[0]["metric"] > 0
     assert isinstance(model.features[0], Int8Conv2d) and isinstance(model.classifier[3], Int8Linear)
     assert report.metric_before is not None and report.metric_after is not None
     assert report.totals("after")["nonzeros"] < report.totals("before")["nonzeros"] / 4
@@ -35,7 +36,7 @@ def test_compress_distill_prune_quantize(digits, tmp_path):
     assert d["totals_after"]["params"] > 0 and "speedup" in d
     text = report.table()
     assert "accuracy" in text and "features.0" in text
-    assert [p.rsplit("/", 1)[1] for p in report.plot(str(tmp_path))] == ["latency_per_layer.png"]
+    assert [p.rsplit("/", 1)[1] for p in report.plot(str(tmp_path))] == ["latency_per_layer.png", "sparsity_sweep.png"]
 
 
 def test_recipe_yaml_and_dict_forms(digits, tmp_path):
