@@ -160,3 +160,23 @@ def test_deepcopy_and_pickle_repack():
         want = q(x)
         assert torch.equal(copy.deepcopy(q)(x), want)
         assert torch.equal(pickle.loads(pickle.dumps(q))(x), want)
+
+
+def test_torch_compile_captures_dropins_without_graph_breaks():
+    from nnslim.nn import Int4Linear
+    from nnslim.nn._torch_ops import HAVE_CUSTOM_OP
+
+    if not HAVE_CUSTOM_OP:
+        pytest.skip("torch.library.custom_op needs torch >= 2.4")
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64))
+    m[0] = Int8Linear.from_float(m[0])
+    m[2] = Int4Linear.from_float(m[2])
+    x = torch.randn(3, 64)
+    with torch.no_grad():
+        want = m(x)
+        explanation = torch._dynamo.explain(m)(x)
+        assert explanation.graph_break_count == 0
+        torch._dynamo.reset()
+        got = torch.compile(m, backend="eager")(x)
+    assert torch.equal(got, want)

@@ -47,13 +47,17 @@ def per_channel_symmetric_int8(weight: torch.Tensor):
 class PackedWeightsMixin:
     """Lifecycle of a module's kernel-specific packed weights (``self._packed``), built lazily from
     its portable buffers: dropped whenever the buffers may have changed (load_state_dict, .to()) and
-    never pickled or deep-copied (the packed object is native and ISA-specific)."""
+    never pickled or deep-copied (the packed object is native and ISA-specific). Also gives each
+    module the handle its torch.library op refers to (nnslim.nn._torch_ops)."""
 
     def _init_packing(self) -> None:
         import threading
 
+        from nnslim.nn import _torch_ops
+
         self._packed = None
         self._pack_lock = threading.Lock()
+        self._op_handle = _torch_ops.register(self)
 
     def _load_from_state_dict(self, *args, **kwargs):
         super()._load_from_state_dict(*args, **kwargs)
@@ -72,5 +76,8 @@ class PackedWeightsMixin:
     def __setstate__(self, state):
         import threading
 
+        from nnslim.nn import _torch_ops
+
         super().__setstate__(state)
         self._pack_lock = threading.Lock()
+        self._op_handle = _torch_ops.register(self)  # a copy must not answer to the original's handle

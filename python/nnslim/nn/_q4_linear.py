@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from nnslim import _native
+from nnslim.nn import _torch_ops
 from nnslim.nn._common import PackedWeightsMixin, as_float32_rows, check_inference_input
 from nnslim.nn._q4 import decode
 
@@ -76,8 +77,12 @@ class Q4LinearBase(PackedWeightsMixin, nn.Module):
             return self._packed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_inference_input(type(self).__name__, x, self.in_features)
+        traced = _torch_ops.linear_via_op(self, x)
+        return traced if traced is not None else self._forward_impl(x)
+
+    def _forward_impl(self, x: torch.Tensor) -> torch.Tensor:
         name = type(self).__name__
-        check_inference_input(name, x, self.in_features)
         if x.device.type != "cpu":
             raise NotImplementedError(f"{name} runs on the CPU only; got an input on {x.device}")
         lead = x.shape[:-1]

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from nnslim import _native
+from nnslim.nn import _torch_ops
 from nnslim.nn._common import (PackedWeightsMixin, as_float32_rows, check_inference_input,
                                per_channel_symmetric_int8)
 
@@ -103,6 +104,10 @@ class Int8Linear(PackedWeightsMixin, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_inference_input("Int8Linear", x, self.in_features)
+        traced = _torch_ops.linear_via_op(self, x)
+        return traced if traced is not None else self._forward_impl(x)
+
+    def _forward_impl(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
             if self.static:
                 raise NotImplementedError("Int8Linear(static=True) runs on the CPU only")
