@@ -163,20 +163,28 @@ def test_deepcopy_and_pickle_repack():
 
 
 def test_torch_compile_captures_dropins_without_graph_breaks():
-    from nnslim.nn import Int4Linear
+    from nnslim.nn import Int4Linear, Int8Conv2d, SparseLinear
     from nnslim.nn._torch_ops import HAVE_CUSTOM_OP
 
     if not HAVE_CUSTOM_OP:
         pytest.skip("torch.library.custom_op needs torch >= 2.4")
     torch.manual_seed(0)
-    m = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64))
-    m[0] = Int8Linear.from_float(m[0])
-    m[2] = Int4Linear.from_float(m[2])
-    x = torch.randn(3, 64)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 128), nn.ReLU(),
+                      nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+    with torch.no_grad():
+        m[5].weight[torch.rand_like(m[5].weight) < 0.8] = 0
+    m[0] = Int8Conv2d.from_float(m[0], input_qparams=(0.02, 0))
+    m[3] = Int8Linear.from_float(m[3])
+    m[5] = SparseLinear.from_dense(m[5])
+    m[7] = Int4Linear.from_float(m[7], nnslim.quantization.Int4WeightConfig(group_size=32))
+    x = torch.randn(3, 3, 6, 6)
     with torch.no_grad():
         want = m(x)
         explanation = torch._dynamo.explain(m)(x)
         assert explanation.graph_break_count == 0
         torch._dynamo.reset()
         got = torch.compile(m, backend="eager")(x)
+        torch._dynamo.reset()
+        got_inductor = torch.compile(m)(x)
     assert torch.equal(got, want)
+    torch.testing.assert_close(got_inductor, want)

@@ -80,6 +80,9 @@ class CsrModuleMixin:
         self._op = None       # (native operator, bias as numpy) built from the buffers below
         self._op_src = None   # (the buffers it was built from, their versions)
         self._op_lock = threading.Lock()
+        from nnslim.nn import _torch_ops
+
+        self._op_handle = _torch_ops.register(self)
 
     def _set_csr(self, indptr: torch.Tensor, indices: torch.Tensor, values: torch.Tensor) -> None:
         self.indptr = indptr.to(torch.int64).contiguous()
@@ -155,8 +158,11 @@ class CsrModuleMixin:
         return state
 
     def __setstate__(self, state):
+        from nnslim.nn import _torch_ops
+
         super().__setstate__(state)
         self._op_lock = threading.Lock()
+        self._op_handle = _torch_ops.register(self)  # a copy must not answer to the original's handle
 
     def _kernel_repr(self) -> str:
         return self._op[0].isa if self._op is not None else "unbuilt"

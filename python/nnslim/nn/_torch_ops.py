@@ -29,13 +29,13 @@ def _module(handle: int) -> torch.nn.Module:
 
 if HAVE_CUSTOM_OP:
 
-    @torch.library.custom_op("nnslim::linear_forward", mutates_args=())
-    def linear_forward(x: torch.Tensor, handle: int, out_features: int) -> torch.Tensor:
+    @torch.library.custom_op("nnslim::module_forward", mutates_args=())
+    def module_forward(x: torch.Tensor, handle: int) -> torch.Tensor:
         return _module(handle)._forward_impl(x)
 
-    @torch.library.register_fake("nnslim::linear_forward")
-    def _linear_forward_fake(x: torch.Tensor, handle: int, out_features: int) -> torch.Tensor:
-        return x.new_empty(*x.shape[:-1], out_features)
+    @torch.library.register_fake("nnslim::module_forward")
+    def _module_forward_fake(x: torch.Tensor, handle: int) -> torch.Tensor:
+        return _module(handle)._fake_output(x)
 
 
 def compiling() -> bool:
@@ -45,8 +45,13 @@ def compiling() -> bool:
         return False
 
 
-def linear_via_op(module: torch.nn.Module, x: torch.Tensor) -> Optional[torch.Tensor]:
-    """The op call when torch.compile is tracing; None means call the module directly (eager)."""
+def forward(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Runs ``module._forward_impl(x)``, as one opaque graph op while torch.compile is tracing.
+    Modules define ``_fake_output(x)``: an empty tensor with the real output's shape and strides."""
     if HAVE_CUSTOM_OP and compiling():
-        return torch.ops.nnslim.linear_forward(x, module._op_handle, module.out_features)
-    return None
+        return torch.ops.nnslim.module_forward(x, module._op_handle)
+    return module._forward_impl(x)
+
+
+def linear_fake_output(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return x.new_empty(*x.shape[:-1], module.out_features)

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from nnslim import _native
+from nnslim.nn import _torch_ops
 from nnslim.nn._common import PackedWeightsMixin, check_inference_input, per_channel_symmetric_int8
 from nnslim.nn.int8_linear import fold_zero_point
 
@@ -98,6 +99,17 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
         if isinstance(x, torch.Tensor) and x.dim() != 4:
             raise ValueError(f"Int8Conv2d: expected a 4-D NCHW input, got shape {tuple(x.shape)}")
         check_inference_input("Int8Conv2d", x, self.in_channels, dim=1)
+        return _torch_ops.forward(self, x)
+
+    def _output_hw(self, h: int, w: int):
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        return (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+
+    def _fake_output(self, x: torch.Tensor) -> torch.Tensor:
+        oh, ow = self._output_hw(x.shape[2], x.shape[3])
+        return x.new_empty(x.shape[0], self.out_channels, oh, ow).contiguous(memory_format=torch.channels_last)
+
+    def _forward_impl(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
             raise NotImplementedError("Int8Conv2d runs on the CPU only")
         out_dtype = x.dtype

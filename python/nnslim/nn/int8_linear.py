@@ -104,8 +104,9 @@ class Int8Linear(PackedWeightsMixin, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_inference_input("Int8Linear", x, self.in_features)
-        traced = _torch_ops.linear_via_op(self, x)
-        return traced if traced is not None else self._forward_impl(x)
+        return _torch_ops.forward(self, x)
+
+    _fake_output = _torch_ops.linear_fake_output
 
     def _forward_impl(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":

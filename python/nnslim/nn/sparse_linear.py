@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 
 from nnslim import _native
+from nnslim.nn import _torch_ops
 from nnslim.nn._sparse_common import (CsrModuleMixin, check_sparse_input, dense_to_csr, effective_weight,
                                       to_float_output)
 
@@ -61,6 +62,11 @@ class SparseLinear(CsrModuleMixin, nn.Module):
             from nnslim.nn._cuda_ops import sparse_linear_cuda  # the CUDA kernels live with nnslim._cuda
 
             return sparse_linear_cuda(self.indptr, self.indices, self.values, self.bias, x)
+        return _torch_ops.forward(self, x)
+
+    _fake_output = _torch_ops.linear_fake_output
+
+    def _forward_impl(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
         rows = x.detach().reshape(-1, self.in_features)
         if rows.dtype != torch.float32:
