@@ -196,27 +196,39 @@ py::array_t<float> conv2d_static(const py::object& x_obj, const py::list& weight
     throw py::value_error("kernel/stride/dilation must be >= 1 and padding >= 0");
   if (groups < 1 || s.C % groups != 0 || int(py::len(weights)) != groups)
     throw py::value_error("groups: expected a divisor of the input channels and one packed weight per group");
+  // Hold references to the packed weights: the kernel runs without the GIL, and another thread could
+  // otherwise drop the list's last reference mid-call.
+  std::vector<py::object> keep_alive;
   std::vector<const PackedB*> packed;
   const int cg = s.C / groups;
   for (auto w : weights) {
     const PyPackedQs8& pw = w.cast<const PyPackedQs8&>();
+    keep_alive.push_back(py::reinterpret_borrow<py::object>(w));
     packed.push_back(&pw.packed());
   }
+  // All shape arithmetic in int64: kernel, padding or group counts near 2^31 must be rejected, not wrap.
+  constexpr int64_t kIntMax = 0x7fffffff;
+  const int64_t k_expected = int64_t(s.KH) * s.KW * cg;
   const int coutg = packed[0]->N;
   for (const PackedB* pb : packed) {
-    if (pb->K != s.KH * s.KW * cg)
+    if (pb->K != k_expected)
       throw py::value_error("weights: expected in_features = kernel_h * kernel_w * channels_per_group = " +
-                            std::to_string(s.KH * s.KW * cg) + ", got " + std::to_string(pb->K));
+                            std::to_string(k_expected) + ", got " + std::to_string(pb->K));
     if (pb->N != coutg || pb->isa != packed[0]->isa)
       throw py::value_error("weights: every group needs the same out_features and kernel path");
     if (pb->K > kMaxExactK) throw py::value_error("weights: K exceeds the exact int32 limit");
   }
-  s.Cout = coutg * groups;
+  const int64_t cout = int64_t(coutg) * groups;
+  if (cout > kIntMax) throw py::value_error("weights: out_channels = out_features * groups exceeds 2^31 - 1");
+  s.Cout = int(cout);
   const int64_t eh = int64_t(s.dil_h) * (s.KH - 1) + 1, ew = int64_t(s.dil_w) * (s.KW - 1) + 1;
-  if (s.H + 2 * int64_t(s.pad_h) < eh || s.W + 2 * int64_t(s.pad_w) < ew)
+  const int64_t hp = s.H + 2 * int64_t(s.pad_h), wp = s.W + 2 * int64_t(s.pad_w);
+  if (hp > kIntMax || wp > kIntMax || eh > kIntMax || ew > kIntMax)
+    throw py::value_error("padding/dilation: padded input or dilated kernel exceeds 2^31 - 1");
+  if (hp < eh || wp < ew)
     throw py::value_error("x: input " + shape_str(x) + " is smaller than the dilated kernel");
-  s.OH = int((s.H + 2 * int64_t(s.pad_h) - eh) / s.stride_h + 1);
-  s.OW = int((s.W + 2 * int64_t(s.pad_w) - ew) / s.stride_w + 1);
+  s.OH = int((hp - eh) / s.stride_h + 1);
+  s.OW = int((wp - ew) / s.stride_w + 1);
   auto scale = checked<float>(scale_obj, "weight_scale", 1);
   check_dim(scale, 0, s.Cout, "weight_scale", "out_channels");
   py::array_t<float> bias;

@@ -42,6 +42,11 @@ void Conv2dGeometry::output_size(int H, int W, int* Ho, int* Wo) const {
   if (H < 1 || W < 1) bad("input: spatial size must be >= 1, got " + std::to_string(H) + "x" + std::to_string(W));
   const int64_t hp = int64_t(H) + pad_top + pad_bottom, wp = int64_t(W) + pad_left + pad_right;
   const int64_t eh = int64_t(dilation_h) * (kh - 1) + 1, ew = int64_t(dilation_w) * (kw - 1) + 1;
+  // The packing and kernels index padded planes with int: refuse geometries that would wrap.
+  constexpr int64_t kIntMax = 0x7fffffff;
+  if (hp > kIntMax || wp > kIntMax || eh > kIntMax || ew > kIntMax || hp * wp > kIntMax)
+    bad("input: padded size " + std::to_string(hp) + "x" + std::to_string(wp) + " or dilated kernel " +
+        std::to_string(eh) + "x" + std::to_string(ew) + " exceeds 2^31 - 1 elements");
   if (hp < eh || wp < ew)
     bad("input: padded size " + std::to_string(hp) + "x" + std::to_string(wp) + " is smaller than the dilated kernel " +
         std::to_string(eh) + "x" + std::to_string(ew));

@@ -31,18 +31,19 @@ inline void copy_run(int8_t* dst, const int8_t* src, int n) {
 // Row r of the im2col matrix of group g: (kh, kw, c) order, zero point where the window leaves the image.
 void im2col_row(const int8_t* xq, const Conv2dShape& s, int g, int64_t pixel, int8_t zp, int Kp, int8_t* row) {
   const int cg = s.C / s.groups;
-  const int ow = int(pixel % s.OW);
-  const int oh = int((pixel / s.OW) % s.OH);
-  const int n = int(pixel / (int64_t(s.OW) * s.OH));
+  // int64 coordinates: oh * stride - pad + kh * dilation can exceed int32 for legal (checked) shapes.
+  const int64_t ow = pixel % s.OW;
+  const int64_t oh = (pixel / s.OW) % s.OH;
+  const int64_t n = pixel / (int64_t(s.OW) * s.OH);
   int8_t* dst = row;
   for (int kh = 0; kh < s.KH; ++kh) {
-    const int ih = oh * s.stride_h - s.pad_h + kh * s.dil_h;
+    const int64_t ih = oh * s.stride_h - s.pad_h + int64_t(kh) * s.dil_h;
     for (int kw = 0; kw < s.KW; ++kw, dst += cg) {
-      const int iw = ow * s.stride_w - s.pad_w + kw * s.dil_w;
+      const int64_t iw = ow * s.stride_w - s.pad_w + int64_t(kw) * s.dil_w;
       if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) {
         std::memset(dst, zp, cg);
       } else {
-        copy_run(dst, xq + ((int64_t(n) * s.H + ih) * s.W + iw) * s.C + int64_t(g) * cg, cg);
+        copy_run(dst, xq + ((n * s.H + ih) * s.W + iw) * s.C + int64_t(g) * cg, cg);
       }
     }
   }

@@ -2,7 +2,9 @@
 // persistent thread pool. Kernels get their thread count from the caller (Python passes
 // torch.get_num_threads()). Calls from several Python threads at once are safe: only one caller
 // drives the workers at a time, the others run their tasks on their own thread instead of waiting.
+#include <algorithm>
 #include <atomic>
+#include <exception>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -127,21 +129,37 @@ ThreadPool* pool_for_this_process() {
 void parallel_for(int ntasks, int num_threads, const std::function<void(int)>& fn) {
   if (ntasks <= 0) return;
   if (num_threads > ntasks) num_threads = ntasks;
+  // More threads than the machine has only adds contention (and an absurd request would start them).
+  static const int hw_threads = std::max(1, int(std::thread::hardware_concurrency()));
+  if (num_threads > 4 * hw_threads) num_threads = 4 * hw_threads;
   if (num_threads <= 1) {
     for (int t = 0; t < ntasks; ++t) fn(t);
     return;
   }
+  // An exception must not leave a worker (std::terminate under OpenMP): keep the first, rethrow here.
+  std::exception_ptr error;
+  std::mutex error_mu;
+  auto guarded = [&](int t) {
+    try {
+      fn(t);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(error_mu);
+      if (!error) error = std::current_exception();
+    }
+  };
 #ifdef _OPENMP
   // With OpenMP the kernels run on the same libgomp team as PyTorch (nnslim imports torch first, so
   // the loader resolves libgomp.so.1 to torch's copy). A private pool would compete with torch's
   // workers, which spin for milliseconds after every torch op: measured, it cost the second thread.
 #pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads)
-  for (int t = 0; t < ntasks; ++t) fn(t);
+  for (int t = 0; t < ntasks; ++t) guarded(t);
 #else
-  if (!pool_for_this_process()->run(ntasks, num_threads, fn)) {
-    for (int t = 0; t < ntasks; ++t) fn(t);
+  const std::function<void(int)> task = guarded;
+  if (!pool_for_this_process()->run(ntasks, num_threads, task)) {
+    for (int t = 0; t < ntasks; ++t) guarded(t);
   }
 #endif
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace nnslim

@@ -63,11 +63,13 @@ CpuFeatures detect() {
   cpuid(7, 0, r);
   const unsigned ebx = r[1], ecx = r[2], edx = r[3];
   const bool avx2 = ebx & (1u << 5);
-  const bool avx512f = ebx & (1u << 16), avx512bw = ebx & (1u << 30), avx512vl = ebx & (1u << 31);
+  const bool avx512f = ebx & (1u << 16), avx512dq = ebx & (1u << 17), avx512bw = ebx & (1u << 30),
+             avx512vl = ebx & (1u << 31);
   const bool vnni = ecx & (1u << 11);
   const bool amx_tile = edx & (1u << 24), amx_int8 = edx & (1u << 25);
   f.avx2 = avx2 && fma && ymm_os;
-  f.avx512vnni = f.avx2 && avx512f && avx512bw && avx512vl && vnni && zmm_os;
+  // DQ too: the AVX-512 files are compiled with -mavx512dq (cmake/isa.cmake) and use it.
+  f.avx512vnni = f.avx2 && avx512f && avx512dq && avx512bw && avx512vl && vnni && zmm_os;
   if (amx_tile && amx_int8) {
     if (!f.avx512vnni) {
       f.amx_note = "AMX present but AVX-512 (used by its epilogue) is not";
