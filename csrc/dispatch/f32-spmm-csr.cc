@@ -93,7 +93,8 @@ std::vector<int> partition_rows_by_nnz(const std::vector<int64_t>& indptr, int p
   std::vector<int> b(size_t(parts) + 1, rows);
   b[0] = 0;
   for (int t = 1; t < parts; ++t) {
-    const int64_t target = total * t / parts;
+    // 128-bit product: indptr arrays validated only as non-decreasing can hold totals near 2^63.
+    const int64_t target = int64_t(static_cast<__int128>(total) * t / parts);
     int lo = b[t - 1], hi = rows;  // first row whose prefix cost reaches the target
     while (lo < hi) {
       const int mid = lo + (hi - lo) / 2;
