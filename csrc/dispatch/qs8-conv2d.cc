@@ -63,21 +63,24 @@ void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* 
 
   // 1. Quantize the whole input (as rows of C) and mark images holding a non-finite value.
   const int64_t in_rows = int64_t(s.N) * s.H * s.W;
-  std::vector<int8_t> xq(size_t(in_rows) * s.C);
-  std::vector<float> row_scale(in_rows);
+  std::vector<int8_t> xq_big;
+  std::vector<float> rs_big, ps_big;
+  int8_t* xq = thread_scratch<int8_t, 0>(size_t(in_rows) * s.C, &xq_big);
+  float* row_scale = thread_scratch<float, 0>(in_rows, &rs_big);
   const float inv = 1.f / in_scale;
   const int qtasks = int(std::min<int64_t>(in_rows, int64_t(num_threads) * 4));
   parallel_for(qtasks, in_rows * s.C >= (1 << 16) ? num_threads : 1, [&](int t) {
     const int64_t r0 = in_rows * t / qtasks, r1 = in_rows * (t + 1) / qtasks;
     cfg.quantize_rows_static(X + r0 * s.C, s.C, 0, int(r1 - r0), s.C, s.C, in_scale, inv, zero_point,
-                             xq.data() + r0 * s.C, s.C, row_scale.data() + r0);
+                             xq + r0 * s.C, s.C, row_scale + r0);
   });
-  std::vector<float> pixel_scale(pixels, in_scale);
+  float* pixel_scale = thread_scratch<float, 1>(pixels, &ps_big);
+  std::fill(pixel_scale, pixel_scale + pixels, in_scale);
   const int64_t img_in = int64_t(s.H) * s.W, img_out = int64_t(s.OH) * s.OW;
   for (int n = 0; n < s.N; ++n)
     for (int64_t r = 0; r < img_in; ++r)
       if (std::isnan(row_scale[n * img_in + r])) {
-        std::fill(pixel_scale.begin() + n * img_out, pixel_scale.begin() + (n + 1) * img_out, std::nanf(""));
+        std::fill(pixel_scale + n * img_out, pixel_scale + (n + 1) * img_out, std::nanf(""));
         break;
       }
 
@@ -88,8 +91,10 @@ void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* 
   parallel_for(tasks, work >= (1 << 21) ? num_threads : 1, [&](int t) {
     const int64_t p0 = int64_t(t) * kRowsPerTask;
     const int rows = int(std::min<int64_t>(kRowsPerTask, pixels - p0));
-    std::vector<int8_t> a;
-    std::vector<int32_t> rowsum(rows);
+    std::vector<int8_t> a_big;
+    std::vector<int32_t> rowsum_big;
+    int32_t* rowsum = thread_scratch<int32_t, 0>(rows, &rowsum_big);
+    int8_t* a = nullptr;
     for (int g = 0; g < s.groups; ++g) {
       const PackedB& B = *group_weights[g];
       GemmProblem p;
@@ -97,22 +102,22 @@ void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* 
       p.k0 = 0;
       p.k1 = B.Kp;
       if (direct) {
-        p.A = xq.data() + p0 * s.C;
+        p.A = xq + p0 * s.C;
         p.lda = s.C;
       } else {
-        a.resize(size_t(rows) * B.Kp);
+        a = thread_scratch<int8_t, 1>(size_t(rows) * B.Kp, &a_big);
         for (int r = 0; r < rows; ++r)
-          im2col_row(xq.data(), s, g, p0 + r, int8_t(zero_point), B.Kp, a.data() + size_t(r) * B.Kp);
-        p.A = a.data();
+          im2col_row(xq, s, g, p0 + r, int8_t(zero_point), B.Kp, a + size_t(r) * B.Kp);
+        p.A = a;
         p.lda = B.Kp;
       }
-      if (cfg.row_sums) cfg.row_sums(p.A, p.lda, rows, 0, B.K, rowsum.data());
-      p.a_rowsum = rowsum.data();
+      if (cfg.row_sums) cfg.row_sums(p.A, p.lda, rows, 0, B.K, rowsum);
+      p.a_rowsum = rowsum;
       p.B = &B;
       p.epilogue = Epilogue::store_f32;
       p.Cf = Y + p0 * s.Cout + int64_t(g) * coutg;
       p.ldc = s.Cout;
-      p.a_scale = pixel_scale.data() + p0;
+      p.a_scale = pixel_scale + p0;
       p.b_scale = b_scale + int64_t(g) * coutg;
       p.bias = bias ? bias + int64_t(g) * coutg : nullptr;
       p.relu = relu;

@@ -191,12 +191,14 @@ void qs8_linear_dynamic_f32(const float* X, size_t ldx, int M, const PackedB& B,
                             const float* bias, bool relu, float* Y, size_t ldy, int num_threads) {
   if (M <= 0) return;
   const Qs8GemmConfig& cfg = qs8_gemm_config(B.isa);
-  std::vector<int8_t> q(size_t(M) * B.Kp);
-  std::vector<float> a_scale(M);
+  std::vector<int8_t> q_big;
+  std::vector<float> s_big;
+  int8_t* q = thread_scratch<int8_t, 2>(size_t(M) * B.Kp, &q_big);
+  float* a_scale = thread_scratch<float, 2>(M, &s_big);
   quantize_parallel(M, B.K, num_threads, [&](int m0, int m1) {
-    cfg.quantize_rows(X, ldx, m0, m1, B.K, B.Kp, q.data(), B.Kp, a_scale.data());
+    cfg.quantize_rows(X, ldx, m0, m1, B.K, B.Kp, q, B.Kp, a_scale);
   });
-  gemm_quantized_rows(cfg, q.data(), a_scale.data(), M, B, b_scale, bias, relu, Y, ldy, num_threads);
+  gemm_quantized_rows(cfg, q, a_scale, M, B, b_scale, bias, relu, Y, ldy, num_threads);
 }
 
 void qs8_linear_static_f32(const float* X, size_t ldx, int M, const PackedB& B, float in_scale,
@@ -204,14 +206,15 @@ void qs8_linear_static_f32(const float* X, size_t ldx, int M, const PackedB& B, 
                            size_t ldy, int num_threads) {
   if (M <= 0) return;
   const Qs8GemmConfig& cfg = qs8_gemm_config(B.isa);
-  std::vector<int8_t> q(size_t(M) * B.Kp);
-  std::vector<float> a_scale(M);
+  std::vector<int8_t> q_big;
+  std::vector<float> s_big;
+  int8_t* q = thread_scratch<int8_t, 2>(size_t(M) * B.Kp, &q_big);
+  float* a_scale = thread_scratch<float, 2>(M, &s_big);
   const float inv = 1.f / in_scale;
   quantize_parallel(M, B.K, num_threads, [&](int m0, int m1) {
-    cfg.quantize_rows_static(X, ldx, m0, m1, B.K, B.Kp, in_scale, inv, zero_point, q.data(), B.Kp,
-                             a_scale.data());
+    cfg.quantize_rows_static(X, ldx, m0, m1, B.K, B.Kp, in_scale, inv, zero_point, q, B.Kp, a_scale);
   });
-  gemm_quantized_rows(cfg, q.data(), a_scale.data(), M, B, b_scale, bias, relu, Y, ldy, num_threads);
+  gemm_quantized_rows(cfg, q, a_scale, M, B, b_scale, bias, relu, Y, ldy, num_threads);
 }
 
 }  // namespace nnslim

@@ -101,21 +101,22 @@ void nnslim_qs8_gemm_pack__avx2(const int8_t* B, int N, int K, PackedB* out) {
 
 void nnslim_qs8_gemm__avx2(const GemmProblem& p, int m0, int m1, int p0, int p1) {
   const int klen = p.k1 - p.k0;
-  std::vector<int16_t> a16(size_t(kMC) * klen);
+  std::vector<int16_t> a16_big;
+  int16_t* a16 = thread_scratch<int16_t, 0>(size_t(kMC) * klen, &a16_big);
   for (int mc = m0; mc < m1; mc += kMC) {
     const int mrows = m1 - mc < kMC ? m1 - mc : kMC;
     for (int r = 0; r < mrows; ++r) {
       const int8_t* src = p.A + (mc + r) * p.lda + p.k0;
-      int16_t* dst = a16.data() + size_t(r) * klen;
+      int16_t* dst = a16 + size_t(r) * klen;
       for (int k = 0; k < klen; ++k) dst[k] = src[k];
     }
     for (int panel = p0; panel < p1; ++panel) {
       int r = 0;
-      for (; r + kMR <= mrows; r += kMR) ukernel<kMR>(p, a16.data() + size_t(r) * klen, klen, mc + r, panel);
+      for (; r + kMR <= mrows; r += kMR) ukernel<kMR>(p, a16 + size_t(r) * klen, klen, mc + r, panel);
       switch (mrows - r) {
-        case 3: ukernel<3>(p, a16.data() + size_t(r) * klen, klen, mc + r, panel); break;
-        case 2: ukernel<2>(p, a16.data() + size_t(r) * klen, klen, mc + r, panel); break;
-        case 1: ukernel<1>(p, a16.data() + size_t(r) * klen, klen, mc + r, panel); break;
+        case 3: ukernel<3>(p, a16 + size_t(r) * klen, klen, mc + r, panel); break;
+        case 2: ukernel<2>(p, a16 + size_t(r) * klen, klen, mc + r, panel); break;
+        case 1: ukernel<1>(p, a16 + size_t(r) * klen, klen, mc + r, panel); break;
         default: break;
       }
     }
