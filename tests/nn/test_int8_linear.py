@@ -163,20 +163,23 @@ def test_deepcopy_and_pickle_repack():
 
 
 def test_torch_compile_captures_dropins_without_graph_breaks():
-    from nnslim.nn import Int4Linear, Int8Conv2d, SparseLinear
+    from nnslim.nn import Int4Linear, Int8Conv2d, SparseConv2d, SparseLinear
     from nnslim.nn._torch_ops import HAVE_CUSTOM_OP
 
     if not HAVE_CUSTOM_OP:
         pytest.skip("torch.library.custom_op needs torch >= 2.4")
     torch.manual_seed(0)
-    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 128), nn.ReLU(),
-                      nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1),
+                      nn.Flatten(), nn.Linear(8 * 3 * 3, 128), nn.ReLU(), nn.Linear(128, 64),
+                      nn.ReLU(), nn.Linear(64, 10))
     with torch.no_grad():
-        m[5].weight[torch.rand_like(m[5].weight) < 0.8] = 0
+        m[2].weight[torch.rand_like(m[2].weight) < 0.8] = 0
+        m[6].weight[torch.rand_like(m[6].weight) < 0.8] = 0
     m[0] = Int8Conv2d.from_float(m[0], input_qparams=(0.02, 0))
-    m[3] = Int8Linear.from_float(m[3])
-    m[5] = SparseLinear.from_dense(m[5])
-    m[7] = Int4Linear.from_float(m[7], nnslim.quantization.Int4WeightConfig(group_size=32))
+    m[2] = SparseConv2d.from_dense(m[2])
+    m[4] = Int8Linear.from_float(m[4])
+    m[6] = SparseLinear.from_dense(m[6])
+    m[8] = Int4Linear.from_float(m[8], nnslim.quantization.Int4WeightConfig(group_size=32))
     x = torch.randn(3, 3, 6, 6)
     with torch.no_grad():
         want = m(x)
@@ -188,3 +191,25 @@ def test_torch_compile_captures_dropins_without_graph_breaks():
         got_inductor = torch.compile(m)(x)
     assert torch.equal(got, want)
     torch.testing.assert_close(got_inductor, want)
+
+
+@pytest.mark.parametrize("kwargs,shape", [
+    (dict(kernel_size=3, stride=2, padding=1), (2, 4, 9, 7)),
+    (dict(kernel_size=(3, 1), padding="same", dilation=(2, 1)), (1, 4, 8, 8)),
+    (dict(kernel_size=3, padding="valid", padding_mode="zeros"), (4, 9, 9)),
+    (dict(kernel_size=3, padding=2, padding_mode="reflect", stride=(1, 2)), (1, 4, 6, 7)),
+])
+def test_fake_outputs_match_real_shapes_and_strides(kwargs, shape):
+    """What torch.compile plans with (the fake kernel) must match what the kernels return."""
+    from nnslim.nn import Int8Conv2d, SparseConv2d
+
+    conv = nn.Conv2d(4, 6, **kwargs)
+    x = torch.randn(*shape)
+    sparse = SparseConv2d.from_dense(conv)
+    with torch.no_grad():
+        real, fake = sparse._forward_impl(x), sparse._fake_output(x)
+        assert real.shape == fake.shape and real.stride() == fake.stride()
+        if conv.padding_mode == "zeros" and not isinstance(conv.padding, str) and x.dim() == 4:
+            q = Int8Conv2d.from_float(conv, input_qparams=(0.05, 0))
+            real, fake = q._forward_impl(x), q._fake_output(x)
+            assert real.shape == fake.shape and real.stride() == fake.stride()

@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nnslim import _native
+from nnslim.nn import _torch_ops
 from nnslim.nn._sparse_common import (CsrModuleMixin, check_sparse_input, dense_to_csr, effective_weight,
                                       to_float_output)
 
@@ -113,6 +114,16 @@ class SparseConv2d(CsrModuleMixin, nn.Module):
             raise ValueError(f"SparseConv2d: expected a 4-D NCHW (or unbatched 3-D CHW) input, got shape "
                              f"{tuple(x.shape)}")
         check_sparse_input("SparseConv2d", x, self.in_channels, -3)
+        return _torch_ops.forward(self, x)
+
+    def _fake_output(self, x: torch.Tensor) -> torch.Tensor:
+        t, b, l, r = self._pads()
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        ho = (x.shape[-2] + t + b - dh * (kh - 1) - 1) // sh + 1
+        wo = (x.shape[-1] + l + r - dw * (kw - 1) - 1) // sw + 1
+        return x.new_empty(*x.shape[:-3], self.out_channels, ho, wo)
+
+    def _forward_impl(self, x: torch.Tensor) -> torch.Tensor:
         unbatched = x.dim() == 3
         xin = x.detach()
         if unbatched:
