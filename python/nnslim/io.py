@@ -44,6 +44,8 @@ register_module_type(nn.Linear, lambda m: dict(in_features=m.in_features, out_fe
 register_module_type(nn.Conv2d, _conv_kwargs)
 register_module_type(nn.BatchNorm1d, _bn_kwargs)
 register_module_type(nn.BatchNorm2d, _bn_kwargs)
+register_module_type(nn.Embedding, lambda m: dict(num_embeddings=m.num_embeddings, embedding_dim=m.embedding_dim,
+                                                  padding_idx=m.padding_idx))
 
 
 def _register_dropins() -> None:
@@ -156,6 +158,7 @@ _FAMILIES = [
     {"Conv2d", "Int8Conv2d", "SparseConv2d"},
     {"BatchNorm1d"},
     {"BatchNorm2d"},
+    {"Embedding", "Int8Embedding"},
 ]
 
 

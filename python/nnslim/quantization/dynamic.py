@@ -1,4 +1,4 @@
-"""int8 dynamic quantization: nn.Linear -> Int8Linear."""
+"""int8 dynamic quantization: nn.Linear -> Int8Linear, nn.Embedding -> Int8Embedding."""
 from __future__ import annotations
 
 import torch.nn as nn
@@ -12,7 +12,9 @@ from nnslim.quantization.registry import register_preset, register_quantize_hand
 def _int8_dynamic(module: nn.Module, config: Int8DynamicConfig, fqn: str, context: dict):
     if type(module) is nn.Linear:
         return Int8Linear.from_float(module, config)
-    return None
+    from nnslim.quantization.weight_only import embedding_to_int8
+
+    return embedding_to_int8(module)
 
 
 register_preset("int8_dynamic", Int8DynamicConfig)
