@@ -49,6 +49,16 @@ inline void check_dim(const py::array& a, int axis, py::ssize_t want, const char
                           shape_str(a));
 }
 
+// An optional float32 vector of length n (e.g. a bias): null when obj is None. `keep` holds the array
+// so its data pointer stays valid after the GIL is released.
+inline const float* optional_f32_vector(const py::object& obj, const char* name, py::ssize_t n,
+                                        py::array_t<float>* keep) {
+  if (obj.is_none()) return nullptr;
+  *keep = checked<float>(obj, name, 1);
+  check_dim(*keep, 0, n, name, "out_features");
+  return keep->data();
+}
+
 inline void check_int_range(py::ssize_t v, const char* name) {
   if (v > py::ssize_t(0x7fffffff))
     throw py::value_error(std::string(name) + ": dimension " + std::to_string(v) + " exceeds 2^31 - 1");

@@ -72,13 +72,8 @@ class PyPackedQ4 {
     auto x = checked<float>(x_obj, "x", 2);
     check_dim(x, 1, packed_->K, "x", "in_features (x.shape[1])");
     check_int_range(x.shape(0), "x");
-    const float* biasp = nullptr;
     py::array_t<float> bias;
-    if (!bias_obj.is_none()) {
-      bias = checked<float>(bias_obj, "bias", 1);
-      check_dim(bias, 0, packed_->N, "bias", "out_features");
-      biasp = bias.data();
-    }
+    const float* biasp = optional_f32_vector(bias_obj, "bias", packed_->N, &bias);
     checked_threads(num_threads);
     const int M = int(x.shape(0));
     py::array_t<float> y({py::ssize_t(M), py::ssize_t(packed_->N)});

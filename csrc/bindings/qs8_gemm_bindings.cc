@@ -22,13 +22,6 @@ void check_static_qparams(float in_scale, int zero_point) {
     throw py::value_error("input_zero_point: expected an int in [-128, 127], got " + std::to_string(zero_point));
 }
 
-const float* optional_vector(const py::object& obj, const char* name, int n, py::array_t<float>* keep) {
-  if (obj.is_none()) return nullptr;
-  *keep = checked<float>(obj, name, 1);
-  check_dim(*keep, 0, n, name, "out_features");
-  return keep->data();
-}
-
 // Packed weights owned by a Python object; freed with it.
 class PyPackedQs8 {
  public:
@@ -69,13 +62,8 @@ class PyPackedQs8 {
     check_int_range(x.shape(0), "x");
     auto scale = checked<float>(scale_obj, "weight_scale", 1);
     check_dim(scale, 0, packed_->N, "weight_scale", "out_features");
-    const float* biasp = nullptr;
     py::array_t<float> bias;
-    if (!bias_obj.is_none()) {
-      bias = checked<float>(bias_obj, "bias", 1);
-      check_dim(bias, 0, packed_->N, "bias", "out_features");
-      biasp = bias.data();
-    }
+    const float* biasp = optional_f32_vector(bias_obj, "bias", packed_->N, &bias);
     checked_threads(num_threads);
     const int M = int(x.shape(0));
     py::array_t<float> y({py::ssize_t(M), py::ssize_t(packed_->N)});
@@ -99,7 +87,7 @@ class PyPackedQs8 {
     auto scale = checked<float>(scale_obj, "weight_scale", 1);
     check_dim(scale, 0, packed_->N, "weight_scale", "out_features");
     py::array_t<float> bias;
-    const float* biasp = optional_vector(bias_obj, "bias", packed_->N, &bias);
+    const float* biasp = optional_f32_vector(bias_obj, "bias", packed_->N, &bias);
     checked_threads(num_threads);
     const int M = int(x.shape(0));
     py::array_t<float> y({py::ssize_t(M), py::ssize_t(packed_->N)});
@@ -232,7 +220,7 @@ py::array_t<float> conv2d_static(const py::object& x_obj, const py::list& weight
   auto scale = checked<float>(scale_obj, "weight_scale", 1);
   check_dim(scale, 0, s.Cout, "weight_scale", "out_channels");
   py::array_t<float> bias;
-  const float* biasp = optional_vector(bias_obj, "bias", s.Cout, &bias);
+  const float* biasp = optional_f32_vector(bias_obj, "bias", s.Cout, &bias);
   py::array_t<float> y({py::ssize_t(s.N), py::ssize_t(s.OH), py::ssize_t(s.OW), py::ssize_t(s.Cout)});
   const float* xp = x.data();
   const float* sp = scale.data();
