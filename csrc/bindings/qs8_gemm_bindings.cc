@@ -57,33 +57,34 @@ class PyPackedQs8 {
 
   py::array_t<float> linear_dynamic(const py::object& x_obj, const py::object& scale_obj,
                                     const py::object& bias_obj, bool relu, int num_threads) const {
-    auto x = checked<float>(x_obj, "x", 2);
-    check_dim(x, 1, packed_->K, "x", "in_features (x.shape[1])");
-    check_int_range(x.shape(0), "x");
-    auto scale = checked<float>(scale_obj, "weight_scale", 1);
-    check_dim(scale, 0, packed_->N, "weight_scale", "out_features");
-    py::array_t<float> bias;
-    const float* biasp = optional_f32_vector(bias_obj, "bias", packed_->N, &bias);
-    checked_threads(num_threads);
-    const int M = int(x.shape(0));
-    py::array_t<float> y({py::ssize_t(M), py::ssize_t(packed_->N)});
-    const float* xp = x.data();
-    const float* sp = scale.data();
-    float* yp = y.mutable_data();
-    {
-      py::gil_scoped_release nogil;
-      qs8_linear_dynamic_f32(xp, packed_->K, M, *packed_, sp, biasp, relu, yp, packed_->N, num_threads);
-    }
-    return y;
+    return run_linear(x_obj, scale_obj, bias_obj, num_threads,
+                      [&](const float* x, int M, const float* s, const float* b, float* y) {
+                        qs8_linear_dynamic_f32(x, packed_->K, M, *packed_, s, b, relu, y, packed_->N, num_threads);
+                      });
   }
 
   py::array_t<float> linear_static(const py::object& x_obj, float in_scale, int zero_point,
                                    const py::object& scale_obj, const py::object& bias_obj, bool relu,
                                    int num_threads) const {
+    check_static_qparams(in_scale, zero_point);
+    return run_linear(x_obj, scale_obj, bias_obj, num_threads,
+                      [&](const float* x, int M, const float* s, const float* b, float* y) {
+                        qs8_linear_static_f32(x, packed_->K, M, *packed_, in_scale, zero_point, s, b, relu, y,
+                                              packed_->N, num_threads);
+                      });
+  }
+
+  const PackedB& packed() const { return *packed_; }
+
+ private:
+  // Validates x (M, K), weight_scale (N,), the optional bias and num_threads, allocates y (M, N), and
+  // runs kernel(x, M, weight_scale, bias_or_null, y) without the GIL.
+  template <typename Kernel>
+  py::array_t<float> run_linear(const py::object& x_obj, const py::object& scale_obj, const py::object& bias_obj,
+                                int num_threads, Kernel kernel) const {
     auto x = checked<float>(x_obj, "x", 2);
     check_dim(x, 1, packed_->K, "x", "in_features (x.shape[1])");
     check_int_range(x.shape(0), "x");
-    check_static_qparams(in_scale, zero_point);
     auto scale = checked<float>(scale_obj, "weight_scale", 1);
     check_dim(scale, 0, packed_->N, "weight_scale", "out_features");
     py::array_t<float> bias;
@@ -96,15 +97,11 @@ class PyPackedQs8 {
     float* yp = y.mutable_data();
     {
       py::gil_scoped_release nogil;
-      qs8_linear_static_f32(xp, packed_->K, M, *packed_, in_scale, zero_point, sp, biasp, relu, yp, packed_->N,
-                            num_threads);
+      kernel(xp, M, sp, biasp, yp);
     }
     return y;
   }
 
-  const PackedB& packed() const { return *packed_; }
-
- private:
   std::unique_ptr<PackedB> packed_;
 };
 
