@@ -4,7 +4,6 @@ Run with atheris:   python fuzz/fuzz_load.py -atheris_runs=20000
 Contract: a clear ValueError (or FileNotFoundError / TypeError) for anything that is not a valid
 file for the model; never a crash, a hang, or a half-loaded model passed off as success.
 """
-import io
 import os
 import sys
 import tempfile

@@ -11,11 +11,9 @@ def _cmd_info(args) -> int:
     import torch
 
     import nnslim
-    from nnslim import _native
 
     info = nnslim.cpu_info()
     info["torch"] = torch.__version__
-    info["cuda_module"] = _native.has_cuda_module()
     info["cuda_available"] = bool(torch.cuda.is_available())
     print(json.dumps(info, indent=2))
     return 0

@@ -15,6 +15,8 @@ from typing import Callable, Dict, Tuple
 import torch
 import torch.nn as nn
 
+from nnslim._utils import set_submodule
+
 FORMAT = "nnslim"
 FORMAT_VERSION = 1
 
@@ -169,11 +171,6 @@ def _compatible(saved_type: str, module: nn.Module) -> bool:
     return any(saved_type in fam and current in fam for fam in _FAMILIES)
 
 
-def _set_submodule(model: nn.Module, fqn: str, new: nn.Module) -> None:
-    parent_name, _, child = fqn.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, new)
-
 
 def load(path, model: nn.Module) -> nn.Module:
     """Rebuilds the compressed model inside ``model`` (a freshly built float model of the same
@@ -204,7 +201,7 @@ def load(path, model: nn.Module) -> nn.Module:
             new = cls(**kwargs)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise ValueError(f"{path!r}: cannot rebuild {fqn!r} as {entry['type']}({entry['kwargs']}): {exc}") from exc
-        _set_submodule(model, fqn, new)
+        set_submodule(model, fqn, new)
     # Masked (pruned) modules of the fresh model load the baked weight.
     from nnslim.pruning.masks import is_pruned, remove_mask
 

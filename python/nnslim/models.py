@@ -2,7 +2,6 @@
 examples: a ResNet-style CNN and a transformer encoder whose projections are plain nn.Linear."""
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn as nn

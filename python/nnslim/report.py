@@ -17,8 +17,8 @@ def _bits_of(module: nn.Module) -> int:
     return int(getattr(module, "bits", 32))
 
 
-def _state_bytes(module: nn.Module, recurse: bool = True) -> int:
-    sd = module.state_dict() if recurse else {k: v for k, v in module.state_dict().items() if "." not in k}
+def _state_bytes(module: nn.Module) -> int:
+    sd = module.state_dict()
     total = 0
     for k, v in sd.items():
         if isinstance(v, torch.Tensor) and not k.endswith("weight_mask"):
@@ -76,19 +76,6 @@ def layer_stats(model: nn.Module) -> Dict[str, LayerStats]:
         nnz = int(getattr(m, "nnz", None) or torch.count_nonzero(w).item())
         out[fqn] = LayerStats(fqn, type(m).__name__, int(params), nnz, _bits_of(m), _state_bytes(m))
     return out
-
-
-@torch.inference_mode()
-def median_latency(model: nn.Module, example_input, rounds: int = 20) -> float:
-    model.eval()
-    for _ in range(3):
-        model(example_input)
-    ts = []
-    for _ in range(rounds):
-        t = time.perf_counter()
-        model(example_input)
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 @torch.inference_mode()

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nnslim._utils import set_submodule
+
 from nnslim.nn._sparse_common import effective_weight
 from nnslim.nn.sparse_conv2d import SparseConv2d
 from nnslim.nn.sparse_linear import SparseLinear
@@ -158,11 +160,6 @@ def plan_sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Option
     return plan
 
 
-def _set_submodule(model: nn.Module, fqn: str, new: nn.Module) -> None:
-    parent_name, _, child = fqn.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, new)
-
 
 def sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Optional[FilterFn] = None,
              example_input=None, remove_masks: bool = True) -> nn.Module:
@@ -194,7 +191,7 @@ def sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Optional[Fi
         new = (SparseLinear if d.kind == "linear" else SparseConv2d).from_dense(module)
         new.train(module.training)
         if d.name:
-            _set_submodule(model, d.name, new)
+            set_submodule(model, d.name, new)
         else:
             root = new
     if remove_masks:

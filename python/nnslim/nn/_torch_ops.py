@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from typing import Optional
 
 import torch
 

@@ -7,6 +7,8 @@ from typing import Callable, Dict, Iterable, Optional, Union
 
 import torch.nn as nn
 
+from nnslim._utils import set_submodule
+
 from nnslim.quantization.registry import handler_for, resolve_config
 
 
@@ -19,11 +21,6 @@ def _config_for(fqn: str, config_map: Dict[str, object]):
             return cfg
     return config_map.get("_default")
 
-
-def _set_submodule(model: nn.Module, fqn: str, new: nn.Module) -> None:
-    parent_name, _, child = fqn.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, new)
 
 
 def quantize(model: nn.Module, config: Union[str, object, Dict[str, object]] = "int8_dynamic",
@@ -56,7 +53,7 @@ def quantize(model: nn.Module, config: Union[str, object, Dict[str, object]] = "
             continue
         new = handler_for(cfg)(module, cfg, fqn, context)
         if new is not None:
-            _set_submodule(model, fqn, new)
+            set_submodule(model, fqn, new)
             replaced += 1
     if replaced == 0:
         warnings.warn("nnslim.quantize: no eligible layers found; the model is unchanged", stacklevel=2)

@@ -2,13 +2,14 @@
 as usual, convert() turns them into the int8 / int4 drop-ins with the learned ranges."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from nnslim._utils import set_submodule
 
 from nnslim.quantization.config import QuantConfig, register_config_type
 from nnslim.quantization.fake_quant import ActivationFakeQuant, WeightFakeQuant, weight_qrange
@@ -62,11 +63,6 @@ class QATConv2d(nn.Module):
         return c._conv_forward(self.act_fq(x), self.weight_fq(c.weight), c.bias)
 
 
-def _set(model: nn.Module, fqn: str, new: nn.Module) -> None:
-    parent_name, _, child = fqn.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, new)
-
 
 def prepare_qat(model: nn.Module, config: QATConfig = QATConfig(),
                 filter_fn: Optional[Callable[[nn.Module, str], bool]] = None) -> nn.Module:
@@ -80,11 +76,11 @@ def prepare_qat(model: nn.Module, config: QATConfig = QATConfig(),
         if type(m) is nn.Linear:
             if config.weights == "int4" and m.in_features % config.group_size:
                 continue
-            _set(model, fqn, QATLinear(m, config))
+            set_submodule(model, fqn, QATLinear(m, config))
             wrapped += 1
         elif type(m) is nn.Conv2d and config.weights == "int8" and m.padding_mode == "zeros" \
                 and not isinstance(m.padding, str):
-            _set(model, fqn, QATConv2d(m, config))
+            set_submodule(model, fqn, QATConv2d(m, config))
             wrapped += 1
     if wrapped == 0:
         import warnings
@@ -116,12 +112,12 @@ def convert(model: nn.Module) -> nn.Module:
     model.eval()
     for fqn, m in list(model.named_modules()):
         if isinstance(m, QATConv2d):
-            _set(model, fqn, _int8_from_qat(m, nn.Conv2d, Int8Conv2d))
+            set_submodule(model, fqn, _int8_from_qat(m, nn.Conv2d, Int8Conv2d))
         elif isinstance(m, QATLinear):
             if m.config.weights == "int8":
-                _set(model, fqn, _int8_from_qat(m, nn.Linear, Int8Linear))
+                set_submodule(model, fqn, _int8_from_qat(m, nn.Linear, Int8Linear))
             else:
-                _set(model, fqn, _int4_from_qat(m))
+                set_submodule(model, fqn, _int4_from_qat(m))
     return model
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch.nn as nn
 
+from nnslim._utils import set_submodule
+
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_linear import Int8Linear
 from nnslim.quantization.calibrate import calibrate
@@ -42,9 +44,7 @@ def _int8_static(module: nn.Module, config: Int8StaticConfig, fqn: str, context:
     cls = Int8Linear if isinstance(module, nn.Linear) else Int8Conv2d
     new = cls.from_float(module, config, input_qparams=qparams, relu=relu_fqn is not None)
     if relu_fqn is not None:
-        parent_name, _, child = relu_fqn.rpartition(".")
-        parent = context["model"].get_submodule(parent_name) if parent_name else context["model"]
-        setattr(parent, child, nn.Identity())
+        set_submodule(context["model"], relu_fqn, nn.Identity())
     return new
 
 
