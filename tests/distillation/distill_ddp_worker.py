@@ -58,4 +58,7 @@ def worker(rank, world_size, init_file, out_path):
         distill(problem()[0], bn_student, blobs(n=96), CONFIG.replace(hints=None, keep_best=False))
         torch.save(bn_student.state_dict(), f"{out_path}.bn{rank}")
     finally:
+        # Tear down together: a rank destroying its gloo group while the other still has traffic in
+        # flight intermittently aborted at exit ("terminate called without an active exception").
+        dist.barrier()
         dist.destroy_process_group()
