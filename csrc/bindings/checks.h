@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <string>
 
 #include "nnslim/hw.h"
@@ -77,6 +78,15 @@ inline Isa isa_arg(const py::object& isa) {
     throw py::value_error("isa: '" + s + "' is not a kernel path; expected scalar, avx2, avx512_vnni or amx");
   require_isa(out);
   return out;
+}
+
+// Static activation quantization parameters: a finite positive scale (finite inverse too) and an int8 zero point.
+inline void check_static_qparams(float in_scale, int zero_point) {
+  if (!(in_scale > 0.f) || !std::isfinite(in_scale) || !std::isfinite(1.f / in_scale))
+    throw py::value_error("input_scale: expected a finite positive float with a finite inverse, got " +
+                          std::to_string(in_scale));
+  if (zero_point < -128 || zero_point > 127)
+    throw py::value_error("input_zero_point: expected an int in [-128, 127], got " + std::to_string(zero_point));
 }
 
 }  // namespace nnslim

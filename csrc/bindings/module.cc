@@ -10,6 +10,7 @@ namespace nnslim {
 void bind_qs8_gemm(py::module_& m);
 void bind_spmm(py::module_& m);
 void bind_q4(py::module_& m);
+void bind_qs8_dwconv(py::module_& m);
 }
 
 PYBIND11_MODULE(_C, m) {
@@ -28,4 +29,5 @@ PYBIND11_MODULE(_C, m) {
   nnslim::bind_qs8_gemm(m);
   nnslim::bind_spmm(m);
   nnslim::bind_q4(m);
+  nnslim::bind_qs8_dwconv(m);
 }

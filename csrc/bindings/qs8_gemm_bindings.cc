@@ -6,6 +6,7 @@
 
 #include "../kernels/qs8-gemm/qs8-gemm.h"
 #include "checks.h"
+#include "conv_args.h"
 #include "nnslim/gemm.h"
 #include "nnslim/ref.h"
 
@@ -14,13 +15,6 @@ namespace py = pybind11;
 
 namespace {
 
-void check_static_qparams(float in_scale, int zero_point) {
-  if (!(in_scale > 0.f) || !std::isfinite(in_scale) || !std::isfinite(1.f / in_scale))
-    throw py::value_error("input_scale: expected a finite positive float with a finite inverse, got " +
-                          std::to_string(in_scale));
-  if (zero_point < -128 || zero_point > 127)
-    throw py::value_error("input_zero_point: expected an int in [-128, 127], got " + std::to_string(zero_point));
-}
 
 // Packed weights owned by a Python object; freed with it.
 class PyPackedQs8 {
@@ -157,28 +151,12 @@ py::tuple quantize_rows_static(const py::object& x_obj, float scale, int zero_po
 py::array_t<float> conv2d_static(const py::object& x_obj, const py::list& weights, py::tuple kernel,
                                  py::tuple stride, py::tuple padding, py::tuple dilation, int groups,
                                  float in_scale, int zero_point, const py::object& scale_obj,
-                                 const py::object& bias_obj, bool relu, int num_threads) {
+                                 const py::object& bias_obj, bool relu, int num_threads, const py::object& residual,
+                                 const std::string& activation, float act_lo, float act_hi) {
   auto x = checked<float>(x_obj, "x", 4);  // NHWC
-  for (int i = 0; i < 4; ++i) check_int_range(x.shape(i), "x");
   check_static_qparams(in_scale, zero_point);
   checked_threads(num_threads);
-  Conv2dShape s{};
-  s.N = int(x.shape(0));
-  s.H = int(x.shape(1));
-  s.W = int(x.shape(2));
-  s.C = int(x.shape(3));
-  s.KH = kernel[0].cast<int>();
-  s.KW = kernel[1].cast<int>();
-  s.stride_h = stride[0].cast<int>();
-  s.stride_w = stride[1].cast<int>();
-  s.pad_h = padding[0].cast<int>();
-  s.pad_w = padding[1].cast<int>();
-  s.dil_h = dilation[0].cast<int>();
-  s.dil_w = dilation[1].cast<int>();
-  s.groups = groups;
-  if (s.KH < 1 || s.KW < 1 || s.stride_h < 1 || s.stride_w < 1 || s.dil_h < 1 || s.dil_w < 1 || s.pad_h < 0 ||
-      s.pad_w < 0)
-    throw py::value_error("kernel/stride/dilation must be >= 1 and padding >= 0");
+  Conv2dShape s = conv_shape_args(x, kernel, stride, padding, dilation, groups);
   if (groups < 1 || s.C % groups != 0 || int(py::len(weights)) != groups)
     throw py::value_error("groups: expected a divisor of the input channels and one packed weight per group");
   // Hold references to the packed weights: the kernel runs without the GIL, and another thread could
@@ -191,7 +169,6 @@ py::array_t<float> conv2d_static(const py::object& x_obj, const py::list& weight
     keep_alive.push_back(py::reinterpret_borrow<py::object>(w));
     packed.push_back(&pw.packed());
   }
-  // All shape arithmetic in int64: kernel, padding or group counts near 2^31 must be rejected, not wrap.
   constexpr int64_t kIntMax = 0x7fffffff;
   const int64_t k_expected = int64_t(s.KH) * s.KW * cg;
   const int coutg = packed[0]->N;
@@ -206,25 +183,20 @@ py::array_t<float> conv2d_static(const py::object& x_obj, const py::list& weight
   const int64_t cout = int64_t(coutg) * groups;
   if (cout > kIntMax) throw py::value_error("weights: out_channels = out_features * groups exceeds 2^31 - 1");
   s.Cout = int(cout);
-  const int64_t eh = int64_t(s.dil_h) * (s.KH - 1) + 1, ew = int64_t(s.dil_w) * (s.KW - 1) + 1;
-  const int64_t hp = s.H + 2 * int64_t(s.pad_h), wp = s.W + 2 * int64_t(s.pad_w);
-  if (hp > kIntMax || wp > kIntMax || eh > kIntMax || ew > kIntMax)
-    throw py::value_error("padding/dilation: padded input or dilated kernel exceeds 2^31 - 1");
-  if (hp < eh || wp < ew)
-    throw py::value_error("x: input " + shape_str(x) + " is smaller than the dilated kernel");
-  s.OH = int((hp - eh) / s.stride_h + 1);
-  s.OW = int((wp - ew) / s.stride_w + 1);
+  conv_output_size(x, &s);
   auto scale = checked<float>(scale_obj, "weight_scale", 1);
   check_dim(scale, 0, s.Cout, "weight_scale", "out_channels");
-  py::array_t<float> bias;
+  py::array_t<float> bias, res_keep;
   const float* biasp = optional_f32_vector(bias_obj, "bias", s.Cout, &bias);
+  const PostOp op = postop_args(residual, activation, act_lo, act_hi, s, s.Cout, &res_keep);
+  if (relu && op.act != Activation::none) throw py::value_error("relu: set either relu or activation, not both");
   py::array_t<float> y({py::ssize_t(s.N), py::ssize_t(s.OH), py::ssize_t(s.OW), py::ssize_t(s.Cout)});
   const float* xp = x.data();
   const float* sp = scale.data();
   float* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
-    qs8_conv2d_static_f32(xp, s, packed.data(), in_scale, zero_point, sp, biasp, relu, yp, num_threads);
+    qs8_conv2d_static_f32(xp, s, packed.data(), in_scale, zero_point, sp, biasp, relu, &op, yp, num_threads);
   }
   return y;
 }
@@ -252,7 +224,9 @@ void bind_qs8_gemm(py::module_& m) {
   m.def("qs8_conv2d_static", &conv2d_static, py::arg("x_nhwc"), py::arg("weights"), py::arg("kernel"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("input_scale"),
         py::arg("input_zero_point"), py::arg("weight_scale"), py::arg("bias"), py::arg("relu"),
-        py::arg("num_threads") = 1, "static int8 conv2d, NHWC fp32 in -> NHWC fp32 out");
+        py::arg("num_threads") = 1, py::arg("residual") = py::none(), py::arg("activation") = "none",
+        py::arg("act_lo") = 0.f, py::arg("act_hi") = 0.f,
+        "static int8 conv2d, NHWC fp32 in -> NHWC fp32 out, optional fused residual add + activation");
   m.def("ref_qs8_gemm_s32", &ref_gemm, py::arg("a"), py::arg("b"), "reference int32 a @ b.T for int8 a, b");
   m.def("qs8_quantize_rows", &quantize_rows, py::arg("x"), py::arg("isa") = py::none(),
         py::arg("reference") = false, "per-row symmetric int8 quantization -> (q, scales)");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "nnslim/gemm.h"
+#include "nnslim/postop.h"
 
 namespace nnslim {
 
@@ -54,7 +55,14 @@ void im2col_row(const int8_t* xq, const Conv2dShape& s, int g, int64_t pixel, in
 
 void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* const* group_weights,
                            float in_scale, int32_t zero_point, const float* b_scale, const float* bias,
-                           bool relu, float* Y, int num_threads) {
+                           bool relu, const PostOp* post, float* Y, int num_threads) {
+  // A residual must be added before the activation, so ReLU moves from the GEMM epilogue to the post-op.
+  PostOp op = post ? *post : PostOp{};
+  if (relu && op.residual) {
+    if (op.act != Activation::none) throw std::invalid_argument("qs8_conv2d_static_f32: relu and post->act both set");
+    op.act = Activation::relu;
+    relu = false;
+  }
   const int64_t pixels = int64_t(s.N) * s.OH * s.OW;
   if (pixels == 0) return;
   const PackedB& B0 = *group_weights[0];
@@ -123,6 +131,8 @@ void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* 
       p.relu = relu;
       cfg.gemm(p, 0, rows, 0, B.num_panels);
     }
+    if (!op.empty())
+      apply_postop(Y + p0 * s.Cout, s.Cout, rows, s.Cout, op, op.residual ? op.residual + p0 * op.ldr : nullptr);
   });
 }
 

@@ -1,0 +1,53 @@
+// Depthwise int8 convolution (groups == in_channels == out_channels), direct on NHWC: every output
+// pixel reads its KH * KW input rows through an indirection list (a zero-point row stands in for
+// padding), so there is no im2col and no per-group GEMM.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "nnslim/gemm.h"
+#include "nnslim/hw.h"
+#include "nnslim/postop.h"
+
+namespace nnslim {
+
+// Weights (C, KH * KW) int8, packed once for one ISA; the layout is private to that ISA's kernel.
+struct PackedDw {
+  Isa isa = Isa::scalar;
+  int C = 0, taps = 0;
+  int Cp = 0;                 // C rounded up to the kernel's channel tile (input rows are read up to Cp)
+  std::vector<int16_t> data;  // widened to int16: the AVX2 kernel multiplies pairs of taps with vpmaddwd
+};
+
+// Computes `count` output pixels. rows[i * taps + t] is the int8 input row (Cp readable bytes) of
+// pixel i's tap t. out[i * ldo + c] = float(acc[c]) * scale[c] + bias[c] for c < C, where
+// acc[c] = sum_t w[c, t] * row_t[c] exactly in int32 and scale[c] = a_scale * w_scale[c].
+struct Qs8DwConfig {
+  Isa isa;  // the layout this config packs and reads
+  int channel_tile;
+  void (*pack)(const int8_t* w, int C, int taps, PackedDw* out);
+  void (*run)(const PackedDw& w, const int8_t* const* rows, int count, const float* scale, const float* bias,
+              float* out, size_t ldo);
+};
+
+// The config for `isa`: AVX-512 and AMX machines run the AVX2 kernel (depthwise has no reduction
+// over channels for VNNI or AMX tiles to speed up; see the README's Limits).
+const Qs8DwConfig& qs8_dwconv_config(Isa isa);
+
+std::unique_ptr<PackedDw> qs8_dwconv_pack(const int8_t* w, int C, int taps, Isa isa);
+
+// Static int8 depthwise conv, NHWC fp32 in -> NHWC fp32 out (N, OH, OW, C); shape fields as for
+// qs8_conv2d_static_f32 with groups == C == Cout. `bias` has the zero-point term folded in. A
+// non-finite value in an image makes that image's whole output NaN. `post` may be null.
+void qs8_dwconv2d_static_f32(const float* X, const Conv2dShape& s, const PackedDw& w, float in_scale,
+                             int32_t zero_point, const float* w_scale, const float* bias, const PostOp* post,
+                             float* Y, int num_threads);
+
+namespace ref {
+// acc[n, oh, ow, c] = sum_{kh, kw} w[c, kh * KW + kw] * (x[n, ih, iw, c] or zero_point outside the image).
+void qs8_dwconv_s32(const int8_t* x, const Conv2dShape& s, const int8_t* w, int8_t zero_point, int32_t* acc);
+}  // namespace ref
+
+}  // namespace nnslim

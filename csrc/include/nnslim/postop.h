@@ -1,0 +1,45 @@
+// Post-operations applied to a conv's fp32 output block while it is still in cache: a fused
+// residual add (the other operand of `conv(x) + identity`), then an activation. One portable
+// function serves every kernel path, so the fp32 results of all ISAs stay identical.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace nnslim {
+
+enum class Activation : int {
+  none = 0,
+  relu = 1,       // max(y, 0)
+  clamp = 2,      // min(max(y, lo), hi): ReLU6, Hardtanh
+  hardswish = 3,  // y * min(max(y + 3, 0), 6) / 6
+};
+
+struct PostOp {
+  const float* residual = nullptr;  // same layout as the output (NHWC, ldr floats per pixel), or null
+  size_t ldr = 0;
+  Activation act = Activation::none;
+  float lo = 0.f, hi = 0.f;  // clamp bounds
+  bool empty() const { return residual == nullptr && act == Activation::none; }
+};
+
+// y[r, c] = act(y[r, c] + residual[r, c]) for rows [0, rows), columns [0, cols). `residual` (when
+// set) points at the block's first row. NaN stays NaN (comparisons below are written so).
+void apply_postop(float* y, size_t ldy, int rows, int cols, const PostOp& op, const float* residual);
+
+// The same on one value: the definition the function above follows.
+inline float postop_value(float y, const PostOp& op, float residual) {
+  if (op.residual) y = y + residual;
+  switch (op.act) {
+    case Activation::none: return y;
+    case Activation::relu: return y < 0.f ? 0.f : y;
+    case Activation::clamp: return y < op.lo ? op.lo : (y > op.hi ? op.hi : y);
+    case Activation::hardswish: {
+      float t = y + 3.f;
+      t = t < 0.f ? 0.f : (t > 6.f ? 6.f : t);
+      return y * t / 6.f;
+    }
+  }
+  return y;
+}
+
+}  // namespace nnslim

@@ -1,0 +1,82 @@
+// AVX2 depthwise int8 kernel, 16 channels per step. Two taps are interleaved per 16-bit lane pair
+// so one vpmaddwd multiplies and adds both; the weights are packed in that interleaved order
+// (per 16-channel block and tap pair: the vpunpcklwd half, then the vpunpckhwd half).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "qs8-dwconv.h"
+
+namespace nnslim {
+
+namespace {
+constexpr int kTile = 16;
+inline int pairs(int taps) { return (taps + 1) / 2; }
+}  // namespace
+
+void nnslim_qs8_dwconv_pack__avx2(const int8_t* w, int C, int taps, PackedDw* out) {
+  out->isa = Isa::avx2;
+  out->C = C;
+  out->taps = taps;
+  out->Cp = round_up(C, kTile);
+  const int P = pairs(taps), blocks = out->Cp / kTile;
+  out->data.assign(size_t(blocks) * P * 32, 0);
+  alignas(32) int16_t w0[kTile], w1[kTile];
+  for (int b = 0; b < blocks; ++b)
+    for (int p = 0; p < P; ++p) {
+      for (int j = 0; j < kTile; ++j) {
+        const int c = b * kTile + j;
+        const int t0 = 2 * p, t1 = 2 * p + 1;
+        w0[j] = c < C ? w[size_t(c) * taps + t0] : 0;
+        w1[j] = (c < C && t1 < taps) ? w[size_t(c) * taps + t1] : 0;
+      }
+      const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(w0));
+      const __m256i bb = _mm256_load_si256(reinterpret_cast<const __m256i*>(w1));
+      int16_t* dst = out->data.data() + (size_t(b) * P + p) * 32;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_unpacklo_epi16(a, bb));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16), _mm256_unpackhi_epi16(a, bb));
+    }
+}
+
+void nnslim_qs8_dwconv_ukernel__avx2(const PackedDw& w, const int8_t* const* rows, int count, const float* scale,
+                                     const float* bias, float* out, size_t ldo) {
+  const int C = w.C, taps = w.taps, P = pairs(taps);
+  const int16_t* wbase = w.data.data();
+  for (int i = 0; i < count; ++i) {
+    const int8_t* const* r = rows + size_t(i) * taps;
+    float* y = out + size_t(i) * ldo;
+    for (int c0 = 0; c0 < C; c0 += kTile) {
+      const int16_t* wp = wbase + size_t(c0 / kTile) * P * 32;
+      __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
+      for (int p = 0; p < P; ++p, wp += 32) {
+        const int8_t* x0 = r[2 * p] + c0;
+        // An odd last tap pairs with itself: its packed weight is zero.
+        const int8_t* x1 = (2 * p + 1 < taps ? r[2 * p + 1] : r[2 * p]) + c0;
+        const __m256i a0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x0)));
+        const __m256i a1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x1)));
+        acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a0, a1),
+                                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp))));
+        acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1),
+                                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + 16))));
+      }
+      // acc_lo holds channels 0-3 and 8-11, acc_hi 4-7 and 12-15 (vpunpck works within 128-bit lanes).
+      const __m256i v0 = _mm256_permute2x128_si256(acc_lo, acc_hi, 0x20);
+      const __m256i v1 = _mm256_permute2x128_si256(acc_lo, acc_hi, 0x31);
+      const __m256 b0 = bias ? _mm256_loadu_ps(bias + c0) : _mm256_setzero_ps();
+      const __m256 b1 = bias ? _mm256_loadu_ps(bias + c0 + 8) : _mm256_setzero_ps();
+      const __m256 f0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v0), _mm256_loadu_ps(scale + c0)), b0);
+      const __m256 f1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v1), _mm256_loadu_ps(scale + c0 + 8)), b1);
+      if (c0 + kTile <= C) {
+        _mm256_storeu_ps(y + c0, f0);
+        _mm256_storeu_ps(y + c0 + 8, f1);
+      } else {
+        alignas(32) float tmp[kTile];
+        _mm256_store_ps(tmp, f0);
+        _mm256_store_ps(tmp + 8, f1);
+        std::memcpy(y + c0, tmp, sizeof(float) * (C - c0));
+      }
+    }
+  }
+}
+
+}  // namespace nnslim

@@ -1,0 +1,15 @@
+// Per-ISA depthwise int8 kernels (semantics: Qs8DwConfig in nnslim/dwconv.h, ref::qs8_dwconv_s32).
+#pragma once
+#include "nnslim/dwconv.h"
+
+namespace nnslim {
+
+#define NNSLIM_DECLARE_QS8_DWCONV(isa)                                                               \
+  void nnslim_qs8_dwconv_pack__##isa(const int8_t* w, int C, int taps, PackedDw* out);               \
+  void nnslim_qs8_dwconv_ukernel__##isa(const PackedDw& w, const int8_t* const* rows, int count,     \
+                                        const float* scale, const float* bias, float* out, size_t ldo);
+NNSLIM_DECLARE_QS8_DWCONV(scalar)
+NNSLIM_DECLARE_QS8_DWCONV(avx2)
+#undef NNSLIM_DECLARE_QS8_DWCONV
+
+}  // namespace nnslim

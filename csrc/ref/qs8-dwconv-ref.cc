@@ -1,0 +1,27 @@
+// Reference depthwise int8 convolution: naive loops, the definition every kernel path must match.
+#include "nnslim/dwconv.h"
+
+namespace nnslim {
+namespace ref {
+
+void qs8_dwconv_s32(const int8_t* x, const Conv2dShape& s, const int8_t* w, int8_t zero_point, int32_t* acc) {
+  const int taps = s.KH * s.KW;
+  for (int n = 0; n < s.N; ++n)
+    for (int oh = 0; oh < s.OH; ++oh)
+      for (int ow = 0; ow < s.OW; ++ow)
+        for (int c = 0; c < s.C; ++c) {
+          int64_t sum = 0;
+          for (int kh = 0; kh < s.KH; ++kh)
+            for (int kw = 0; kw < s.KW; ++kw) {
+              const int64_t ih = int64_t(oh) * s.stride_h - s.pad_h + int64_t(kh) * s.dil_h;
+              const int64_t iw = int64_t(ow) * s.stride_w - s.pad_w + int64_t(kw) * s.dil_w;
+              const bool inside = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W;
+              const int xv = inside ? x[((int64_t(n) * s.H + ih) * s.W + iw) * s.C + c] : zero_point;
+              sum += int64_t(w[int64_t(c) * taps + kh * s.KW + kw]) * xv;
+            }
+          acc[((int64_t(n) * s.OH + oh) * s.OW + ow) * s.C + c] = int32_t(sum);
+        }
+}
+
+}  // namespace ref
+}  // namespace nnslim
