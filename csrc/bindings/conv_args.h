@@ -51,7 +51,7 @@ inline void conv_output_size(const py::array_t<float>& x, Conv2dShape* s) {
 }
 
 // The fused residual (None or an NHWC float32 array of the output's shape) and activation
-// ("none", "relu", "clamp" with lo <= hi, "hardswish"). `keep` holds the residual array.
+// ("none", "relu", "clamp" with lo <= hi, "hardswish", "hardsigmoid"). `keep` holds the residual array.
 inline PostOp postop_args(const py::object& residual, const std::string& act, float lo, float hi,
                           const Conv2dShape& s, int cout, py::array_t<float>* keep) {
   PostOp op;
@@ -59,7 +59,9 @@ inline PostOp postop_args(const py::object& residual, const std::string& act, fl
   else if (act == "relu") op.act = Activation::relu;
   else if (act == "clamp") op.act = Activation::clamp;
   else if (act == "hardswish") op.act = Activation::hardswish;
-  else throw py::value_error("activation: expected 'none', 'relu', 'clamp' or 'hardswish', got '" + act + "'");
+  else if (act == "hardsigmoid") op.act = Activation::hardsigmoid;
+  else throw py::value_error("activation: expected 'none', 'relu', 'clamp', 'hardswish' or 'hardsigmoid', got '" +
+                             act + "'");
   if (op.act == Activation::clamp && !(lo <= hi))
     throw py::value_error("activation 'clamp': expected lo <= hi, got " + std::to_string(lo) + ", " + std::to_string(hi));
   op.lo = lo;

@@ -38,6 +38,13 @@ void apply_postop(float* y, size_t ldy, int rows, int cols, const PostOp& op, co
         return v * t / 6.f;
       });
       break;
+    case Activation::hardsigmoid:
+      for_each(y, ldy, rows, cols, op, residual, [](float v) {
+        float t = v + 3.f;
+        t = t < 0.f ? 0.f : (t > 6.f ? 6.f : t);
+        return t / 6.f;
+      });
+      break;
   }
 }
 

@@ -1,6 +1,7 @@
 // Static int8 convolution: quantize the NHWC input once, then per block of output pixels build the
 // im2col rows (only that block, so it stays in cache) and run the int8 GEMM kernel with the fused
 // dequantize + bias + ReLU epilogue. 1x1 stride-1 unpadded convolutions skip im2col entirely.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -37,10 +38,19 @@ void im2col_row(const int8_t* xq, const Conv2dShape& s, int g, int64_t pixel, in
   const int64_t oh = (pixel / s.OW) % s.OH;
   const int64_t n = pixel / (int64_t(s.OW) * s.OH);
   int8_t* dst = row;
+  // Without groups and dilation along W, a window row's KW pixels are adjacent in NHWC memory: one
+  // run of KW * C bytes (C = 3 for a stem conv would otherwise be 3-byte copies).
+  const bool whole_rows = s.groups == 1 && s.dil_w == 1;
+  const int64_t iw0 = ow * s.stride_w - s.pad_w;
   for (int kh = 0; kh < s.KH; ++kh) {
     const int64_t ih = oh * s.stride_h - s.pad_h + int64_t(kh) * s.dil_h;
+    if (whole_rows && ih >= 0 && ih < s.H && iw0 >= 0 && iw0 + s.KW <= s.W) {
+      copy_run(dst, xq + ((n * s.H + ih) * s.W + iw0) * s.C, s.KW * cg);
+      dst += s.KW * cg;
+      continue;
+    }
     for (int kw = 0; kw < s.KW; ++kw, dst += cg) {
-      const int64_t iw = ow * s.stride_w - s.pad_w + int64_t(kw) * s.dil_w;
+      const int64_t iw = iw0 + int64_t(kw) * s.dil_w;
       if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) {
         std::memset(dst, zp, cg);
       } else {
@@ -94,15 +104,22 @@ void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* 
 
   // 2. Per block of output pixels: im2col (unless pointwise), then the GEMM of every group.
   const bool direct = is_pointwise(s) && B0.Kp == s.C;
-  const int tasks = int((pixels + kRowsPerTask - 1) / kRowsPerTask);
+  const int row_tasks = int((pixels + kRowsPerTask - 1) / kRowsPerTask);
   const int64_t work = pixels * s.Cout * int64_t(B0.K);
-  parallel_for(tasks, work >= (1 << 21) ? num_threads : 1, [&](int t) {
-    const int64_t p0 = int64_t(t) * kRowsPerTask;
+  const int threads = work >= (1 << 21) ? num_threads : 1;
+  // Few output pixels (late stages at batch 1: 7x7 = 49) would leave threads idle: split the output
+  // channels (whole panels) too. Each split gathers its own copy of the block's im2col rows.
+  int col_splits = 1;
+  if (s.groups == 1 && row_tasks < 2 * threads) col_splits = std::min(B0.num_panels, (2 * threads + row_tasks - 1) / row_tasks);
+  parallel_for(row_tasks * col_splits, threads, [&](int t) {
+    const int rt = t / col_splits, cs = t % col_splits;
+    const int64_t p0 = int64_t(rt) * kRowsPerTask;
     const int rows = int(std::min<int64_t>(kRowsPerTask, pixels - p0));
     std::vector<int8_t> a_big;
     std::vector<int32_t> rowsum_big;
     int32_t* rowsum = thread_scratch<int32_t, 0>(rows, &rowsum_big);
     int8_t* a = nullptr;
+    int col0 = 0, col1 = s.Cout;
     for (int g = 0; g < s.groups; ++g) {
       const PackedB& B = *group_weights[g];
       GemmProblem p;
@@ -129,10 +146,17 @@ void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* 
       p.b_scale = b_scale + int64_t(g) * coutg;
       p.bias = bias ? bias + int64_t(g) * coutg : nullptr;
       p.relu = relu;
-      cfg.gemm(p, 0, rows, 0, B.num_panels);
+      const int panel0 = int(int64_t(B.num_panels) * cs / col_splits);
+      const int panel1 = int(int64_t(B.num_panels) * (cs + 1) / col_splits);
+      if (col_splits > 1) {
+        col0 = panel0 * B.nr;
+        col1 = std::min(panel1 * B.nr, s.Cout);
+      }
+      if (panel1 > panel0) cfg.gemm(p, 0, rows, panel0, panel1);
     }
-    if (!op.empty())
-      apply_postop(Y + p0 * s.Cout, s.Cout, rows, s.Cout, op, op.residual ? op.residual + p0 * op.ldr : nullptr);
+    if (!op.empty() && col1 > col0)
+      apply_postop(Y + p0 * s.Cout + col0, s.Cout, rows, col1 - col0, op,
+                   op.residual ? op.residual + p0 * op.ldr + col0 : nullptr);
   });
 }
 

@@ -12,6 +12,7 @@ enum class Activation : int {
   relu = 1,       // max(y, 0)
   clamp = 2,      // min(max(y, lo), hi): ReLU6, Hardtanh
   hardswish = 3,  // y * min(max(y + 3, 0), 6) / 6
+  hardsigmoid = 4,  // min(max(y + 3, 0), 6) / 6  (squeeze-excite gates)
 };
 
 struct PostOp {
@@ -37,6 +38,11 @@ inline float postop_value(float y, const PostOp& op, float residual) {
       float t = y + 3.f;
       t = t < 0.f ? 0.f : (t > 6.f ? 6.f : t);
       return y * t / 6.f;
+    }
+    case Activation::hardsigmoid: {
+      float t = y + 3.f;
+      t = t < 0.f ? 0.f : (t > 6.f ? 6.f : t);
+      return t / 6.f;
     }
   }
   return y;

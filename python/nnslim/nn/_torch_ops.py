@@ -36,6 +36,14 @@ if HAVE_CUSTOM_OP:
     def _module_forward_fake(x: torch.Tensor, handle: int) -> torch.Tensor:
         return _module(handle)._fake_output(x)
 
+    @torch.library.custom_op("nnslim::module_forward_residual", mutates_args=())
+    def module_forward_residual(x: torch.Tensor, residual: torch.Tensor, handle: int) -> torch.Tensor:
+        return _module(handle)._forward_impl(x, residual)
+
+    @torch.library.register_fake("nnslim::module_forward_residual")
+    def _module_forward_residual_fake(x: torch.Tensor, residual: torch.Tensor, handle: int) -> torch.Tensor:
+        return _module(handle)._fake_output(x)
+
 
 def compiling() -> bool:
     try:
@@ -50,6 +58,13 @@ def forward(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     if HAVE_CUSTOM_OP and compiling():
         return torch.ops.nnslim.module_forward(x, module._op_handle)
     return module._forward_impl(x)
+
+
+def forward_residual(module: torch.nn.Module, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """``module._forward_impl(x, residual)`` for modules that fuse a residual add; one graph op under torch.compile."""
+    if HAVE_CUSTOM_OP and compiling():
+        return torch.ops.nnslim.module_forward_residual(x, residual, module._op_handle)
+    return module._forward_impl(x, residual)
 
 
 def linear_fake_output(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -16,10 +16,16 @@ def _pair(v) -> Tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
+ACTIVATIONS = ("none", "relu", "clamp", "hardswish", "hardsigmoid")
+
+
 class Int8Conv2d(PackedWeightsMixin, nn.Module):
-    """Convolution on nnslim's int8 GEMM: the input is quantized once with a calibrated scale / zero
-    point (NHWC internally), each block of output pixels is gathered (im2col, skipped for 1x1) and
-    multiplied by per-channel int8 weights with a fused dequantize + bias (+ ReLU) epilogue.
+    """Convolution on nnslim's int8 kernels: the input is quantized once with a calibrated scale / zero
+    point (NHWC internally); depthwise convs (groups == channels) run the direct depthwise kernel, the
+    rest gather each block of output pixels (im2col, skipped for 1x1) into the int8 GEMM. The epilogue
+    dequantizes, adds the bias, then (optionally) a residual operand and an activation:
+    ``act(conv(x) + residual)`` with act in none / relu / clamp(lo, hi) (ReLU6, Hardtanh) / hardswish /
+    hardsigmoid. ``residual=True`` makes ``forward(x, residual)`` take the other operand of a fused add.
 
     Output: float32 NCHW-shaped, in channels_last memory format (no transpose back; the next
     Int8Conv2d reads it directly). Buffers: ``weight_int8`` (out, in/groups, kh, kw) int8 in PyTorch
@@ -29,14 +35,24 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
     bits = 8
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, relu: bool = False):
+                 groups: int = 1, bias: bool = True, relu: bool = False, activation: str = "none",
+                 act_lo: float = 0.0, act_hi: float = 0.0, residual: bool = False):
         super().__init__()
+        if relu:
+            if activation not in ("none", "relu"):
+                raise ValueError(f"relu=True conflicts with activation={activation!r}")
+            activation = "relu"
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {activation!r}")
+        if activation == "clamp" and not act_lo <= act_hi:
+            raise ValueError(f"activation 'clamp': expected act_lo <= act_hi, got {act_lo}, {act_hi}")
+        self.activation, self.act_lo, self.act_hi = activation, float(act_lo), float(act_hi)
+        self.residual = bool(residual)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
         self.padding, self.dilation = _pair(padding), _pair(dilation)
-        self.relu = bool(relu)
         kh, kw = self.kernel_size
         self.register_buffer("weight_int8", torch.zeros(out_channels, in_channels // groups, kh, kw, dtype=torch.int8))
         self.register_buffer("weight_scale", torch.ones(out_channels))
@@ -51,7 +67,16 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
     def init_kwargs(self) -> dict:
         return dict(in_channels=self.in_channels, out_channels=self.out_channels, kernel_size=self.kernel_size,
                     stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
-                    bias=self.bias is not None, relu=self.relu)
+                    bias=self.bias is not None, activation=self.activation, act_lo=self.act_lo, act_hi=self.act_hi,
+                    residual=self.residual)
+
+    @property
+    def relu(self) -> bool:
+        return self.activation == "relu"
+
+    @property
+    def depthwise(self) -> bool:
+        return self.groups == self.in_channels == self.out_channels and self.groups > 1
 
     @classmethod
     def from_float(cls, conv: nn.Conv2d, config=None, input_qparams: Optional[Tuple[float, int]] = None,
@@ -64,8 +89,14 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
         if input_qparams is None:
             raise ValueError("Int8Conv2d needs input_qparams=(scale, zero_point) from calibration "
                              "(use nnslim.quantize(model, 'int8_static', calibration_data=...))")
+        fused = dict(activation=getattr(conv, "activation", "none"), act_lo=getattr(conv, "act_lo", 0.0),
+                     act_hi=getattr(conv, "act_hi", 0.0), residual=getattr(conv, "residual", False))
+        if relu:
+            if fused["activation"] != "none":
+                raise ValueError(f"relu=True conflicts with the conv's fused activation {fused['activation']!r}")
+            fused["activation"] = "relu"
         mod = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-                  conv.groups, bias=conv.bias is not None, relu=relu)
+                  conv.groups, bias=conv.bias is not None, **fused)
         q, scale = per_channel_symmetric_int8(conv.weight)
         mod.weight_int8.copy_(q)
         mod.weight_scale.copy_(scale)
@@ -86,20 +117,31 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
         with self._pack_lock:
             if self._packed is None:
                 g, cout_g = self.groups, self.out_channels // self.groups
-                # (out, in/g, kh, kw) -> per group (out/g, kh * kw * in/g): the (kh, kw, c) order of NHWC im2col rows.
-                w = self.weight_int8.permute(0, 2, 3, 1).reshape(self.out_channels, -1)
-                packed = [_native.C.PackedQs8Weights(w[i * cout_g:(i + 1) * cout_g].contiguous().numpy())
-                          for i in range(g)]
+                if self.depthwise:
+                    packed = _native.C.PackedQs8DwWeights(self.weight_int8[:, 0].contiguous().numpy())
+                else:
+                    # (out, in/g, kh, kw) -> per group (out/g, kh * kw * in/g): the (kh, kw, c) order of NHWC im2col rows.
+                    w = self.weight_int8.permute(0, 2, 3, 1).reshape(self.out_channels, -1)
+                    packed = [_native.C.PackedQs8Weights(w[i * cout_g:(i + 1) * cout_g].contiguous().numpy())
+                              for i in range(g)]
                 self._bias_folded = fold_zero_point(self.bias, self.weight_int8, self.weight_scale,
                                                     float(self.input_scale), int(self.input_zero_point))
                 self._packed = packed
             return self._packed
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         if isinstance(x, torch.Tensor) and x.dim() != 4:
             raise ValueError(f"Int8Conv2d: expected a 4-D NCHW input, got shape {tuple(x.shape)}")
         check_inference_input("Int8Conv2d", x, self.in_channels, dim=1)
-        return _torch_ops.forward(self, x)
+        if self.residual != (residual is not None):
+            raise ValueError("Int8Conv2d: " + ("this conv fuses a residual add; call it with (x, residual)"
+                                               if self.residual else "residual given, but this conv was built "
+                                               "without residual=True"))
+        if residual is None:
+            return _torch_ops.forward(self, x)
+        if not isinstance(residual, torch.Tensor) or residual.dim() != 4:
+            raise ValueError("Int8Conv2d: residual must be a 4-D NCHW tensor of the output's shape")
+        return _torch_ops.forward_residual(self, x, residual)
 
     def _output_hw(self, h: int, w: int):
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
@@ -109,23 +151,47 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
         oh, ow = self._output_hw(x.shape[2], x.shape[3])
         return x.new_empty(x.shape[0], self.out_channels, oh, ow).contiguous(memory_format=torch.channels_last)
 
-    def _forward_impl(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_impl(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         if x.device.type != "cpu":
             raise NotImplementedError("Int8Conv2d runs on the CPU only")
         out_dtype = x.dtype
         nhwc = x.float().contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
+        res = None
+        if residual is not None:
+            oh, ow = self._output_hw(x.shape[2], x.shape[3])
+            if tuple(residual.shape) != (x.shape[0], self.out_channels, oh, ow):
+                raise ValueError(f"Int8Conv2d: residual: expected shape {(x.shape[0], self.out_channels, oh, ow)}, "
+                                 f"got {tuple(residual.shape)}")
+            res = residual.float().contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).numpy()
         packed = self.pack()
         bias = None if self._bias_folded is None else self._bias_folded.numpy()
-        y = _native.C.qs8_conv2d_static(nhwc.numpy(), packed, self.kernel_size, self.stride, self.padding,
-                                        self.dilation, self.groups, float(self.input_scale),
-                                        int(self.input_zero_point), self.weight_scale.numpy(), bias, self.relu,
-                                        _native.num_threads())
+        scale, zp, threads = float(self.input_scale), int(self.input_zero_point), _native.num_threads()
+        if self.depthwise:
+            y = _native.C.qs8_dwconv2d_static(nhwc.numpy(), packed, self.stride, self.padding, self.dilation, scale,
+                                              zp, self.weight_scale.numpy(), bias, res, self.activation,
+                                              self.act_lo, self.act_hi, threads)
+        else:
+            # ReLU without a residual stays in the GEMM epilogue (no extra pass over the output).
+            gemm_relu = self.activation == "relu" and res is None
+            y = _native.C.qs8_conv2d_static(nhwc.numpy(), packed, self.kernel_size, self.stride, self.padding,
+                                            self.dilation, self.groups, scale, zp, self.weight_scale.numpy(), bias,
+                                            gemm_relu, threads, res, "none" if gemm_relu else self.activation,
+                                            self.act_lo, self.act_hi)
         out = torch.from_numpy(y).permute(0, 3, 1, 2)
         return out if out_dtype == torch.float32 else out.to(out_dtype)
 
     def extra_repr(self) -> str:
-        isa = self._packed[0].isa if self._packed is not None else "unpacked"
+        if self._packed is None:
+            isa = "unpacked"
+        else:
+            isa = f"dwconv-{self._packed.isa}" if self.depthwise else self._packed[0].isa
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, bias={self.bias is not None}, "
                 f"bits=8 (weights per-channel, activations static scale={float(self.input_scale):.3g} "
-                f"zero_point={int(self.input_zero_point)}){', relu' if self.relu else ''}, kernel={isa}")
+                f"zero_point={int(self.input_zero_point)}){self._fused_repr()}, kernel={isa}")
+
+    def _fused_repr(self) -> str:
+        s = ""
+        if self.activation != "none":
+            s += f", activation={self.activation}" + (f"({self.act_lo:g}, {self.act_hi:g})" if self.activation == "clamp" else "")
+        return s + (", + residual" if self.residual else "")

@@ -31,6 +31,9 @@ def quantize(model: nn.Module, config: Union[str, object, Dict[str, object]] = "
     ``config``: a preset name ("int8_dynamic", ...), a config object, or a mapping from layer names /
     glob patterns to either (``"_default"`` for the rest; ``None`` leaves a layer in float).
     ``filter_fn(module, fqn) -> bool`` further restricts which layers are converted.
+
+    Whole-model conversions return a new module instead: "int8_static" on a model torch.fx can trace
+    returns a GraphModule (BatchNorm folded, adds / activations fused); always use the return value.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
@@ -39,6 +42,11 @@ def quantize(model: nn.Module, config: Union[str, object, Dict[str, object]] = "
     else:
         config_map = {"_default": resolve_config(config)}
     context = {"calibration_data": calibration_data, "model": model}
+    if set(config_map) == {"_default"} and config_map["_default"] is not None and filter_fn is None:
+        convert_model = getattr(handler_for(config_map["_default"]), "convert_model", None)
+        whole = convert_model(model, config_map["_default"], context) if convert_model else None
+        if whole is not None:  # e.g. int8_static on a traceable model: a new GraphModule
+            return whole
     for cfg in {id(c): c for c in config_map.values() if c is not None}.values():
         prepare = getattr(handler_for(cfg), "prepare", None)
         if prepare is not None:  # e.g. calibration runs the whole model once for all layers

@@ -53,6 +53,11 @@ class Int8StaticConfig(QuantConfig):
 
     observer: "minmax" | "moving_average" | "percentile" | "mse" | "entropy" | "histogram".
     Conv-BN pairs are folded and a following ReLU fused before quantization (``fold_bn``, ``fuse_relu``).
+
+    ``graph=True`` (default) converts the whole model as a graph when torch.fx can trace it: every
+    BatchNorm folded wherever it sits, residual adds and activations (ReLU, ReLU6 / Hardtanh, Hardswish,
+    Hardsigmoid) fused into the conv epilogues, depthwise convs on the direct kernel; quantize() then
+    returns a new GraphModule. ``graph=False`` (or an untraceable model) converts module by module.
     """
 
     observer: str = "minmax"
@@ -62,6 +67,7 @@ class Int8StaticConfig(QuantConfig):
     fuse_relu: bool = True
     num_batches: Optional[int] = None
     progress: bool = True
+    graph: bool = True
 
     def __post_init__(self):
         from nnslim.quantization.observers import OBSERVERS

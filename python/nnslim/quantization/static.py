@@ -2,6 +2,8 @@
 Conv2d -> Int8Conv2d."""
 from __future__ import annotations
 
+import warnings
+
 import torch.nn as nn
 
 from nnslim._utils import set_submodule
@@ -48,5 +50,21 @@ def _int8_static(module: nn.Module, config: Int8StaticConfig, fqn: str, context:
     return new
 
 
+def _convert_model(model: nn.Module, config: Int8StaticConfig, context: dict):
+    """Whole-graph conversion (a new GraphModule), or None to convert module by module."""
+    if not (config.graph and config.fold_bn and config.fuse_relu):
+        return None
+    from nnslim.graph import GraphCaptureError
+    from nnslim.quantization.graph_static import quantize_graph_static
+
+    try:
+        return quantize_graph_static(model, config, context.get("calibration_data"))
+    except GraphCaptureError as exc:
+        warnings.warn(f"nnslim.quantize: {exc}; falling back to module-by-module int8_static "
+                      "(BatchNorm folding and fusion only inside nn.Sequential)", stacklevel=4)
+        return None
+
+
 _int8_static.prepare = _prepare
+_int8_static.convert_model = _convert_model
 register_preset("int8_static", Int8StaticConfig)

@@ -1,0 +1,9 @@
+"""The one place that understands a model as a graph: torch.fx capture with leaf modules where tracing
+must stop, shape propagation, node patterns, and the rewrite passes that quantization (and structured
+pruning) stand on. A pass is a function GraphModule -> GraphModule with one pattern and one test."""
+from nnslim.graph.capture import GraphCaptureError, capture, propagate_shapes
+from nnslim.graph.fused import FusedConv2d
+from nnslim.graph.passes import fold_batchnorm, fuse_conv_activation, fuse_conv_add
+
+__all__ = ["GraphCaptureError", "capture", "propagate_shapes", "FusedConv2d", "fold_batchnorm",
+           "fuse_conv_activation", "fuse_conv_add"]

@@ -1,0 +1,54 @@
+"""Float modules that the fusion passes create: the exact float semantics of what an int8 kernel will
+fuse, so a fused graph still runs (and is tested) in float before quantization."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# name -> float function of the activations a conv epilogue can apply
+ACTIVATIONS = {
+    "none": lambda y, lo, hi: y,
+    "relu": lambda y, lo, hi: torch.relu(y),
+    "clamp": lambda y, lo, hi: torch.clamp(y, lo, hi),
+    "hardswish": lambda y, lo, hi: F.hardswish(y),
+    "hardsigmoid": lambda y, lo, hi: F.hardsigmoid(y),
+}
+
+
+class FusedConv2d(nn.Conv2d):
+    """``act(conv(x) + residual)``: an nn.Conv2d with a fused activation and an optional residual
+    operand (the other input of an add the conv fed). Same parameters and state_dict as nn.Conv2d."""
+
+    def __init__(self, *args, activation: str = "none", act_lo: float = 0.0, act_hi: float = 0.0,
+                 residual: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.activation, self.act_lo, self.act_hi, self.residual = activation, float(act_lo), float(act_hi), bool(residual)
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d) -> "FusedConv2d":
+        if isinstance(conv, FusedConv2d):
+            return conv
+        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                  conv.groups, conv.bias is not None, conv.padding_mode)
+        new.weight = conv.weight
+        new.bias = conv.bias
+        return new.train(conv.training)
+
+    def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        y = super().forward(x)
+        if self.residual:
+            if residual is None:
+                raise ValueError("FusedConv2d: this conv fuses a residual add; call it with (x, residual)")
+            y = y + residual
+        return ACTIVATIONS[self.activation](y, self.act_lo, self.act_hi)
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        if self.activation != "none":
+            s += f", activation={self.activation}" + (f"({self.act_lo:g}, {self.act_hi:g})" if self.activation == "clamp" else "")
+        return s + (", + residual" if self.residual else "")

@@ -1,0 +1,6 @@
+"""Graph rewrite passes, one file each, named after what they rewrite."""
+from nnslim.graph.passes.fold_batchnorm import fold_batchnorm
+from nnslim.graph.passes.fuse_conv_activation import fuse_conv_activation
+from nnslim.graph.passes.fuse_conv_add import fuse_conv_add
+
+__all__ = ["fold_batchnorm", "fuse_conv_activation", "fuse_conv_add"]

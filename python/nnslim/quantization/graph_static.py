@@ -1,0 +1,153 @@
+"""Whole-model int8_static on the graph layer: capture -> fold every BatchNorm -> fuse residual adds and
+activations into conv epilogues -> calibrate every conv / linear input -> swap in int8 modules.
+
+The result is a torch.fx GraphModule of nnslim modules. Between int8 nodes activations stay fp32 in
+channels_last (NHWC) memory, so a conv's output feeds the next conv without a layout change; each int8
+conv quantizes its input once with its calibrated scale (see the README's Limits)."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import warnings
+from typing import Dict, Iterable, List, Optional
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+
+from nnslim._utils import set_submodule
+from nnslim.graph import capture, fold_batchnorm, fuse_conv_activation, fuse_conv_add, propagate_shapes
+from nnslim.graph.fused import FusedConv2d
+from nnslim.nn.int8_conv2d import Int8Conv2d
+from nnslim.nn.int8_linear import Int8Linear
+from nnslim.quantization.calibrate import batch_input, calibrate
+from nnslim.quantization.config import Int8StaticConfig
+
+GRAPH_PASSES = ("fold_batchnorm", "fuse_conv_add", "fuse_conv_activation")
+
+
+def _eligible(module: nn.Module) -> bool:
+    if type(module) is nn.Linear:
+        return True
+    return type(module) in (nn.Conv2d, FusedConv2d) and module.padding_mode == "zeros" and \
+        not isinstance(module.padding, str)
+
+
+def _calibration_batches(data, num_batches: Optional[int]) -> List[torch.Tensor]:
+    if data is None:
+        raise ValueError("calibration_data: static quantization needs calibration batches, got None")
+    if isinstance(data, torch.Tensor):
+        data = [data]
+    batches = []
+    for i, batch in enumerate(data):
+        if num_batches is not None and i >= num_batches:
+            break
+        x = batch_input(batch)
+        if batches and tuple(x.shape[1:]) != tuple(batches[0].shape[1:]):
+            raise ValueError(f"calibration_data: batch {i} has shape {tuple(x.shape)}; expected "
+                             f"(*, {', '.join(map(str, batches[0].shape[1:]))}) like batch 0")
+        batches.append(x)
+    if not batches:
+        raise ValueError("calibration_data: no batches (the iterable is empty)")
+    return batches
+
+
+def build_graph(model: nn.Module, example_input: torch.Tensor) -> fx.GraphModule:
+    """The float graph every int8 conversion (and nnslim.load) starts from: captured, BatchNorms folded,
+    adds and activations fused. Deterministic in the architecture, so load() rebuilds the same graph."""
+    gm = capture(model)
+    propagate_shapes(gm, example_input)
+    fold_batchnorm(gm)
+    fuse_conv_add(gm)
+    fuse_conv_activation(gm)
+    gm.nnslim_graph = {"passes": list(GRAPH_PASSES), "input_shape": list(example_input.shape),
+                       "opaque": list(getattr(gm, "nnslim_opaque", []))}
+    return gm
+
+
+def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibration_data: Iterable) -> fx.GraphModule:
+    """int8_static over the whole graph; returns a new GraphModule (``model`` itself is left as it was).
+    Raises nnslim.graph.GraphCaptureError when the model's own forward cannot be traced."""
+    if model.training:
+        warnings.warn(f"nnslim.quantize: {type(model).__name__} is in training mode; quantizing an eval() copy "
+                      "(BatchNorm uses its running statistics)", stacklevel=3)
+    batches = _calibration_batches(calibration_data, config.num_batches)
+    model = copy.deepcopy(model).eval()
+    gm = build_graph(model, batches[0])
+    targets = {n.target: gm.get_submodule(n.target) for n in gm.graph.nodes
+               if n.op == "call_module" and _eligible(gm.get_submodule(n.target))}
+    observers = calibrate(gm, targets, batches, config.make_observer, progress=config.progress)
+    for fqn, obs in observers.items():
+        if obs.batches == 0:
+            continue
+        module = targets[fqn]
+        qparams = obs.qparams(config.symmetric)
+        cls = Int8Linear if isinstance(module, nn.Linear) else Int8Conv2d
+        set_submodule(gm, fqn, cls.from_float(module, config, input_qparams=qparams))
+    for name in gm.nnslim_graph["opaque"]:  # untraceable submodules: module-by-module conversion inside them
+        from nnslim.quantization.api import quantize
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize(gm.get_submodule(name), dataclasses.replace(config, graph=False),
+                     calibration_data=[b for b in _inputs_of(gm, name, batches)])
+    gm.nnslim_report = graph_report(gm)
+    return gm
+
+
+def _inputs_of(gm: fx.GraphModule, fqn: str, batches: List[torch.Tensor]) -> List[torch.Tensor]:
+    """The inputs submodule ``fqn`` sees when ``batches`` run through ``gm`` (for calibrating opaque parts)."""
+    seen: List[torch.Tensor] = []
+    handle = gm.get_submodule(fqn).register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    try:
+        with torch.no_grad():
+            for b in batches:
+                gm(b)
+    finally:
+        handle.remove()
+    return seen
+
+
+_LAYOUT_OPS = {"flatten", "reshape", "view", "size", "getattr", "getitem", "contiguous", "Flatten", "Dropout",
+               "Identity"}
+
+
+def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
+    """Per compute node: where it runs (int8 / fp32) and why."""
+    rows = []
+    opaque = set(getattr(gm, "nnslim_graph", {}).get("opaque", []))
+    for n in gm.graph.nodes:
+        if n.op in ("placeholder", "output", "get_attr"):
+            continue
+        if n.op == "call_module":
+            m = gm.get_submodule(n.target)
+            kind = type(m).__name__
+            if isinstance(m, (Int8Conv2d, Int8Linear)):
+                fused = []
+                if getattr(m, "activation", "none") != "none" or getattr(m, "relu", False):
+                    fused.append(getattr(m, "activation", "relu"))
+                if getattr(m, "residual", False):
+                    fused.append("add")
+                extra = "depthwise kernel" if getattr(m, "depthwise", False) else "GEMM"
+                rows.append(dict(node=n.name, op=kind, runs="int8",
+                                 why=extra + (f", fused {' + '.join(fused)}" if fused else "")))
+                continue
+            if n.target in opaque:
+                why = "untraceable submodule, converted module by module"
+            elif kind in _LAYOUT_OPS:
+                why = "layout / no-op"
+            else:
+                why = f"{kind}: no int8 kernel"
+        else:
+            kind = getattr(n.target, "__name__", str(n.target))
+            why = "layout / no-op" if kind in _LAYOUT_OPS else f"{kind}: no int8 kernel"
+        rows.append(dict(node=n.name, op=kind, runs="fp32", why=why))
+    return rows
+
+
+def format_graph_report(rows: List[Dict[str, str]]) -> str:
+    int8 = sum(r["runs"] == "int8" for r in rows)
+    lines = [f"{int8} of {len(rows)} graph nodes run int8"]
+    w = max((len(r["node"]) for r in rows), default=4)
+    lines += [f"  {r['node']:<{w}}  {r['runs']:<4}  {r['op']}: {r['why']}" for r in rows]
+    return "\n".join(lines)
