@@ -13,6 +13,7 @@ from nnslim.quantization import (Int4WeightConfig, Int8DynamicConfig, Int8Static
 from nnslim.pipeline import DistillStage, PruneStage, QATStage, QuantizeStage, SparsifyStage, compress
 from nnslim.report import CompressionReport
 from nnslim.sparsify import sparsify
+from nnslim.quantization.graph_static import report_text as graph_report
 
 __all__ = ["compress", "sparsify", "CompressionReport", "DistillStage", "PruneStage", "QuantizeStage", "QATStage", "SparsifyStage",
-           "distill", "DistillConfig", "inherit_weights", "cpu_info", "save", "load", "prune", "PruneConfig", "Pruner", "remove_masks", "sparsity_report", "quantize", "QuantConfig", "QATConfig", "prepare_qat", "convert", "Int8DynamicConfig", "Int8StaticConfig", "Int4WeightConfig", "Log2WeightConfig", "__version__"]
+           "distill", "DistillConfig", "inherit_weights", "cpu_info", "save", "load", "prune", "PruneConfig", "Pruner", "remove_masks", "sparsity_report", "quantize", "QuantConfig", "QATConfig", "prepare_qat", "convert", "Int8DynamicConfig", "Int8StaticConfig", "Int4WeightConfig", "Log2WeightConfig", "graph_report", "__version__"]

@@ -4,6 +4,9 @@ are which drop-ins, so a freshly built float model can be rebuilt into the compr
 Format (version 1): safetensors tensors = the model's state_dict (masks baked into weights);
 header metadata: {"format": "nnslim", "format_version": "1", "nnslim_version": ..., "modules": JSON
 {fqn: {"type": name, "kwargs": {...}}}} for every module whose type or shape compression may change.
+Graph-converted models (whole-model int8_static) add "graph": JSON {"passes": [...], "input_shape": [...],
+"opaque": [...]}: load() rebuilds the same float graph from the fresh model (the passes are
+deterministic in the architecture), then swaps the modules and loads the tensors as usual.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import tempfile
 from typing import Callable, Dict, Tuple
 
 import torch
+import torch.fx
 import torch.nn as nn
 
 from nnslim._utils import set_submodule
@@ -52,6 +56,11 @@ register_module_type(nn.Embedding, lambda m: dict(num_embeddings=m.num_embedding
 
 def _register_dropins() -> None:
     import nnslim.nn as dropins
+    from nnslim.graph.fused import FusedConv2d
+
+    if "FusedConv2d" not in _REBUILDABLE:
+        register_module_type(FusedConv2d, lambda m: dict(_conv_kwargs(m), activation=m.activation, act_lo=m.act_lo,
+                                                         act_hi=m.act_hi, residual=m.residual))
 
     for name in dropins.__all__:
         cls = getattr(dropins, name)
@@ -109,6 +118,9 @@ def save(model: nn.Module, path) -> None:
         raise FileNotFoundError(f"path: directory {directory!r} does not exist")
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "nnslim_version": nnslim.__version__,
                 "modules": json.dumps(_module_table(model))}
+    graph = getattr(model, "meta", {}).get("nnslim_graph") if isinstance(model, torch.fx.GraphModule) else None
+    if graph is not None:
+        metadata["graph"] = json.dumps(graph)
     tensors = _baked_state_dict(model)
     fd, tmp = tempfile.mkstemp(prefix=".nnslim-", suffix=".tmp", dir=directory)
     os.close(fd)
@@ -149,6 +161,15 @@ def read_file(path) -> Tuple[Dict[str, torch.Tensor], dict]:
         meta["modules"] = json.loads(meta.get("modules", "{}"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path!r}: corrupt module table: {exc}") from exc
+    if "graph" in meta:
+        try:
+            graph = json.loads(meta["graph"])
+            shape = graph["input_shape"]
+            if not (isinstance(shape, list) and shape and all(isinstance(d, int) and 0 < d < 1 << 20 for d in shape)):
+                raise ValueError(f"bad input_shape {shape!r}")
+            meta["graph"] = graph
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path!r}: corrupt graph record: {exc}") from exc
     return tensors, meta
 
 
@@ -157,7 +178,7 @@ def read_file(path) -> Tuple[Dict[str, torch.Tensor], dict]:
 # (folded BatchNorm, fused ReLU); anything else means the file belongs to another architecture.
 _FAMILIES = [
     {"Linear", "Int8Linear", "Int4Linear", "Log2Linear", "SparseLinear"},
-    {"Conv2d", "Int8Conv2d", "SparseConv2d"},
+    {"Conv2d", "FusedConv2d", "Int8Conv2d", "SparseConv2d"},
     {"BatchNorm1d"},
     {"BatchNorm2d"},
     {"Embedding", "Int8Embedding"},
@@ -172,13 +193,8 @@ def _compatible(saved_type: str, module: nn.Module) -> bool:
 
 
 
-def load(path, model: nn.Module) -> nn.Module:
-    """Rebuilds the compressed model inside ``model`` (a freshly built float model of the same
-    architecture): swaps in the saved drop-ins / reshaped layers, then loads the tensors strictly."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
-    tensors, meta = read_file(path)
-    _register_dropins()
+def _check_table(path, meta: dict, model: nn.Module) -> None:
+    """Every table entry names a known type and a compatible submodule of ``model``."""
     current = dict(model.named_modules())
     if not isinstance(meta["modules"], dict):
         raise ValueError(f"{path!r}: corrupt module table (expected a mapping)")
@@ -193,6 +209,39 @@ def load(path, model: nn.Module) -> nn.Module:
         if not _compatible(entry["type"], mod):
             raise ValueError(f"{path!r} does not match the model: {fqn!r} is a {type(mod).__name__} in the model "
                              f"but a {entry['type']} in the file")
+
+
+def _rebuild_graph(path, model: nn.Module, graph: dict) -> nn.Module:
+    from nnslim.graph import GraphCaptureError
+    from nnslim.quantization.graph_static import GRAPH_PASSES, build_graph
+
+    if list(graph.get("passes", [])) != list(GRAPH_PASSES):
+        raise ValueError(f"{path!r}: graph passes {graph.get('passes')} are unknown to this nnslim "
+                         f"(it runs {list(GRAPH_PASSES)})")
+    model.eval()
+    try:
+        with torch.no_grad():
+            return build_graph(model, torch.zeros(graph["input_shape"]))
+    except (GraphCaptureError, RuntimeError, ValueError) as exc:
+        raise ValueError(f"{path!r} holds a graph-converted model that cannot be rebuilt from this "
+                         f"{type(model).__name__}: {exc}") from exc
+
+
+def load(path, model: nn.Module) -> nn.Module:
+    """Rebuilds the compressed model inside ``model`` (a freshly built float model of the same
+    architecture): swaps in the saved drop-ins / reshaped layers, then loads the tensors strictly.
+    For a graph-converted file the result is a new GraphModule built from ``model``: use the return value."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
+    tensors, meta = read_file(path)
+    _register_dropins()
+    if "graph" in meta:
+        _check_table(path, meta, model)
+        model = _rebuild_graph(path, model, meta["graph"])
+    _check_table(path, meta, model)
+    current = dict(model.named_modules())
+    for fqn, entry in meta["modules"].items():
+        mod = current[fqn]
         cls, kwargs_fn = _REBUILDABLE[entry["type"]]
         if type(mod) is cls and _normalise(kwargs_fn(mod)) == entry["kwargs"]:
             continue
@@ -212,4 +261,8 @@ def load(path, model: nn.Module) -> nn.Module:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
         raise ValueError(f"{path!r} does not match the model: {exc}") from exc
+    if "graph" in meta:
+        from nnslim.quantization.graph_static import graph_report
+
+        model.meta["nnslim_report"] = graph_report(model)
     return model

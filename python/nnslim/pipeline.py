@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.fx
 import torch.nn as nn
 
 from nnslim.distillation import DistillConfig, distill, inherit_weights
@@ -119,8 +120,14 @@ class QuantizeStage:
 
         remove_masks(model)
         model.eval()
-        quantize(model, self.config, calibration_data=ctx.calibration)
-        return model, f"{self.config if isinstance(self.config, str) else type(self.config).__name__}"
+        model = quantize(model, self.config, calibration_data=ctx.calibration)
+        desc = f"{self.config if isinstance(self.config, str) else type(self.config).__name__}"
+        rows = getattr(model, "meta", {}).get("nnslim_report") if isinstance(model, torch.fx.GraphModule) else None
+        if rows:  # whole-graph conversion: say how much of the graph runs int8 (nnslim.graph_report has the rest)
+            int8 = sum(r["runs"] == "int8" for r in rows)
+            islands = sorted({r["why"] for r in rows if r["runs"] == "fp32" and "no int8 kernel" in r["why"]})
+            desc += f" (graph: {int8} of {len(rows)} nodes int8" + (f"; fp32: {', '.join(islands)}" if islands else "") + ")"
+        return model, desc
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def capture(model: nn.Module, leaf_types: Iterable[type] = ()) -> fx.GraphModule
             raise GraphCaptureError(f"{type(model).__name__} cannot be traced by torch.fx: {exc}") from exc
         warnings.warn(f"nnslim.graph: these submodules cannot be traced and stay opaque (converted module by "
                       f"module): {', '.join(names)}", stacklevel=3)
-        gm.nnslim_opaque = names
+        gm.meta["nnslim_opaque"] = names
         return gm
 
 

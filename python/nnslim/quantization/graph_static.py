@@ -16,7 +16,7 @@ import torch.fx as fx
 import torch.nn as nn
 
 from nnslim._utils import set_submodule
-from nnslim.graph import capture, fold_batchnorm, fuse_conv_activation, fuse_conv_add, propagate_shapes
+from nnslim.graph import GraphCaptureError, capture, fold_batchnorm, fuse_conv_activation, fuse_conv_add, propagate_shapes
 from nnslim.graph.fused import FusedConv2d
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_linear import Int8Linear
@@ -52,16 +52,40 @@ def _calibration_batches(data, num_batches: Optional[int]) -> List[torch.Tensor]
     return batches
 
 
+def _keep_layout(gm: fx.GraphModule, model: nn.Module) -> None:
+    """Gives ``gm`` the module tree of ``model`` (consumed): Sequential containers stay indexable and
+    every name keeps its place; a module the passes removed (folded BatchNorm, fused activation)
+    becomes nn.Identity there, as the module-by-module path does."""
+    in_graph = dict(gm.named_modules())
+    opaque = tuple(f"{n}." for n in gm.meta.get("nnslim_opaque", []))
+    for fqn, mod in list(model.named_modules()):
+        if not fqn or fqn.startswith(opaque) or next(mod.children(), None) is not None:
+            continue
+        set_submodule(model, fqn, in_graph.get(fqn, None) or nn.Identity())
+    for name in list(gm._modules):
+        delattr(gm, name)
+    for name, child in model.named_children():  # in the original order
+        setattr(gm, name, child)
+    if isinstance(model, nn.Sequential):  # q[0] keeps working on a quantized Sequential
+        cls = gm.__class__
+        gm.__class__ = type(cls.__name__, (cls,), {
+            "__getitem__": lambda self, i: list(self._modules.values())[i],
+            "__len__": lambda self: len(self._modules),
+            "__iter__": lambda self: iter(self._modules.values())})
+
+
 def build_graph(model: nn.Module, example_input: torch.Tensor) -> fx.GraphModule:
     """The float graph every int8 conversion (and nnslim.load) starts from: captured, BatchNorms folded,
-    adds and activations fused. Deterministic in the architecture, so load() rebuilds the same graph."""
+    adds and activations fused, with ``model``'s module layout. Deterministic in the architecture, so
+    load() rebuilds the same graph. ``model`` becomes part of the result (its modules are shared)."""
     gm = capture(model)
     propagate_shapes(gm, example_input)
     fold_batchnorm(gm)
     fuse_conv_add(gm)
     fuse_conv_activation(gm)
-    gm.nnslim_graph = {"passes": list(GRAPH_PASSES), "input_shape": list(example_input.shape),
-                       "opaque": list(getattr(gm, "nnslim_opaque", []))}
+    _keep_layout(gm, model)
+    gm.meta["nnslim_graph"] = {"passes": list(GRAPH_PASSES), "input_shape": list(example_input.shape),
+                       "opaque": list(gm.meta.get("nnslim_opaque", []))}
     return gm
 
 
@@ -73,7 +97,13 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
                       "(BatchNorm uses its running statistics)", stacklevel=3)
     batches = _calibration_batches(calibration_data, config.num_batches)
     model = copy.deepcopy(model).eval()
-    gm = build_graph(model, batches[0])
+    try:
+        gm = build_graph(model, batches[0])
+    except (RuntimeError, ValueError, TypeError) as exc:
+        if isinstance(exc, GraphCaptureError):
+            raise
+        raise ValueError(f"calibration_data: batch 0 of shape {tuple(batches[0].shape)} could not run through "
+                         f"the model: {exc}") from exc
     targets = {n.target: gm.get_submodule(n.target) for n in gm.graph.nodes
                if n.op == "call_module" and _eligible(gm.get_submodule(n.target))}
     observers = calibrate(gm, targets, batches, config.make_observer, progress=config.progress)
@@ -84,14 +114,14 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
         qparams = obs.qparams(config.symmetric)
         cls = Int8Linear if isinstance(module, nn.Linear) else Int8Conv2d
         set_submodule(gm, fqn, cls.from_float(module, config, input_qparams=qparams))
-    for name in gm.nnslim_graph["opaque"]:  # untraceable submodules: module-by-module conversion inside them
+    for name in gm.meta["nnslim_graph"]["opaque"]:  # untraceable submodules: module-by-module conversion inside them
         from nnslim.quantization.api import quantize
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             quantize(gm.get_submodule(name), dataclasses.replace(config, graph=False),
                      calibration_data=[b for b in _inputs_of(gm, name, batches)])
-    gm.nnslim_report = graph_report(gm)
+    gm.meta["nnslim_report"] = graph_report(gm)
     return gm
 
 
@@ -115,7 +145,7 @@ _LAYOUT_OPS = {"flatten", "reshape", "view", "size", "getattr", "getitem", "cont
 def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
     """Per compute node: where it runs (int8 / fp32) and why."""
     rows = []
-    opaque = set(getattr(gm, "nnslim_graph", {}).get("opaque", []))
+    opaque = set(getattr(gm, "meta", {}).get("nnslim_graph", {}).get("opaque", []))
     for n in gm.graph.nodes:
         if n.op in ("placeholder", "output", "get_attr"):
             continue
@@ -151,3 +181,12 @@ def format_graph_report(rows: List[Dict[str, str]]) -> str:
     w = max((len(r["node"]) for r in rows), default=4)
     lines += [f"  {r['node']:<{w}}  {r['runs']:<4}  {r['op']}: {r['why']}" for r in rows]
     return "\n".join(lines)
+
+
+def report_text(model: nn.Module) -> str:
+    """nnslim.graph_report: where each node of a graph-converted model runs, and why."""
+    rows = getattr(model, "meta", {}).get("nnslim_report") if isinstance(model, fx.GraphModule) else None
+    if rows is None:
+        raise ValueError("model: expected a graph-converted model (nnslim.quantize(..., 'int8_static') on a "
+                         f"traceable model), got a {type(model).__name__} without a graph report")
+    return format_graph_report(rows)

@@ -1,0 +1,169 @@
+"""Whole-model int8_static on the graph layer, on nnslim.models' torchvision-layout architectures:
+accuracy against fp32, every conv on an int8 kernel with BatchNorm folded and adds / activations fused,
+save / reload, torch.compile, and the bad-input paths."""
+import copy
+import warnings
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import nnslim
+from nnslim import models
+from nnslim.nn import Int8Conv2d
+
+CFG = nnslim.Int8StaticConfig(progress=False)
+MODELS = {"resnet18": models.resnet18, "resnet50": models.resnet50, "mobilenet_v2": models.mobilenet_v2,
+          "mobilenet_v3_large": models.mobilenet_v3_large}
+SIZE = 96  # small images keep the suite fast; the benchmark runs 224x224
+
+
+def _model(name):
+    torch.manual_seed(0)
+    return models.randomize_batchnorm(MODELS[name](num_classes=100)).eval()
+
+
+def _calib(n=8, batch=1):
+    g = torch.Generator().manual_seed(1)
+    return [torch.randn(batch, 3, SIZE, SIZE, generator=g) for _ in range(n)]
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def quantized(request):
+    m = _model(request.param)
+    return request.param, m, nnslim.quantize(m, CFG, calibration_data=_calib())
+
+
+def test_accuracy_and_every_conv_int8(quantized):
+    name, m, q = quantized
+    assert isinstance(q, torch.fx.GraphModule)
+    x = torch.randn(2, 3, SIZE, SIZE)
+    with torch.no_grad():
+        cos = F.cosine_similarity(m(x).flatten(1), q(x).flatten(1)).min().item()
+    assert cos >= 0.999, f"{name}: cosine {cos}"
+    n_conv = sum(isinstance(c, nn.Conv2d) for c in m.modules())
+    assert sum(isinstance(c, Int8Conv2d) for c in q.modules()) == n_conv
+    assert not any(isinstance(c, nn.BatchNorm2d) for c in q.modules())
+    rows = q.meta["nnslim_report"]
+    assert sum(r["runs"] == "int8" for r in rows) >= n_conv
+    text = nnslim.graph_report(q)
+    assert "fused" in text and "no int8 kernel" in text
+    if name.startswith("mobilenet"):
+        assert any(c.depthwise for c in q.modules() if isinstance(c, Int8Conv2d))
+        assert "depthwise kernel" in text
+    if name.startswith("resnet") or name == "mobilenet_v2":
+        assert "add" in text
+
+
+def test_original_model_untouched(quantized):
+    name, m, q = quantized
+    assert any(isinstance(c, nn.BatchNorm2d) for c in m.modules())
+    assert not any(isinstance(c, Int8Conv2d) for c in m.modules())
+
+
+def test_save_reload_identical(quantized, tmp_path):
+    name, m, q = quantized
+    path = tmp_path / f"{name}.nns"
+    nnslim.save(q, path)
+    fresh = MODELS[name](num_classes=100)
+    r = nnslim.load(path, fresh)
+    x = torch.randn(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        assert torch.equal(q(x), r(x))
+        assert torch.equal(copy.deepcopy(q)(x), q(x))
+    assert nnslim.graph_report(r) == nnslim.graph_report(q)
+
+
+def test_nan_image_gives_nan_only_in_that_image(quantized):
+    name, m, q = quantized
+    x = torch.randn(2, 3, SIZE, SIZE)
+    x[1, 0, 5, 5] = float("nan")
+    with torch.no_grad():
+        y = q(x)
+    assert torch.isnan(y[1]).all() and torch.isfinite(y[0]).all()
+
+
+def test_torch_compile_captures_graph_model():
+    from nnslim.nn._torch_ops import HAVE_CUSTOM_OP
+
+    if not HAVE_CUSTOM_OP:
+        pytest.skip("torch.library.custom_op needs torch >= 2.4")
+    m = models.randomize_batchnorm(models.resnet18(num_classes=10)).eval()
+    q = nnslim.quantize(m, CFG, calibration_data=_calib(2))
+    x = torch.randn(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        want = q(x)
+        assert torch._dynamo.explain(q)(x).graph_break_count == 0
+        torch._dynamo.reset()
+        got = torch.compile(q, backend="eager")(x)
+        torch._dynamo.reset()
+    assert torch.equal(got, want)
+
+
+def test_bad_input():
+    m = _model("resnet18")
+    with pytest.raises(ValueError, match="calibration_data: static quantization needs calibration batches"):
+        nnslim.quantize(m, CFG)
+    with pytest.raises(ValueError, match="no batches"):
+        nnslim.quantize(m, CFG, calibration_data=[])
+    with pytest.raises(ValueError, match=r"batch 1 has shape \(1, 3, 50, 50\); expected \(\*, 3, 96, 96\)"):
+        nnslim.quantize(m, CFG, calibration_data=[torch.randn(1, 3, SIZE, SIZE), torch.randn(1, 3, 50, 50)])
+    with pytest.raises(ValueError, match="could not run through the model"):
+        nnslim.quantize(m, CFG, calibration_data=[torch.randn(1, 5, SIZE, SIZE)])
+    m.train()
+    with pytest.warns(UserWarning, match="training mode"):
+        q = nnslim.quantize(m, CFG, calibration_data=_calib(1))
+    assert m.training and not q.training
+
+
+class DataDependent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+
+    def forward(self, x):
+        return self.body(x) if x.mean() > -10 else self.body(-x)
+
+
+def test_untraceable_model_falls_back_with_warning():
+    m = models.randomize_batchnorm(DataDependent()).eval()
+    with pytest.warns(UserWarning, match="falling back to module-by-module"):
+        q = nnslim.quantize(m, CFG, calibration_data=_calib(2))
+    assert q is m and isinstance(q.body[0], Int8Conv2d)
+
+
+class WithOpaqueBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.block = DataDependent.__new__(DataDependent)
+        nn.Module.__init__(self.block)
+        self.block.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.head = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        return self.head(self.block(self.stem(x)))
+
+
+def test_untraceable_submodule_is_opaque_and_converted_inside(tmp_path):
+    m = models.randomize_batchnorm(WithOpaqueBlock()).eval()
+    with pytest.warns(UserWarning, match="cannot be traced.*: block"):
+        q = nnslim.quantize(m, CFG, calibration_data=_calib(2))
+    assert isinstance(q.get_submodule("stem.0"), Int8Conv2d) and isinstance(q.get_submodule("block.body.0"), Int8Conv2d)
+    x = torch.randn(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        assert F.cosine_similarity(m(x).flatten(), q(x).flatten(), 0) > 0.999
+    assert "untraceable submodule" in nnslim.graph_report(q)
+    nnslim.save(q, tmp_path / "o.nns")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = nnslim.load(tmp_path / "o.nns", WithOpaqueBlock())
+    with torch.no_grad():
+        assert torch.equal(r(x), q(x))
+
+
+def test_graph_false_keeps_module_path():
+    m = _model("resnet18")
+    q = nnslim.quantize(m, nnslim.Int8StaticConfig(progress=False, graph=False), calibration_data=_calib(1))
+    assert q is m and not isinstance(q, torch.fx.GraphModule)

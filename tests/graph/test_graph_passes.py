@@ -1,0 +1,155 @@
+"""Each graph pass on a tiny model: what it rewrites, what it must leave alone, and that the rewritten
+float graph computes what the original did."""
+import copy
+import warnings
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nnslim.graph import (FusedConv2d, GraphCaptureError, capture, fold_batchnorm, fuse_conv_activation,
+                          fuse_conv_add, propagate_shapes)
+from nnslim.models import randomize_batchnorm
+
+
+def _run_passes(model, x, *passes):
+    ref = model(x)
+    gm = capture(copy.deepcopy(model))
+    propagate_shapes(gm, x)
+    for p in passes:
+        p(gm)
+    torch.testing.assert_close(gm(x), ref, rtol=1e-4, atol=1e-5)
+    return gm
+
+
+def _types(gm):
+    return [type(m).__name__ for m in gm.modules()]
+
+
+class ConvBnBranch(nn.Module):
+    """BatchNorms outside Sequential, one in functional form, one whose conv has two users."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.c2 = nn.Conv2d(8, 8, 1, bias=False)
+        self.b2 = nn.BatchNorm2d(8)
+        self.c3, self.b3 = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)
+
+    def forward(self, x):
+        y = self.b1(self.c1(x))
+        z = F.batch_norm(self.c2(y), self.b2.running_mean, self.b2.running_var, self.b2.weight, self.b2.bias,
+                         False, 0.1, self.b2.eps)
+        t = self.c3(z)
+        return self.b3(t) + t  # t has two users: its BatchNorm must not be folded
+
+
+def test_fold_batchnorm_module_and_functional_forms():
+    m = randomize_batchnorm(ConvBnBranch()).eval()
+    gm = _run_passes(m, torch.randn(2, 3, 9, 9), fold_batchnorm)
+    assert gm.nnslim_folded == 2
+    assert _types(gm).count("BatchNorm2d") == 1  # b3 stays: c3's output is also used directly
+
+
+def test_fold_batchnorm_linear_bn1d():
+    m = nn.Sequential(nn.Linear(5, 6), nn.BatchNorm1d(6), nn.ReLU())
+    randomize_batchnorm(m).eval()
+    gm = _run_passes(m, torch.randn(4, 5), fold_batchnorm)
+    assert gm.nnslim_folded == 1 and "BatchNorm1d" not in _types(gm)
+
+
+class Residual(nn.Module):
+    def __init__(self, act):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 1)
+        self.act = act
+
+    def forward(self, x):
+        return self.act(self.a(x) + self.b(x))
+
+
+@pytest.mark.parametrize("act,spec", [(nn.ReLU(), "relu"), (F.relu, "relu"), (torch.relu, "relu"),
+                                      (nn.ReLU6(), "clamp"), (nn.Hardtanh(-2, 3), "clamp"), (F.relu6, "clamp"),
+                                      (nn.Hardswish(), "hardswish"), (F.hardswish, "hardswish"),
+                                      (nn.Hardsigmoid(), "hardsigmoid"), (lambda t: t.relu(), "relu")])
+def test_fuse_conv_add_then_activation_every_form(act, spec):
+    gm = _run_passes(Residual(act).eval(), torch.randn(1, 4, 6, 6) * 3, fuse_conv_add, fuse_conv_activation)
+    fused = [m for m in gm.modules() if isinstance(m, FusedConv2d)]
+    assert len(fused) == 1 and fused[0].residual and fused[0].activation == spec
+    assert gm.nnslim_fused_adds == 1 and gm.nnslim_fused_activations == 1
+
+
+def test_fuse_conv_add_refuses_broadcasting_and_shared_outputs():
+    class Broadcast(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(3, 4, 1)
+
+        def forward(self, x, bias):
+            return self.c(x) + bias
+
+    gm = capture(Broadcast())
+    propagate_shapes(gm, torch.randn(1, 3, 4, 4), torch.randn(1, 4, 1, 1))
+    fuse_conv_add(gm)
+    assert gm.nnslim_fused_adds == 0
+
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(3, 3, 1)
+
+        def forward(self, x):
+            y = self.c(x)
+            return torch.relu(y + x) * y
+
+    gm = _run_passes(Shared(), torch.randn(1, 3, 4, 4), fuse_conv_add, fuse_conv_activation)
+    assert gm.nnslim_fused_adds == 0 and gm.nnslim_fused_activations == 0
+
+
+def test_fuse_activation_skips_a_module_called_twice():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(3, 3, 1)
+
+        def forward(self, x):
+            return torch.relu(self.c(x)) + self.c(x)
+
+    gm = _run_passes(Twice(), torch.randn(1, 3, 4, 4), fuse_conv_activation)
+    assert gm.nnslim_fused_activations == 0
+
+
+class Untraceable(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        if x.sum() > 0:  # data-dependent control flow: torch.fx cannot trace it
+            return self.c(x)
+        return -self.c(x)
+
+
+def test_capture_keeps_untraceable_submodule_opaque_and_names_it():
+    m = nn.Sequential(nn.Conv2d(3, 3, 1), Untraceable(), nn.ReLU())
+    with pytest.warns(UserWarning, match=r"cannot be traced.*: 1"):
+        gm = capture(m)
+    x = torch.randn(1, 3, 4, 4)
+    torch.testing.assert_close(gm(x), m(x))
+    assert gm.meta["nnslim_opaque"] == ["1"]
+
+
+def test_capture_untraceable_root_raises():
+    with pytest.raises(GraphCaptureError, match="Untraceable cannot be traced"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            capture(Untraceable())
+
+
+def test_fused_conv2d_requires_its_residual():
+    f = FusedConv2d(3, 3, 1, residual=True)
+    with pytest.raises(ValueError, match="call it with \\(x, residual\\)"):
+        f(torch.randn(1, 3, 2, 2))
+    with pytest.raises(ValueError, match="activation: expected one of"):
+        FusedConv2d(3, 3, 1, activation="gelu")
