@@ -1,7 +1,8 @@
 // AVX2 path. vpmaddubsw (u8 x s8 -> saturating s16 pairs) cannot be exact over the full int8 range,
 // so this path widens both operands to s16 and uses vpmaddwd (s16 x s16 -> s32 pairs), which is
 // exact for any int8 input: weights are packed as s16 once, activations widened per row block.
-// Panel layout: [Kp / 2][16 columns][2] int16.  Micro-tile: 4 rows x 16 columns.
+// Panel layout: [Kp / 2][16 columns][2] int16.  Micro-tile: 6 rows x 16 columns (12 accumulators,
+// two weight vectors and one broadcast: 15 of the 16 YMM registers).
 #include <immintrin.h>
 
 #include <vector>
@@ -12,7 +13,7 @@ namespace nnslim {
 
 namespace {
 
-constexpr int kNR = 16, kMR = 4, kMC = 64;
+constexpr int kNR = 16, kMR = 6, kMC = 66;
 
 inline void store_row(const GemmProblem& p, int m, int n0, int nvalid, __m256i lo, __m256i hi) {
   if (nvalid < kNR) {
@@ -63,7 +64,7 @@ __attribute__((noinline)) void ukernel(const GemmProblem& p, const int16_t* a16,
                      size_t(p.k0 / 2) * 2 * kNR;
   const int kpairs = (p.k1 - p.k0) / 2;
   __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
-          c31 = c00;
+          c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   for (int kk = 0; kk < kpairs; ++kk) {
     const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w));
     const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16));
@@ -72,6 +73,8 @@ __attribute__((noinline)) void ukernel(const GemmProblem& p, const int16_t* a16,
     NNSLIM_AVX2_ROW(1)
     NNSLIM_AVX2_ROW(2)
     NNSLIM_AVX2_ROW(3)
+    NNSLIM_AVX2_ROW(4)
+    NNSLIM_AVX2_ROW(5)
   }
   const int n0 = panel * kNR;
   const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
@@ -79,6 +82,8 @@ __attribute__((noinline)) void ukernel(const GemmProblem& p, const int16_t* a16,
   if constexpr (MR > 1) store_row(p, m + 1, n0, nvalid, c10, c11);
   if constexpr (MR > 2) store_row(p, m + 2, n0, nvalid, c20, c21);
   if constexpr (MR > 3) store_row(p, m + 3, n0, nvalid, c30, c31);
+  if constexpr (MR > 4) store_row(p, m + 4, n0, nvalid, c40, c41);
+  if constexpr (MR > 5) store_row(p, m + 5, n0, nvalid, c50, c51);
 }
 
 #undef NNSLIM_AVX2_ROW
@@ -114,6 +119,8 @@ void nnslim_qs8_gemm__avx2(const GemmProblem& p, int m0, int m1, int p0, int p1)
       int r = 0;
       for (; r + kMR <= mrows; r += kMR) ukernel<kMR>(p, a16 + size_t(r) * klen, klen, mc + r, panel);
       switch (mrows - r) {
+        case 5: ukernel<5>(p, a16 + size_t(r) * klen, klen, mc + r, panel); break;
+        case 4: ukernel<4>(p, a16 + size_t(r) * klen, klen, mc + r, panel); break;
         case 3: ukernel<3>(p, a16 + size_t(r) * klen, klen, mc + r, panel); break;
         case 2: ukernel<2>(p, a16 + size_t(r) * klen, klen, mc + r, panel); break;
         case 1: ukernel<1>(p, a16 + size_t(r) * klen, klen, mc + r, panel); break;
