@@ -39,13 +39,17 @@ class PyPackedDw {
   int kh_ = 0, kw_ = 0;
 };
 
-py::array_t<float> dwconv2d_static(const py::object& x_obj, const py::object& weights_obj, py::tuple stride,
-                                   py::tuple padding, py::tuple dilation, float in_scale, int zero_point,
-                                   const py::object& scale_obj, const py::object& bias_obj,
-                                   const py::object& residual, const std::string& activation, float act_lo,
-                                   float act_hi, int num_threads) {
-  auto x = checked<float>(x_obj, "x", 4);  // NHWC
+py::array dwconv2d_static(const py::object& x_obj, const py::object& weights_obj, py::tuple stride,
+                          py::tuple padding, py::tuple dilation, float in_scale, int zero_point,
+                          const py::object& scale_obj, const py::object& bias_obj, const py::object& residual,
+                          const std::string& activation, float act_lo, float act_hi, int num_threads,
+                          float residual_scale, int residual_zero_point, const py::object& output_scale,
+                          int output_zero_point) {
+  ConvIO io;
+  py::array x = conv_input_arg(x_obj, &io);
   check_static_qparams(in_scale, zero_point);
+  io.in_scale = in_scale;
+  io.in_zero_point = zero_point;
   checked_threads(num_threads);
   const PyPackedDw& pw = weights_obj.cast<const PyPackedDw&>();
   py::object keep_weights = weights_obj;  // alive while the GIL is released
@@ -58,16 +62,15 @@ py::array_t<float> dwconv2d_static(const py::object& x_obj, const py::object& we
   conv_output_size(x, &s);
   auto scale = checked<float>(scale_obj, "weight_scale", 1);
   check_dim(scale, 0, s.C, "weight_scale", "channels");
-  py::array_t<float> bias, res_keep;
+  py::array_t<float> bias;
+  py::array res_keep;
   const float* biasp = optional_f32_vector(bias_obj, "bias", s.C, &bias);
-  const PostOp op = postop_args(residual, activation, act_lo, act_hi, s, s.C, &res_keep);
-  py::array_t<float> y({py::ssize_t(s.N), py::ssize_t(s.OH), py::ssize_t(s.OW), py::ssize_t(s.C)});
-  const float* xp = x.data();
+  io.post = postop_args(residual, activation, act_lo, act_hi, s, s.C, &res_keep, residual_scale, residual_zero_point);
+  py::array y = conv_output_arg(s, s.C, output_scale, output_zero_point, &io);
   const float* sp = scale.data();
-  float* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
-    qs8_dwconv2d_static_f32(xp, s, w, in_scale, zero_point, sp, biasp, &op, yp, num_threads);
+    qs8_dwconv2d_static(io, s, w, sp, biasp, num_threads);
   }
   return y;
 }
@@ -78,7 +81,7 @@ py::array_t<int32_t> ref_dwconv(const py::object& x_obj, const py::object& w_obj
   auto w = checked<int8_t>(w_obj, "weight", 3);
   if (w.shape(0) != xq.shape(3)) throw py::value_error("weight: expected one (kh, kw) filter per channel of x");
   if (zero_point < -128 || zero_point > 127) throw py::value_error("zero_point: expected an int in [-128, 127]");
-  py::array_t<float> shape_probe({xq.shape(0), xq.shape(1), xq.shape(2), xq.shape(3)});
+  py::array shape_probe = xq;
   Conv2dShape s = conv_shape_args(shape_probe, py::make_tuple(int(w.shape(1)), int(w.shape(2))), stride, padding,
                                   dilation, int(xq.shape(3)));
   s.Cout = s.C;
@@ -100,8 +103,10 @@ void bind_qs8_dwconv(py::module_& m) {
         py::arg("padding"), py::arg("dilation"), py::arg("input_scale"), py::arg("input_zero_point"),
         py::arg("weight_scale"), py::arg("bias") = py::none(), py::arg("residual") = py::none(),
         py::arg("activation") = "none", py::arg("act_lo") = 0.f, py::arg("act_hi") = 0.f,
-        py::arg("num_threads") = 1,
-        "static int8 depthwise conv2d, NHWC fp32 in -> NHWC fp32 out, optional fused residual + activation");
+        py::arg("num_threads") = 1, py::arg("residual_scale") = 1.f, py::arg("residual_zero_point") = 0,
+        py::arg("output_scale") = py::none(), py::arg("output_zero_point") = 0,
+        "static int8 depthwise conv2d on NHWC fp32 or int8 input -> NHWC fp32 output (or int8 with "
+        "output_scale), optional fused residual (fp32 or int8) + activation");
   m.def("ref_qs8_dwconv_s32", &ref_dwconv, py::arg("x_nhwc"), py::arg("weight"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("zero_point"),
         "reference int32 depthwise conv of int8 NHWC x (zero point outside the image)");

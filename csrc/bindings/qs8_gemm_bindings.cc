@@ -7,6 +7,7 @@
 #include "../kernels/qs8-gemm/qs8-gemm.h"
 #include "checks.h"
 #include "conv_args.h"
+#include "nnslim/conv_io.h"
 #include "nnslim/gemm.h"
 #include "nnslim/ref.h"
 
@@ -148,13 +149,17 @@ py::tuple quantize_rows_static(const py::object& x_obj, float scale, int zero_po
 
 }  // namespace
 
-py::array_t<float> conv2d_static(const py::object& x_obj, const py::list& weights, py::tuple kernel,
-                                 py::tuple stride, py::tuple padding, py::tuple dilation, int groups,
-                                 float in_scale, int zero_point, const py::object& scale_obj,
-                                 const py::object& bias_obj, bool relu, int num_threads, const py::object& residual,
-                                 const std::string& activation, float act_lo, float act_hi) {
-  auto x = checked<float>(x_obj, "x", 4);  // NHWC
+py::array conv2d_static(const py::object& x_obj, const py::list& weights, py::tuple kernel, py::tuple stride,
+                        py::tuple padding, py::tuple dilation, int groups, float in_scale, int zero_point,
+                        const py::object& scale_obj, const py::object& bias_obj, bool relu, int num_threads,
+                        const py::object& residual, const std::string& activation, float act_lo, float act_hi,
+                        float residual_scale, int residual_zero_point, const py::object& output_scale,
+                        int output_zero_point) {
+  ConvIO io;
+  py::array x = conv_input_arg(x_obj, &io);
   check_static_qparams(in_scale, zero_point);
+  io.in_scale = in_scale;
+  io.in_zero_point = zero_point;
   checked_threads(num_threads);
   Conv2dShape s = conv_shape_args(x, kernel, stride, padding, dilation, groups);
   if (groups < 1 || s.C % groups != 0 || int(py::len(weights)) != groups)
@@ -186,17 +191,16 @@ py::array_t<float> conv2d_static(const py::object& x_obj, const py::list& weight
   conv_output_size(x, &s);
   auto scale = checked<float>(scale_obj, "weight_scale", 1);
   check_dim(scale, 0, s.Cout, "weight_scale", "out_channels");
-  py::array_t<float> bias, res_keep;
+  py::array_t<float> bias;
+  py::array res_keep;
   const float* biasp = optional_f32_vector(bias_obj, "bias", s.Cout, &bias);
-  const PostOp op = postop_args(residual, activation, act_lo, act_hi, s, s.Cout, &res_keep);
-  if (relu && op.act != Activation::none) throw py::value_error("relu: set either relu or activation, not both");
-  py::array_t<float> y({py::ssize_t(s.N), py::ssize_t(s.OH), py::ssize_t(s.OW), py::ssize_t(s.Cout)});
-  const float* xp = x.data();
+  io.post = postop_args(residual, activation, act_lo, act_hi, s, s.Cout, &res_keep, residual_scale, residual_zero_point);
+  if (relu && io.post.act != Activation::none) throw py::value_error("relu: set either relu or activation, not both");
+  py::array y = conv_output_arg(s, s.Cout, output_scale, output_zero_point, &io);
   const float* sp = scale.data();
-  float* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
-    qs8_conv2d_static_f32(xp, s, packed.data(), in_scale, zero_point, sp, biasp, relu, &op, yp, num_threads);
+    qs8_conv2d_static(io, s, packed.data(), sp, biasp, relu, num_threads);
   }
   return y;
 }
@@ -225,8 +229,10 @@ void bind_qs8_gemm(py::module_& m) {
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("input_scale"),
         py::arg("input_zero_point"), py::arg("weight_scale"), py::arg("bias"), py::arg("relu"),
         py::arg("num_threads") = 1, py::arg("residual") = py::none(), py::arg("activation") = "none",
-        py::arg("act_lo") = 0.f, py::arg("act_hi") = 0.f,
-        "static int8 conv2d, NHWC fp32 in -> NHWC fp32 out, optional fused residual add + activation");
+        py::arg("act_lo") = 0.f, py::arg("act_hi") = 0.f, py::arg("residual_scale") = 1.f,
+        py::arg("residual_zero_point") = 0, py::arg("output_scale") = py::none(), py::arg("output_zero_point") = 0,
+        "static int8 conv2d on NHWC fp32 or int8 input -> NHWC fp32 output (or int8 with output_scale), "
+        "optional fused residual add (fp32 or int8) + activation");
   m.def("ref_qs8_gemm_s32", &ref_gemm, py::arg("a"), py::arg("b"), "reference int32 a @ b.T for int8 a, b");
   m.def("qs8_quantize_rows", &quantize_rows, py::arg("x"), py::arg("isa") = py::none(),
         py::arg("reference") = false, "per-row symmetric int8 quantization -> (q, scales)");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "nnslim/gemm.h"
+#include "nnslim/conv_io.h"
 #include "nnslim/postop.h"
 
 namespace nnslim {
@@ -63,14 +64,13 @@ void im2col_row(const int8_t* xq, const Conv2dShape& s, int g, int64_t pixel, in
 
 }  // namespace
 
-void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* const* group_weights,
-                           float in_scale, int32_t zero_point, const float* b_scale, const float* bias,
-                           bool relu, const PostOp* post, float* Y, int num_threads) {
+void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB* const* group_weights,
+                       const float* b_scale, const float* bias, bool relu, int num_threads) {
+  ConvIO io = io_in;
   // A residual must be added before the activation, so ReLU moves from the GEMM epilogue to the post-op.
-  PostOp op = post ? *post : PostOp{};
-  if (relu && op.residual) {
-    if (op.act != Activation::none) throw std::invalid_argument("qs8_conv2d_static_f32: relu and post->act both set");
-    op.act = Activation::relu;
+  if (relu && io.post.has_residual()) {
+    if (io.post.act != Activation::none) throw std::invalid_argument("qs8_conv2d_static: relu and post.act both set");
+    io.post.act = Activation::relu;
     relu = false;
   }
   const int64_t pixels = int64_t(s.N) * s.OH * s.OW;
@@ -79,28 +79,20 @@ void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* 
   const Qs8GemmConfig& cfg = qs8_gemm_config(B0.isa);
   const int coutg = s.Cout / s.groups;
 
-  // 1. Quantize the whole input (as rows of C) and mark images holding a non-finite value.
+  // 1. The int8 input: given, or quantized here (marking images that hold a non-finite value).
   const int64_t in_rows = int64_t(s.N) * s.H * s.W;
   std::vector<int8_t> xq_big;
-  std::vector<float> rs_big, ps_big;
-  int8_t* xq = thread_scratch<int8_t, 0>(size_t(in_rows) * s.C, &xq_big);
-  float* row_scale = thread_scratch<float, 0>(in_rows, &rs_big);
-  const float inv = 1.f / in_scale;
-  const int qtasks = int(std::min<int64_t>(in_rows, int64_t(num_threads) * 4));
-  parallel_for(qtasks, in_rows * s.C >= (1 << 16) ? num_threads : 1, [&](int t) {
-    const int64_t r0 = in_rows * t / qtasks, r1 = in_rows * (t + 1) / qtasks;
-    cfg.quantize_rows_static(X + r0 * s.C, s.C, 0, int(r1 - r0), s.C, s.C, in_scale, inv, zero_point,
-                             xq + r0 * s.C, s.C, row_scale + r0);
-  });
+  std::vector<float> ps_big, img_scale(s.N, io.in_scale);
+  const int8_t* xq = io.Xq;
+  if (!xq) {
+    int8_t* q = thread_scratch<int8_t, 0>(size_t(in_rows) * s.C, &xq_big);
+    qs8_quantize_images(cfg, io.X, s.N, int64_t(s.H) * s.W * s.C, io.in_scale, io.in_zero_point, q,
+                        img_scale.data(), num_threads);
+    xq = q;
+  }
   float* pixel_scale = thread_scratch<float, 1>(pixels, &ps_big);
-  std::fill(pixel_scale, pixel_scale + pixels, in_scale);
-  const int64_t img_in = int64_t(s.H) * s.W, img_out = int64_t(s.OH) * s.OW;
-  for (int n = 0; n < s.N; ++n)
-    for (int64_t r = 0; r < img_in; ++r)
-      if (std::isnan(row_scale[n * img_in + r])) {
-        std::fill(pixel_scale + n * img_out, pixel_scale + (n + 1) * img_out, std::nanf(""));
-        break;
-      }
+  const int64_t img_out = int64_t(s.OH) * s.OW;
+  for (int n = 0; n < s.N; ++n) std::fill(pixel_scale + n * img_out, pixel_scale + (n + 1) * img_out, img_scale[n]);
 
   // 2. Per block of output pixels: im2col (unless pointwise), then the GEMM of every group.
   const bool direct = is_pointwise(s) && B0.Kp == s.C;
@@ -117,7 +109,10 @@ void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* 
     const int rows = int(std::min<int64_t>(kRowsPerTask, pixels - p0));
     std::vector<int8_t> a_big;
     std::vector<int32_t> rowsum_big;
+    std::vector<float> blk_big;
     int32_t* rowsum = thread_scratch<int32_t, 0>(rows, &rowsum_big);
+    // fp32 results go straight to Y, or (int8 output) to a cache-sized block that is requantized.
+    float* out = io.Yq ? thread_scratch<float, 2>(size_t(rows) * s.Cout, &blk_big) : io.Y + p0 * s.Cout;
     int8_t* a = nullptr;
     int col0 = 0, col1 = s.Cout;
     for (int g = 0; g < s.groups; ++g) {
@@ -132,7 +127,7 @@ void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* 
       } else {
         a = thread_scratch<int8_t, 1>(size_t(rows) * B.Kp, &a_big);
         for (int r = 0; r < rows; ++r)
-          im2col_row(xq, s, g, p0 + r, int8_t(zero_point), B.Kp, a + size_t(r) * B.Kp);
+          im2col_row(xq, s, g, p0 + r, int8_t(io.in_zero_point), B.Kp, a + size_t(r) * B.Kp);
         p.A = a;
         p.lda = B.Kp;
       }
@@ -140,7 +135,7 @@ void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* 
       p.a_rowsum = rowsum;
       p.B = &B;
       p.epilogue = Epilogue::store_f32;
-      p.Cf = Y + p0 * s.Cout + int64_t(g) * coutg;
+      p.Cf = out + int64_t(g) * coutg;
       p.ldc = s.Cout;
       p.a_scale = pixel_scale + p0;
       p.b_scale = b_scale + int64_t(g) * coutg;
@@ -154,9 +149,7 @@ void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* 
       }
       if (panel1 > panel0) cfg.gemm(p, 0, rows, panel0, panel1);
     }
-    if (!op.empty() && col1 > col0)
-      apply_postop(Y + p0 * s.Cout + col0, s.Cout, rows, col1 - col0, op,
-                   op.residual ? op.residual + p0 * op.ldr + col0 : nullptr);
+    if (col1 > col0) qs8_conv_finish_block(cfg, out + col0, s.Cout, rows, col1 - col0, p0, col0, s.Cout, io);
   });
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "nnslim/conv_io.h"
 #include "nnslim/gemm.h"
 #include "nnslim/hw.h"
 #include "nnslim/postop.h"
@@ -17,12 +18,12 @@ namespace nnslim {
 struct PackedDw {
   Isa isa = Isa::scalar;
   int C = 0, taps = 0;
-  int Cp = 0;                 // C rounded up to the kernel's channel tile (input rows are read up to Cp)
+  int Cp = 0;                 // C rounded up to the kernel's channel tile (scale / bias arrays hold Cp)
   std::vector<int16_t> data;  // widened to int16: the AVX2 kernel multiplies pairs of taps with vpmaddwd
 };
 
-// Computes `count` output pixels. rows[i * taps + t] is the int8 input row (Cp readable bytes) of
-// pixel i's tap t. out[i * ldo + c] = float(acc[c]) * scale[c] + bias[c] for c < C, where
+// Computes `count` output pixels. rows[i * taps + t] is the int8 input row (C bytes) of pixel i's
+// tap t; scale and bias hold Cp values. out[i * ldo + c] = float(acc[c]) * scale[c] + bias[c] for c < C, where
 // acc[c] = sum_t w[c, t] * row_t[c] exactly in int32 and scale[c] = a_scale * w_scale[c].
 struct Qs8DwConfig {
   Isa isa;  // the layout this config packs and reads
@@ -38,12 +39,11 @@ const Qs8DwConfig& qs8_dwconv_config(Isa isa);
 
 std::unique_ptr<PackedDw> qs8_dwconv_pack(const int8_t* w, int C, int taps, Isa isa);
 
-// Static int8 depthwise conv, NHWC fp32 in -> NHWC fp32 out (N, OH, OW, C); shape fields as for
-// qs8_conv2d_static_f32 with groups == C == Cout. `bias` has the zero-point term folded in. A
-// non-finite value in an image makes that image's whole output NaN. `post` may be null.
-void qs8_dwconv2d_static_f32(const float* X, const Conv2dShape& s, const PackedDw& w, float in_scale,
-                             int32_t zero_point, const float* w_scale, const float* bias, const PostOp* post,
-                             float* Y, int num_threads);
+// Static int8 depthwise conv (nnslim/conv_io.h says what goes in and out); shape fields as for
+// qs8_conv2d_static with groups == C == Cout. `bias` has the zero-point term folded in. A non-finite
+// value in an fp32 input image makes that image's whole output NaN.
+void qs8_dwconv2d_static(const ConvIO& io, const Conv2dShape& s, const PackedDw& w, const float* w_scale,
+                         const float* bias, int num_threads);
 
 namespace ref {
 // acc[n, oh, ow, c] = sum_{kh, kw} w[c, kh * KW + kw] * (x[n, ih, iw, c] or zero_point outside the image).

@@ -105,14 +105,13 @@ struct Conv2dShape {
   int OH, OW;
 };
 
-// Static int8 convolution on NHWC fp32 input -> NHWC fp32 output (N, OH, OW, Cout). Weights: one
-// PackedB per group, each (Cout / groups) x (KH * KW * C / groups) in (kh, kw, c) order. Padding
-// reads the zero point. `bias` has the zero-point term folded in, as for the linear layer. A
-// non-finite value in an image makes that image's whole output NaN. `post` (may be null): residual
-// add + activation on each output block.
-void qs8_conv2d_static_f32(const float* X, const Conv2dShape& s, const PackedB* const* group_weights,
-                           float in_scale, int32_t zero_point, const float* b_scale, const float* bias,
-                           bool relu, const PostOp* post, float* Y, int num_threads);
+// Static int8 convolution (nnslim/conv_io.h says what goes in and out). Weights: one PackedB per
+// group, each (Cout / groups) x (KH * KW * C / groups) in (kh, kw, c) order. Padding reads the input
+// zero point. `bias` has the zero-point term folded in, as for the linear layer. A non-finite value
+// in an fp32 input image makes that image's whole output NaN (int8 inputs carry no NaN).
+struct ConvIO;
+void qs8_conv2d_static(const ConvIO& io, const Conv2dShape& s, const PackedB* const* group_weights,
+                       const float* b_scale, const float* bias, bool relu, int num_threads);
 
 // Per-thread reusable scratch, one buffer per (type, slot). Big per-call buffers would otherwise be
 // fresh mmaps each call, and their page faults cost as much as a conv's GEMM when calls alternate

@@ -16,20 +16,30 @@ enum class Activation : int {
 };
 
 struct PostOp {
-  const float* residual = nullptr;  // same layout as the output (NHWC, ldr floats per pixel), or null
+  // The residual, laid out as the output (NHWC, ldr values per pixel): fp32, or int8 that reads as
+  // float(q - res_zero_point) * res_scale. At most one of the two is set.
+  const float* residual = nullptr;
+  const int8_t* residual_q = nullptr;
+  float res_scale = 1.f;
+  int32_t res_zero_point = 0;
   size_t ldr = 0;
   Activation act = Activation::none;
   float lo = 0.f, hi = 0.f;  // clamp bounds
-  bool empty() const { return residual == nullptr && act == Activation::none; }
+  bool has_residual() const { return residual != nullptr || residual_q != nullptr; }
+  bool empty() const { return !has_residual() && act == Activation::none; }
 };
 
-// y[r, c] = act(y[r, c] + residual[r, c]) for rows [0, rows), columns [0, cols). `residual` (when
-// set) points at the block's first row. NaN stays NaN (comparisons below are written so).
-void apply_postop(float* y, size_t ldy, int rows, int cols, const PostOp& op, const float* residual);
+inline float residual_value(const PostOp& op, size_t index) {
+  return op.residual ? op.residual[index] : float(int32_t(op.residual_q[index]) - op.res_zero_point) * op.res_scale;
+}
+
+// y[r, c] = act(y[r, c] + residual[row0 + r, col0 + c]) for rows [0, rows), columns [0, cols): y is
+// an output block whose first element is output pixel row0, channel col0. NaN stays NaN.
+void apply_postop(float* y, size_t ldy, int rows, int cols, const PostOp& op, int64_t row0, int col0);
 
 // The same on one value: the definition the function above follows.
 inline float postop_value(float y, const PostOp& op, float residual) {
-  if (op.residual) y = y + residual;
+  if (op.has_residual()) y = y + residual;
   switch (op.act) {
     case Activation::none: return y;
     case Activation::relu: return y < 0.f ? 0.f : y;

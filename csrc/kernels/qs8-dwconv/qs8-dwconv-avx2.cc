@@ -48,12 +48,24 @@ void nnslim_qs8_dwconv_ukernel__avx2(const PackedDw& w, const int8_t* const* row
     for (int c0 = 0; c0 < C; c0 += kTile) {
       const int16_t* wp = wbase + size_t(c0 / kTile) * P * 32;
       __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
+      const int cn = C - c0 < kTile ? C - c0 : kTile;  // rows hold C bytes: the last block copies its tail
       for (int p = 0; p < P; ++p, wp += 32) {
         const int8_t* x0 = r[2 * p] + c0;
         // An odd last tap pairs with itself: its packed weight is zero.
         const int8_t* x1 = (2 * p + 1 < taps ? r[2 * p + 1] : r[2 * p]) + c0;
-        const __m256i a0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x0)));
-        const __m256i a1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x1)));
+        __m128i l0, l1;
+        if (cn == kTile) {
+          l0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x0));
+          l1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x1));
+        } else {
+          alignas(16) int8_t t0[kTile] = {}, t1[kTile] = {};
+          std::memcpy(t0, x0, cn);
+          std::memcpy(t1, x1, cn);
+          l0 = _mm_load_si128(reinterpret_cast<const __m128i*>(t0));
+          l1 = _mm_load_si128(reinterpret_cast<const __m128i*>(t1));
+        }
+        const __m256i a0 = _mm256_cvtepi8_epi16(l0);
+        const __m256i a1 = _mm256_cvtepi8_epi16(l1);
         acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a0, a1),
                                                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp))));
         acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1),

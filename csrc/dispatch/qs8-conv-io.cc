@@ -1,0 +1,44 @@
+// Entry quantization and block finishing shared by the int8 convolution drivers (nnslim/conv_io.h).
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "nnslim/conv_io.h"
+
+namespace nnslim {
+
+void qs8_quantize_images(const Qs8GemmConfig& cfg, const float* X, int N, int64_t img_elems, float scale,
+                         int32_t zero_point, int8_t* xq, float* img_scale, int num_threads) {
+  // Chunks of whole pixels quantized as one long row each: the quantizer's per-row work (and its
+  // scalar tail) is paid per 16K values, not per pixel (3 values for an RGB stem conv).
+  constexpr int64_t kChunk = 16384;
+  const int64_t chunks_per_img = std::max<int64_t>(1, (img_elems + kChunk - 1) / kChunk);
+  const int64_t total = int64_t(N) * chunks_per_img;
+  std::vector<float> chunk_scale(size_t(total), scale);
+  const float inv = 1.f / scale;
+  parallel_for(int(total), int64_t(N) * img_elems >= (1 << 16) ? num_threads : 1, [&](int t) {
+    const int64_t n = t / chunks_per_img, c = t % chunks_per_img;
+    const int64_t e0 = img_elems * c / chunks_per_img, e1 = img_elems * (c + 1) / chunks_per_img;
+    if (e1 == e0) return;
+    const int64_t off = n * img_elems + e0;
+    const int len = int(e1 - e0);
+    cfg.quantize_rows_static(X + off, len, 0, 1, len, len, scale, inv, zero_point, xq + off, len, &chunk_scale[t]);
+  });
+  for (int n = 0; n < N; ++n) {
+    img_scale[n] = scale;
+    for (int64_t c = 0; c < chunks_per_img; ++c)
+      if (std::isnan(chunk_scale[size_t(n * chunks_per_img + c)])) img_scale[n] = std::nanf("");
+  }
+}
+
+void qs8_conv_finish_block(const Qs8GemmConfig& cfg, float* block, size_t ldb, int rows, int cols, int64_t row0,
+                           int col0, size_t ldy, const ConvIO& io) {
+  if (!io.post.empty()) apply_postop(block, ldb, rows, cols, io.post, row0, col0);
+  if (io.Yq) {
+    std::vector<float> unused(rows);
+    cfg.quantize_rows_static(block, ldb, 0, rows, cols, cols, io.out_scale, 1.f / io.out_scale, io.out_zero_point,
+                             io.Yq + size_t(row0) * ldy + col0, ldy, unused.data());
+  }
+}
+
+}  // namespace nnslim

@@ -1,0 +1,36 @@
+// What flows in and out of an int8 convolution: fp32 NHWC (quantized on entry with the calibrated
+// input scale / zero point) or int8 NHWC already in that quantization; fp32 NHWC out, or int8 NHWC
+// requantized with the output scale / zero point the next int8 node reads. Between two int8 nodes
+// of a graph the activations never exist in fp32 outside a cache-sized block.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "nnslim/gemm.h"
+#include "nnslim/postop.h"
+
+namespace nnslim {
+
+struct ConvIO {
+  const float* X = nullptr;    // fp32 NHWC input, or
+  const int8_t* Xq = nullptr;  // int8 NHWC input quantized with (in_scale, in_zero_point)
+  float in_scale = 1.f;
+  int32_t in_zero_point = 0;
+  float* Y = nullptr;          // fp32 NHWC output, or
+  int8_t* Yq = nullptr;        // int8 NHWC output: q = clamp(rne(y / out_scale) + out_zero_point)
+  float out_scale = 1.f;
+  int32_t out_zero_point = 0;
+  PostOp post;                 // residual add + activation, before the output is stored
+};
+
+// Quantizes N images of `img_elems` floats each (NHWC, contiguous) with one scale / zero point into
+// xq; img_scale[n] = scale, or NaN when image n holds a non-finite value.
+void qs8_quantize_images(const Qs8GemmConfig& cfg, const float* X, int N, int64_t img_elems, float scale,
+                         int32_t zero_point, int8_t* xq, float* img_scale, int num_threads);
+
+// Finishes an fp32 output block (rows x cols, row stride ldb; first element = output pixel row0,
+// channel col0): post-ops, then, for an int8 output, requantization into io.Yq (row stride ldy).
+void qs8_conv_finish_block(const Qs8GemmConfig& cfg, float* block, size_t ldb, int rows, int cols, int64_t row0,
+                           int col0, size_t ldy, const ConvIO& io);
+
+}  // namespace nnslim
