@@ -262,7 +262,11 @@ def load(path, model: nn.Module) -> nn.Module:
     except RuntimeError as exc:
         raise ValueError(f"{path!r} does not match the model: {exc}") from exc
     if "graph" in meta:
+        from nnslim.graph.nan_guard import guard_nan_images
         from nnslim.quantization.graph_static import graph_report
 
+        if meta["graph"].get("nan_guard"):
+            guard_nan_images(model)
+            model.meta["nnslim_graph"]["nan_guard"] = True
         model.meta["nnslim_report"] = graph_report(model)
     return model

@@ -19,6 +19,11 @@ def _pair(v) -> Tuple[int, int]:
 ACTIVATIONS = ("none", "relu", "clamp", "hardswish", "hardsigmoid")
 
 
+def _check_qparams(what: str, scale: float, zero_point: int) -> None:
+    if not (scale > 0 and torch.isfinite(torch.tensor(scale))) or not -128 <= int(zero_point) <= 127:
+        raise ValueError(f"{what} qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
+
+
 class Int8Conv2d(PackedWeightsMixin, nn.Module):
     """Convolution on nnslim's int8 kernels: the input is quantized once with a calibrated scale / zero
     point (NHWC internally); depthwise convs (groups == channels) run the direct depthwise kernel, the
@@ -26,6 +31,11 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
     dequantizes, adds the bias, then (optionally) a residual operand and an activation:
     ``act(conv(x) + residual)`` with act in none / relu / clamp(lo, hi) (ReLU6, Hardtanh) / hardswish /
     hardsigmoid. ``residual=True`` makes ``forward(x, residual)`` take the other operand of a fused add.
+
+    Inside a graph-converted model, activations between int8 nodes stay int8: ``int8_output=True``
+    returns an int8 NHWC tensor (N, OH, OW, C) requantized with ``output_scale`` / ``output_zero_point``,
+    which the next Int8Conv2d reads as its input (with equal input qparams) or, with
+    ``int8_residual=True``, as its residual (``residual_scale`` / ``residual_zero_point``).
 
     Output: float32 NCHW-shaped, in channels_last memory format (no transpose back; the next
     Int8Conv2d reads it directly). Buffers: ``weight_int8`` (out, in/groups, kh, kw) int8 in PyTorch
@@ -36,8 +46,11 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, relu: bool = False, activation: str = "none",
-                 act_lo: float = 0.0, act_hi: float = 0.0, residual: bool = False):
+                 act_lo: float = 0.0, act_hi: float = 0.0, residual: bool = False, int8_output: bool = False,
+                 int8_residual: bool = False):
         super().__init__()
+        if int8_residual and not residual:
+            raise ValueError("int8_residual=True needs residual=True")
         if relu:
             if activation not in ("none", "relu"):
                 raise ValueError(f"relu=True conflicts with activation={activation!r}")
@@ -62,13 +75,20 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
             self.bias = None
         self.register_buffer("input_scale", torch.tensor(1.0))
         self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int32))
+        self.int8_output, self.int8_residual = bool(int8_output), bool(int8_residual)
+        if self.int8_output:
+            self.register_buffer("output_scale", torch.tensor(1.0))
+            self.register_buffer("output_zero_point", torch.tensor(0, dtype=torch.int32))
+        if self.int8_residual:
+            self.register_buffer("residual_scale", torch.tensor(1.0))
+            self.register_buffer("residual_zero_point", torch.tensor(0, dtype=torch.int32))
         self._init_packing()
 
     def init_kwargs(self) -> dict:
         return dict(in_channels=self.in_channels, out_channels=self.out_channels, kernel_size=self.kernel_size,
                     stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
                     bias=self.bias is not None, activation=self.activation, act_lo=self.act_lo, act_hi=self.act_hi,
-                    residual=self.residual)
+                    residual=self.residual, int8_output=self.int8_output, int8_residual=self.int8_residual)
 
     @property
     def relu(self) -> bool:
@@ -107,11 +127,32 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
         return mod
 
     def set_input_qparams(self, scale: float, zero_point: int) -> None:
-        if not (scale > 0 and torch.isfinite(torch.tensor(scale))) or not -128 <= int(zero_point) <= 127:
-            raise ValueError(f"input qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
+        _check_qparams("input", scale, zero_point)
         self.input_scale.fill_(float(scale))
         self.input_zero_point.fill_(int(zero_point))
         self._packed = None
+
+    def set_output_qparams(self, scale: float, zero_point: int) -> None:
+        """Makes the output int8 NHWC with these qparams (the next int8 node's input quantization)."""
+        _check_qparams("output", scale, zero_point)
+        if not self.int8_output:
+            self.int8_output = True
+            self.register_buffer("output_scale", torch.tensor(1.0))
+            self.register_buffer("output_zero_point", torch.tensor(0, dtype=torch.int32))
+        self.output_scale.fill_(float(scale))
+        self.output_zero_point.fill_(int(zero_point))
+
+    def set_residual_qparams(self, scale: float, zero_point: int) -> None:
+        """The residual operand arrives int8 NHWC in these qparams (another int8 node's output)."""
+        if not self.residual:
+            raise ValueError("set_residual_qparams: this conv fuses no residual add")
+        _check_qparams("residual", scale, zero_point)
+        if not self.int8_residual:
+            self.int8_residual = True
+            self.register_buffer("residual_scale", torch.tensor(1.0))
+            self.register_buffer("residual_zero_point", torch.tensor(0, dtype=torch.int32))
+        self.residual_scale.fill_(float(scale))
+        self.residual_zero_point.fill_(int(zero_point))
 
     def pack(self):
         with self._pack_lock:
@@ -132,7 +173,12 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         if isinstance(x, torch.Tensor) and x.dim() != 4:
             raise ValueError(f"Int8Conv2d: expected a 4-D NCHW input, got shape {tuple(x.shape)}")
-        check_inference_input("Int8Conv2d", x, self.in_channels, dim=1)
+        if isinstance(x, torch.Tensor) and x.dtype == torch.int8:  # an int8 node's NHWC output
+            if x.shape[3] != self.in_channels or not x.is_contiguous():
+                raise ValueError(f"Int8Conv2d: an int8 input must be a contiguous NHWC tensor with "
+                                 f"{self.in_channels} channels (another int8 node's output), got shape {tuple(x.shape)}")
+        else:
+            check_inference_input("Int8Conv2d", x, self.in_channels, dim=1)
         if self.residual != (residual is not None):
             raise ValueError("Int8Conv2d: " + ("this conv fuses a residual add; call it with (x, residual)"
                                                if self.residual else "residual given, but this conv was built "
@@ -141,42 +187,65 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
             return _torch_ops.forward(self, x)
         if not isinstance(residual, torch.Tensor) or residual.dim() != 4:
             raise ValueError("Int8Conv2d: residual must be a 4-D NCHW tensor of the output's shape")
+        if (residual.dtype == torch.int8) != self.int8_residual:
+            raise ValueError("Int8Conv2d: residual: expected " + ("an int8 NHWC tensor (int8_residual=True)"
+                                                                  if self.int8_residual else "a float tensor"))
         return _torch_ops.forward_residual(self, x, residual)
 
     def _output_hw(self, h: int, w: int):
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
         return (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
 
+    @staticmethod
+    def _input_hw(x: torch.Tensor):
+        return (x.shape[1], x.shape[2]) if x.dtype == torch.int8 else (x.shape[2], x.shape[3])
+
     def _fake_output(self, x: torch.Tensor) -> torch.Tensor:
-        oh, ow = self._output_hw(x.shape[2], x.shape[3])
-        return x.new_empty(x.shape[0], self.out_channels, oh, ow).contiguous(memory_format=torch.channels_last)
+        oh, ow = self._output_hw(*self._input_hw(x))
+        if self.int8_output:
+            return x.new_empty(x.shape[0], oh, ow, self.out_channels, dtype=torch.int8)
+        dtype = torch.float32 if x.dtype == torch.int8 else x.dtype
+        return x.new_empty(x.shape[0], self.out_channels, oh, ow, dtype=dtype).contiguous(memory_format=torch.channels_last)
 
     def _forward_impl(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         if x.device.type != "cpu":
             raise NotImplementedError("Int8Conv2d runs on the CPU only")
-        out_dtype = x.dtype
-        nhwc = x.float().contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
-        res = None
+        out_dtype = torch.float32 if x.dtype == torch.int8 else x.dtype
+        if x.dtype == torch.int8:
+            nhwc = x
+        else:
+            nhwc = x.float().contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
+        res, res_scale, res_zp = None, 1.0, 0
         if residual is not None:
-            oh, ow = self._output_hw(x.shape[2], x.shape[3])
-            if tuple(residual.shape) != (x.shape[0], self.out_channels, oh, ow):
-                raise ValueError(f"Int8Conv2d: residual: expected shape {(x.shape[0], self.out_channels, oh, ow)}, "
-                                 f"got {tuple(residual.shape)}")
-            res = residual.float().contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).numpy()
+            oh, ow = self._output_hw(*self._input_hw(x))
+            if residual.dtype == torch.int8:
+                want = (x.shape[0], oh, ow, self.out_channels)
+                res = residual.contiguous()
+                res_scale, res_zp = float(self.residual_scale), int(self.residual_zero_point)
+            else:
+                want = (x.shape[0], self.out_channels, oh, ow)
+                res = residual.float().contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
+            if tuple(residual.shape) != want:
+                raise ValueError(f"Int8Conv2d: residual: expected shape {want}, got {tuple(residual.shape)}")
+            res = res.numpy()
+        out_scale, out_zp = (float(self.output_scale), int(self.output_zero_point)) if self.int8_output else (None, 0)
         packed = self.pack()
         bias = None if self._bias_folded is None else self._bias_folded.numpy()
         scale, zp, threads = float(self.input_scale), int(self.input_zero_point), _native.num_threads()
         if self.depthwise:
             y = _native.C.qs8_dwconv2d_static(nhwc.numpy(), packed, self.stride, self.padding, self.dilation, scale,
                                               zp, self.weight_scale.numpy(), bias, res, self.activation,
-                                              self.act_lo, self.act_hi, threads)
+                                              self.act_lo, self.act_hi, threads, res_scale, res_zp, out_scale,
+                                              out_zp)
         else:
             # ReLU without a residual stays in the GEMM epilogue (no extra pass over the output).
             gemm_relu = self.activation == "relu" and res is None
             y = _native.C.qs8_conv2d_static(nhwc.numpy(), packed, self.kernel_size, self.stride, self.padding,
                                             self.dilation, self.groups, scale, zp, self.weight_scale.numpy(), bias,
                                             gemm_relu, threads, res, "none" if gemm_relu else self.activation,
-                                            self.act_lo, self.act_hi)
+                                            self.act_lo, self.act_hi, res_scale, res_zp, out_scale, out_zp)
+        if self.int8_output:
+            return torch.from_numpy(y)
         out = torch.from_numpy(y).permute(0, 3, 1, 2)
         return out if out_dtype == torch.float32 else out.to(out_dtype)
 
@@ -194,4 +263,6 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
         s = ""
         if self.activation != "none":
             s += f", activation={self.activation}" + (f"({self.act_lo:g}, {self.act_hi:g})" if self.activation == "clamp" else "")
-        return s + (", + residual" if self.residual else "")
+        s += (", + int8 residual" if self.int8_residual else ", + residual") if self.residual else ""
+        return s + (f", int8 output (scale={float(self.output_scale):.3g} zero_point={int(self.output_zero_point)})"
+                    if self.int8_output else "")

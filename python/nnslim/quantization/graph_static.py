@@ -18,6 +18,7 @@ import torch.nn as nn
 from nnslim._utils import set_submodule
 from nnslim.graph import GraphCaptureError, capture, fold_batchnorm, fuse_conv_activation, fuse_conv_add, propagate_shapes
 from nnslim.graph.fused import FusedConv2d
+from nnslim.graph.nan_guard import guard_nan_images
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_linear import Int8Linear
 from nnslim.quantization.calibrate import batch_input, calibrate
@@ -106,7 +107,15 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
                          f"the model: {exc}") from exc
     targets = {n.target: gm.get_submodule(n.target) for n in gm.graph.nodes
                if n.op == "call_module" and _eligible(gm.get_submodule(n.target))}
-    observers = calibrate(gm, targets, batches, config.make_observer, progress=config.progress)
+    # Conv outputs are observed too: where every consumer is an int8 conv, the edge becomes int8.
+    out_observers = {fqn: config.make_observer() for fqn, m in targets.items() if isinstance(m, nn.Conv2d)}
+    hooks = [targets[fqn].register_forward_hook(lambda mod, args, out, fqn=fqn: out_observers[fqn].update(out))
+             for fqn in out_observers]
+    try:
+        observers = calibrate(gm, targets, batches, config.make_observer, progress=config.progress)
+    finally:
+        for h in hooks:
+            h.remove()
     for fqn, obs in observers.items():
         if obs.batches == 0:
             continue
@@ -114,6 +123,16 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
         qparams = obs.qparams(config.symmetric)
         cls = Int8Linear if isinstance(module, nn.Linear) else Int8Conv2d
         set_submodule(gm, fqn, cls.from_float(module, config, input_qparams=qparams))
+    edges = int8_edges(gm)
+    for producer, consumers in edges.items():
+        qparams = out_observers[producer].qparams(config.symmetric)
+        gm.get_submodule(producer).set_output_qparams(*qparams)
+        for consumer, as_residual in consumers:
+            mod = gm.get_submodule(consumer)
+            (mod.set_residual_qparams if as_residual else mod.set_input_qparams)(*qparams)
+    if edges:
+        guard_nan_images(gm)
+        gm.meta["nnslim_graph"]["nan_guard"] = True
     for name in gm.meta["nnslim_graph"]["opaque"]:  # untraceable submodules: module-by-module conversion inside them
         from nnslim.quantization.api import quantize
 
@@ -123,6 +142,31 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
                      calibration_data=[b for b in _inputs_of(gm, name, batches)])
     gm.meta["nnslim_report"] = graph_report(gm)
     return gm
+
+
+def int8_edges(gm: fx.GraphModule) -> Dict[str, List]:
+    """producer fqn -> [(consumer fqn, as_residual)] for every Int8Conv2d whose output feeds only
+    Int8Conv2d inputs or fused residuals (each module called once): those edges can stay int8."""
+    calls: Dict[str, int] = {}
+    for n in gm.graph.nodes:
+        if n.op == "call_module":
+            calls[n.target] = calls.get(n.target, 0) + 1
+    edges = {}
+    for n in gm.graph.nodes:
+        if n.op != "call_module" or not isinstance(gm.get_submodule(n.target), Int8Conv2d) or calls[n.target] != 1:
+            continue
+        uses = []
+        for u in n.users:
+            if u.op != "call_module" or not isinstance(gm.get_submodule(u.target), Int8Conv2d) or calls[u.target] != 1:
+                break
+            positions = [i for i, a in enumerate(u.args) if a is n]
+            if not positions or u.kwargs or any(i > 1 for i in positions):
+                break
+            uses += [(u.target, i == 1) for i in positions]
+        else:
+            if uses:
+                edges[n.target] = uses
+    return edges
 
 
 def _inputs_of(gm: fx.GraphModule, fqn: str, batches: List[torch.Tensor]) -> List[torch.Tensor]:
@@ -159,6 +203,8 @@ def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
                 if getattr(m, "residual", False):
                     fused.append("add")
                 extra = "depthwise kernel" if getattr(m, "depthwise", False) else "GEMM"
+                if getattr(m, "int8_output", False):
+                    extra += ", int8 out"
                 rows.append(dict(node=n.name, op=kind, runs="int8",
                                  why=extra + (f", fused {' + '.join(fused)}" if fused else "")))
                 continue
@@ -168,6 +214,8 @@ def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
                 why = "layout / no-op"
             else:
                 why = f"{kind}: no int8 kernel"
+        elif n.target.__class__.__name__ == "function" and n.target.__module__ == "nnslim.graph.nan_guard":
+            continue
         else:
             kind = getattr(n.target, "__name__", str(n.target))
             why = "layout / no-op" if kind in _LAYOUT_OPS else f"{kind}: no int8 kernel"
