@@ -1,0 +1,111 @@
+"""Whole-model int8_static on real CNN graphs (torchvision layouts: residual adds, depthwise convs,
+squeeze-excite) at batch 1, 224x224, against fp32 and torch.ao FX static int8 (x86 backend), timed
+interleaved in one process; output cosine against fp32.
+
+    python bench/bench_graph_int8.py [--quick] [--models resnet18,mobilenet_v2] [--torchvision]
+
+--torchvision builds the models from torchvision (needs a venv where it loads, see the README);
+the default uses nnslim.models, whose layouts and names match torchvision's.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import platform
+import time
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import nnslim
+from nnslim import models
+from nnslim.benchmarks import interleaved_medians, markdown_table
+
+MODELS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large"]
+
+
+def build(name: str, torchvision: bool = False) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if torchvision:
+        import torchvision.models as tvm
+
+        m = getattr(tvm, name)(weights=None)
+    else:
+        m = getattr(models, name)()
+    return models.randomize_batchnorm(m).eval()
+
+
+def _cos(a, b):
+    return F.cosine_similarity(a.flatten().double(), b.flatten().double(), dim=0).item()
+
+
+def torch_ao_fx(model, example, calib):
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    torch.backends.quantized.engine = "x86"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = prepare_fx(copy.deepcopy(model), get_default_qconfig_mapping("x86"), (example,))
+        with torch.no_grad():
+            for x in calib:
+                prepared(x)
+        return convert_fx(prepared)
+
+
+def model_rows(name: str, rounds: int, torchvision: bool = False, calib_batches: int = 8):
+    model = build(name, torchvision)
+    g = torch.Generator().manual_seed(1)
+    calib = [torch.randn(1, 3, 224, 224, generator=g) for _ in range(calib_batches)]
+    x = torch.randn(1, 3, 224, 224, generator=g)
+    t0 = time.perf_counter()
+    ours = nnslim.quantize(model, nnslim.Int8StaticConfig(progress=False), calibration_data=calib)
+    convert_s = time.perf_counter() - t0
+    ao = torch_ao_fx(model, x, calib)
+    with torch.inference_mode():
+        ref = model(x)
+        cos = {"nnslim int8_static": _cos(ref, ours(x)), "torch.ao FX int8 (x86)": _cos(ref, ao(x))}
+        t = interleaved_medians({"fp32": lambda: model(x), "torch.ao FX int8 (x86)": lambda: ao(x),
+                                 "nnslim int8_static": lambda: ours(x)}, rounds=rounds)
+    int8_nodes = sum(r["runs"] == "int8" for r in ours.meta["nnslim_report"])
+    rows = []
+    for k, v in t.items():
+        rows.append([name, k, f"{v * 1e3:.2f}", f"{t['fp32'] / v:.2f}x",
+                     "" if k == "fp32" else f"{t['torch.ao FX int8 (x86)'] / v:.2f}x",
+                     "1" if k == "fp32" else f"{cos[k]:.5f}"])
+    rows[-1][1] += f" ({int8_nodes}/{len(ours.meta['nnslim_report'])} nodes int8, converted in {convert_s:.1f} s)"
+    return rows
+
+
+def run_table(quick: bool = False, names=MODELS, torchvision: bool = False) -> str:
+    torch.set_num_threads(2)
+    rounds = 5 if quick else 15
+    rows = []
+    for name in names:
+        rows += model_rows(name, rounds, torchvision)
+    return markdown_table(["model", "variant", "ms (median)", "vs fp32", "vs torch.ao FX", "cosine vs fp32"], rows)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_bench_graph_int8(benchmark, name):
+    torch.set_num_threads(2)
+    model = build(name)
+    calib = [torch.randn(1, 3, 224, 224) for _ in range(2)]
+    q = nnslim.quantize(model, nnslim.Int8StaticConfig(progress=False), calibration_data=calib)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.inference_mode():
+        benchmark(lambda: q(x))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--torchvision", action="store_true")
+    args = ap.parse_args()
+    print(f"# whole-model int8, {platform.processor() or platform.machine()}, {nnslim.cpu_info()['selected']}, "
+          f"2 threads, batch 1, 224x224, torch {torch.__version__}"
+          f"{', torchvision models' if args.torchvision else ', nnslim.models (torchvision layouts)'}\n")
+    print(run_table(args.quick, args.models.split(","), args.torchvision))
