@@ -50,12 +50,29 @@ def test_groups_run_along_the_input_dimension():
     assert nm_mask(conv, 1, 4).flatten().tolist() == [0, 0, 0, 1, 0, 0, 0, 1]
 
 
-def test_indivisible_input_dimension_is_rejected_with_the_layer_name():
+def test_indivisible_input_dimension_is_skipped_with_a_warning_or_rejected_when_strict():
     model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
     with pytest.raises(ValueError, match=r"'0'.*input dimension 6.*M=4"):
+        prune(model, pattern="2:4", strict=True)
+    assert get_mask(model[0]) is None and get_mask(model[2]) is None  # strict: nothing pruned
+    with pytest.warns(UserWarning, match=r"skipped 1 layer.*'0' \(input dimension 6\)"):
         prune(model, pattern="2:4")
-    prune(model, pattern="2:4", skip=["0"])
     assert get_mask(model[0]) is None and is_nm_sparse(model[2].weight, 2, 4)
+    fresh = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+    prune(fresh, pattern="2:4", skip=["0"])
+    assert get_mask(fresh[0]) is None and is_nm_sparse(fresh[2].weight, 2, 4)
+    with pytest.raises(ValueError, match="strict: expected True or False"):
+        PruneConfig(pattern="2:4", strict="yes")
+
+
+def test_nm_on_digits_cnn_skips_the_one_channel_stem():
+    from nnslim.datasets import DigitsCNN
+
+    model = DigitsCNN(8)
+    with pytest.warns(UserWarning, match=r"'features.0' \(input dimension 1\)"):
+        prune(model, PruneConfig(sparsity=0.5, pattern="2:4"))
+    assert get_mask(model.features[0]) is None
+    assert is_nm_sparse(model.features[3].weight, 2, 4) and is_nm_sparse(model.classifier[1].weight, 2, 4)
 
 
 def test_nm_with_gradient_scores_and_all_zero_layer():

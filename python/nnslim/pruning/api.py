@@ -1,6 +1,8 @@
 """``prune``: one-shot pruning of a model in place, and the step ``Pruner`` repeats."""
 from __future__ import annotations
 
+import warnings
+
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 
 import torch
@@ -66,9 +68,22 @@ def prune_step(model: nn.Module, config: PruneConfig, data: Optional[Iterable] =
     if config.pattern == "channel":
         return _prune_channels(model, config, active, targets, global_sparsity, data)
     nm = config.nm
-    if nm is not None:
-        for name, m in active:  # fail on shapes before a possibly long scoring pass
-            check_divisible(tuple(m.weight.shape), nm[1], name, nm[0])
+    if nm is not None:  # check shapes before a possibly long scoring pass
+        unfit = {}
+        for name, m in active:
+            try:
+                check_divisible(tuple(m.weight.shape), nm[1], name, nm[0])
+            except ValueError as exc:
+                if config.strict:
+                    raise ValueError(f"{exc} (or drop strict=True to skip such layers with a warning)") from None
+                unfit[name] = m.weight.shape[1] if m.weight.dim() >= 2 else None
+        if unfit:
+            warnings.warn(f"pattern '{config.pattern}': skipped {len(unfit)} layer(s) whose input dimension is not "
+                          f"divisible by M={nm[1]} (they stay dense): "
+                          + ", ".join(f"{n!r} (input dimension {d})" for n, d in unfit.items()), stacklevel=3)
+            active = [(n, m) for n, m in active if n not in unfit]
+            if not active:
+                return {}
     scores = weight_scores(model, active, config.method, data, config.loss_fn, config.num_batches, config.seed)
     for name, m in active:
         old = get_mask(m)

@@ -13,7 +13,7 @@ CHANNEL_NORMS = ("l1", "l2")
 
 # Fields that to_dict() writes; loss_fn is code, not data, so it never round-trips.
 _SERIAL_FIELDS = ("sparsity", "method", "scope", "pattern", "channel_norm", "schedule", "skip",
-                  "per_layer", "num_batches", "seed")
+                  "per_layer", "num_batches", "seed", "strict")
 
 
 def parse_nm(pattern: str) -> Optional[Tuple[int, int]]:
@@ -58,6 +58,8 @@ class PruneConfig:
                   (inputs, targets) batches. Not serialised by ``to_dict``.
     num_batches   how many batches gradient/taylor scores accumulate over (None: the whole iterable).
     seed          for method="random".
+    strict        N:M only: a layer whose input dimension is not divisible by M raises ValueError
+                  (naming it) instead of being skipped with a warning, as NVIDIA ASP and torch.ao skip it.
     """
 
     sparsity: Optional[float] = None
@@ -71,6 +73,7 @@ class PruneConfig:
     loss_fn: Optional[Callable] = field(default=None, compare=False)
     num_batches: Optional[int] = None
     seed: int = 0
+    strict: bool = False
 
     def __post_init__(self):
         nm = parse_nm(self.pattern)
@@ -101,6 +104,8 @@ class PruneConfig:
             raise ValueError(f"num_batches: expected None or an int >= 1, got {self.num_batches!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed: expected an int, got {self.seed!r}")
+        if not isinstance(self.strict, bool):
+            raise ValueError(f"strict: expected True or False, got {self.strict!r}")
 
     @staticmethod
     def _normalise_skip(skip) -> Tuple[str, ...]:
