@@ -1,5 +1,6 @@
 // Entry quantization and block finishing shared by the int8 convolution drivers (nnslim/conv_io.h).
 #include <algorithm>
+#include <stdexcept>
 #include <cmath>
 #include <vector>
 
@@ -9,11 +10,13 @@ namespace nnslim {
 
 void qs8_quantize_images(const Qs8GemmConfig& cfg, const float* X, int N, int64_t img_elems, float scale,
                          int32_t zero_point, int8_t* xq, float* img_scale, int num_threads) {
-  // Chunks of whole pixels quantized as one long row each: the quantizer's per-row work (and its
-  // scalar tail) is paid per 16K values, not per pixel (3 values for an RGB stem conv).
+  // Chunks of up to 16K values quantized as one long row each: the quantizer's per-row work (and its
+  // scalar tail) is paid per chunk, not per pixel (3 values for an RGB stem conv). Static
+  // quantization is value by value, so chunk borders do not matter.
   constexpr int64_t kChunk = 16384;
   const int64_t chunks_per_img = std::max<int64_t>(1, (img_elems + kChunk - 1) / kChunk);
   const int64_t total = int64_t(N) * chunks_per_img;
+  if (total > 0x7fffffff) throw std::invalid_argument("qs8_quantize_images: input too large");
   std::vector<float> chunk_scale(size_t(total), scale);
   const float inv = 1.f / scale;
   parallel_for(int(total), int64_t(N) * img_elems >= (1 << 16) ? num_threads : 1, [&](int t) {
@@ -35,9 +38,20 @@ void qs8_conv_finish_block(const Qs8GemmConfig& cfg, float* block, size_t ldb, i
                            int col0, size_t ldy, const ConvIO& io) {
   if (!io.post.empty()) apply_postop(block, ldb, rows, cols, io.post, row0, col0);
   if (io.Yq) {
-    std::vector<float> unused(rows);
-    cfg.quantize_rows_static(block, ldb, 0, rows, cols, cols, io.out_scale, 1.f / io.out_scale, io.out_zero_point,
-                             io.Yq + size_t(row0) * ldy + col0, ldy, unused.data());
+    // Value by value, so the result does not depend on how columns were split across threads: NaN
+    // becomes the zero point, +-Inf saturates (the row quantizer would zero a whole row-block).
+    constexpr float kMax = 3.40282347e38f;
+    for (int r = 0; r < rows; ++r) {
+      float* row = block + size_t(r) * ldb;
+      for (int c = 0; c < cols; ++c) {
+        const float v = row[c];
+        row[c] = v != v ? 0.f : (v > kMax ? kMax : (v < -kMax ? -kMax : v));
+      }
+    }
+    float unused[1];
+    for (int r = 0; r < rows; ++r)
+      cfg.quantize_rows_static(block + size_t(r) * ldb, ldb, 0, 1, cols, cols, io.out_scale, 1.f / io.out_scale,
+                               io.out_zero_point, io.Yq + size_t(row0 + r) * ldy + col0, ldy, unused);
   }
 }
 

@@ -1,6 +1,6 @@
-// Depthwise int8 convolution driver: quantize the NHWC input once (rows padded to the kernel's
-// channel tile), then per output row build the indirection list (input row or zero-point row per
-// tap) and run the kernel; residual add and activation run on the row while it is in cache.
+// Depthwise int8 convolution driver: quantize the NHWC input once (unless it arrives int8), then per
+// output row build the indirection list (input row or zero-point row per tap) and run the kernel;
+// residual add, activation and int8 requantization run on the row while it is in cache.
 #include <cmath>
 #include <mutex>
 #include <stdexcept>
@@ -20,9 +20,17 @@ const Qs8DwConfig& qs8_dwconv_config(Isa isa) {
 }
 
 std::unique_ptr<PackedDw> qs8_dwconv_pack(const int8_t* w, int C, int taps, Isa isa) {
-  if (C < 1 || taps < 1) throw std::invalid_argument("qs8_dwconv_pack: channels and taps must be >= 1");
+  if (C < 1 || taps < 1 || C > (1 << 30) || taps > 4096)
+    throw std::invalid_argument("qs8_dwconv_pack: expected 1 <= channels <= 2^30 and 1 <= taps <= 4096");
+  const Qs8DwConfig& cfg = qs8_dwconv_config(isa);
   auto out = std::make_unique<PackedDw>();
-  qs8_dwconv_config(isa).pack(w, C, taps, out.get());
+  out->isa = cfg.isa;
+  out->C = C;
+  out->taps = taps;
+  out->Cp = round_up(C, cfg.channel_tile);
+  // Sized here, in a baseline-compiled file (see the ISA pack functions).
+  out->data.assign(size_t(out->Cp) * round_up(taps, 2), 0);
+  cfg.pack(w, C, taps, out.get());
   return out;
 }
 
@@ -53,6 +61,7 @@ void qs8_dwconv2d_static(const ConvIO& io, const Conv2dShape& s, const PackedDw&
   if (bias) std::copy(bias, bias + C, bias_p.begin());
 
   // 2. One task per output row (n, oh): indirection list, kernel, post-ops (and requantization).
+  if (int64_t(s.N) * s.OH > 0x7fffffff) throw std::invalid_argument("qs8_dwconv2d_static: N * OH exceeds 2^31 - 1");
   const int tasks = s.N * s.OH;
   const int64_t work = pixels * C * int64_t(taps);
   parallel_for(tasks, work >= (1 << 18) ? num_threads : 1, [&](int t) {

@@ -17,7 +17,8 @@ struct ConvIO {
   float in_scale = 1.f;
   int32_t in_zero_point = 0;
   float* Y = nullptr;          // fp32 NHWC output, or
-  int8_t* Yq = nullptr;        // int8 NHWC output: q = clamp(rne(y / out_scale) + out_zero_point)
+  int8_t* Yq = nullptr;        // int8 NHWC output: q = clamp(rne(y / out_scale) + out_zero_point);
+                               // NaN -> out_zero_point (int8 carries no NaN: graphs flag such images)
   float out_scale = 1.f;
   int32_t out_zero_point = 0;
   PostOp post;                 // residual add + activation, before the output is stored

@@ -29,10 +29,6 @@ struct PostOp {
   bool empty() const { return !has_residual() && act == Activation::none; }
 };
 
-inline float residual_value(const PostOp& op, size_t index) {
-  return op.residual ? op.residual[index] : float(int32_t(op.residual_q[index]) - op.res_zero_point) * op.res_scale;
-}
-
 // y[r, c] = act(y[r, c] + residual[row0 + r, col0 + c]) for rows [0, rows), columns [0, cols): y is
 // an output block whose first element is output pixel row0, channel col0. NaN stays NaN.
 void apply_postop(float* y, size_t ldy, int rows, int cols, const PostOp& op, int64_t row0, int col0);

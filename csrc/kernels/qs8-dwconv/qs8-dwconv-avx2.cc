@@ -14,13 +14,10 @@ constexpr int kTile = 16;
 inline int pairs(int taps) { return (taps + 1) / 2; }
 }  // namespace
 
+// `out` arrives sized and zeroed by qs8_dwconv_pack: no std:: container code may be instantiated in
+// this AVX2-compiled file, or the linker may keep its AVX2 copy for the scalar path too (SIGILL).
 void nnslim_qs8_dwconv_pack__avx2(const int8_t* w, int C, int taps, PackedDw* out) {
-  out->isa = Isa::avx2;
-  out->C = C;
-  out->taps = taps;
-  out->Cp = round_up(C, kTile);
   const int P = pairs(taps), blocks = out->Cp / kTile;
-  out->data.assign(size_t(blocks) * P * 32, 0);
   alignas(32) int16_t w0[kTile], w1[kTile];
   for (int b = 0; b < blocks; ++b)
     for (int p = 0; p < P; ++p) {

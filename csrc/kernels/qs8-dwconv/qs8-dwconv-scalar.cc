@@ -6,11 +6,6 @@
 namespace nnslim {
 
 void nnslim_qs8_dwconv_pack__scalar(const int8_t* w, int C, int taps, PackedDw* out) {
-  out->isa = Isa::scalar;
-  out->C = C;
-  out->taps = taps;
-  out->Cp = C;
-  out->data.assign(size_t(taps) * C, 0);
   for (int c = 0; c < C; ++c)
     for (int t = 0; t < taps; ++t) out->data[size_t(t) * C + c] = w[size_t(c) * taps + t];
 }

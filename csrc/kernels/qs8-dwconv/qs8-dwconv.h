@@ -4,6 +4,8 @@
 
 namespace nnslim {
 
+// pack: `out` comes with isa, C, taps, Cp = round_up(C, channel_tile) set and data sized
+// Cp * round_up(taps, 2), zeroed; the kernel fills its layout in.
 #define NNSLIM_DECLARE_QS8_DWCONV(isa)                                                               \
   void nnslim_qs8_dwconv_pack__##isa(const int8_t* w, int C, int taps, PackedDw* out);               \
   void nnslim_qs8_dwconv_ukernel__##isa(const PackedDw& w, const int8_t* const* rows, int count,     \
