@@ -8,7 +8,10 @@ from nnslim.distillation import DistillConfig
 
 def test_defaults():
     c = DistillConfig()
-    assert (c.temperature, c.alpha, c.optimizer, c.scheduler) == (4.0, 0.5, "adam", "cosine")
+    assert (c.temperature, c.alpha, c.optimizer, c.scheduler) == (2.0, 0.5, "adam", "cosine")
+    assert c.alpha_schedule == "kd_then_ce"
+    with pytest.raises(ValueError, match="alpha_schedule must be one of"):
+        DistillConfig(alpha_schedule="cosine")
     assert c.keep_best and c.progress and c.hints is None
 
 

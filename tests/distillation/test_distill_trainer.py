@@ -170,3 +170,29 @@ def test_failure_mid_run_cleans_up(teacher):
         distill(teacher, student, xs, DistillConfig(**FAST, hints={"0": "0"}))
     assert teacher.training
     assert not any(m._forward_hooks for m in list(teacher.modules()) + list(student.modules()))
+
+
+def test_kd_then_ce_moves_alpha_to_one_by_the_last_step(monkeypatch):
+    """alpha_schedule="kd_then_ce": the cross-entropy weight goes linearly from alpha to 1."""
+    import torch.nn as nn
+
+    from nnslim.distillation import DistillConfig, distill
+    from nnslim.distillation import losses
+
+    seen = []
+    real_forward = losses.KDLoss.forward
+
+    def spy(self, s, t, y=None):
+        seen.append(self.alpha)
+        return real_forward(self, s, t, y)
+
+    monkeypatch.setattr(losses.KDLoss, "forward", spy)
+    torch.manual_seed(0)
+    data = [(torch.randn(4, 6), torch.randint(0, 3, (4,))) for _ in range(5)]
+    teacher, student = nn.Linear(6, 3), nn.Linear(6, 3)
+    distill(teacher, student, data, DistillConfig(epochs=2, alpha=0.2, progress=False))
+    assert len(seen) == 10 and seen[0] == pytest.approx(0.2) and seen[-1] == pytest.approx(1.0)
+    assert all(a <= b for a, b in zip(seen, seen[1:]))
+    seen.clear()
+    distill(teacher, student, data, DistillConfig(epochs=2, alpha=0.2, alpha_schedule="constant", progress=False))
+    assert seen == [pytest.approx(0.2)] * 10

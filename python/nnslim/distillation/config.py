@@ -8,6 +8,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("cosine", "none", "step")
+ALPHA_SCHEDULES = ("constant", "kd_then_ce")
 HINT_LOSSES = ("mse", "cosine", "attention")
 
 
@@ -63,10 +64,16 @@ class DistillConfig:
     (``alpha=1`` is plain supervised fine-tuning, ``alpha=0`` needs no labels). ``hints`` maps
     teacher layer names to student layer names for FitNets-style feature hints, weighed by
     ``hint_weight``. ``batch_size`` and ``shuffle`` apply only when ``train_data`` is a Dataset; it
-    is the global batch, split across ranks under DDP.
+    is the global batch, split across ranks under DDP. ``alpha_schedule="kd_then_ce"`` moves the
+    cross-entropy weight linearly from ``alpha`` (first step) to 1 (last step; not with ``alpha=0``,
+    which means label-free): the student follows
+    the teacher early and the labels at the end, which keeps a weak teacher from capping it;
+    ``"constant"`` keeps ``alpha`` throughout. The defaults (T=2, kd_then_ce) were chosen on digits,
+    where constant T=4 / alpha=0.5 ended 0.9 points below plain cross-entropy at equal budget
+    (docs/distillation.md).
     """
 
-    temperature: float = 4.0
+    temperature: float = 2.0
     alpha: float = 0.5
     epochs: int = 10
     lr: float = 1e-3
@@ -78,6 +85,7 @@ class DistillConfig:
     hints: Optional[Tuple[Tuple[str, str], ...]] = None
     hint_loss: str = "mse"
     hint_weight: float = 1.0
+    alpha_schedule: str = "kd_then_ce"
     seed: int = 0
     progress: bool = True
     keep_best: bool = True
@@ -95,6 +103,7 @@ class DistillConfig:
         fix("hints", _normalise_hints(self.hints))
         fix("hint_loss", _check_choice("hint_loss", self.hint_loss, HINT_LOSSES))
         fix("hint_weight", _check_number("hint_weight", self.hint_weight, 0.0))
+        fix("alpha_schedule", _check_choice("alpha_schedule", self.alpha_schedule, ALPHA_SCHEDULES))
         fix("seed", _check_int("seed", self.seed, 0))
         for flag in ("shuffle", "progress", "keep_best"):
             if not isinstance(getattr(self, flag), bool):

@@ -204,6 +204,8 @@ def distill(teacher: nn.Module, student: nn.Module, train_data: Any,
                 step_module, device_ids=[device] if device.type == "cuda" else None)
         kd = KDLoss(config.temperature, config.alpha)
         need_teacher = config.alpha < 1.0 or hints is not None
+        total_steps = config.epochs * known_len(batches) if known_len(batches) else None
+        step_index = 0
         opt = _make_optimizer([p for p in step_module.parameters() if p.requires_grad], config)
         steps = known_len(batches)
         sched, sched_per_batch = _make_scheduler(opt, config, steps)
@@ -228,6 +230,10 @@ def distill(teacher: nn.Module, student: nn.Module, train_data: Any,
                     with torch.no_grad():
                         t_logits = _logits(teacher(x.to(teacher_device))).to(device)
                 s_logits, hint_loss = step_module(x)
+                # alpha = 0 means label-free distillation: no schedule toward the labels then.
+                if config.alpha_schedule == "kd_then_ce" and total_steps and config.alpha > 0 and y is not None:
+                    kd.alpha = config.alpha + (1.0 - config.alpha) * min(1.0, step_index / max(1, total_steps - 1))
+                step_index += 1
                 loss = kd(s_logits, t_logits, y)
                 if hint_loss is not None:
                     loss = loss + config.hint_weight * hint_loss
