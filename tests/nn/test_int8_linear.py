@@ -213,3 +213,32 @@ def test_fake_outputs_match_real_shapes_and_strides(kwargs, shape):
             q = Int8Conv2d.from_float(conv, input_qparams=(0.05, 0))
             real, fake = q._forward_impl(x), q._fake_output(x)
             assert real.shape == fake.shape and real.stride() == fake.stride()
+
+
+def test_row_dispatch_choice_without_amx_hardware():
+    from nnslim.nn._row_dispatch import kernel_for_rows
+
+    assert [kernel_for_rows("amx", m) for m in (1, 4, 16, 17, 512)] == ["avx512_vnni"] * 3 + ["amx"] * 2
+    assert kernel_for_rows("avx512_vnni", 1) == "avx512_vnni" and kernel_for_rows("avx2", 1) == "avx2"
+
+
+def test_row_dispatch_packs_a_second_copy_and_keeps_results(monkeypatch):
+    import copy
+    import pickle
+    """The mechanism AMX machines use for few rows, exercised with a path this machine has."""
+    from nnslim.nn import _row_dispatch
+
+    torch.manual_seed(0)
+    lin = nn.Linear(64, 48)
+    q = Int8Linear.from_float(lin)
+    x_small, x_big = torch.randn(4, 64), torch.randn(40, 64)
+    with torch.no_grad():
+        want_small, want_big = q(x_small), q(x_big)
+    main = q.pack().isa
+    monkeypatch.setitem(_row_dispatch.SMALL_ROWS_KERNEL, main, ("scalar", 16))
+    with torch.no_grad():
+        got_small, got_big = q(x_small), q(x_big)
+    assert q._packed_small is not None and q._packed_small.isa == "scalar"
+    assert torch.equal(got_small, want_small) and torch.equal(got_big, want_big)
+    assert torch.equal(copy.deepcopy(q)(x_small), want_small)
+    assert torch.equal(pickle.loads(pickle.dumps(q))(x_small), want_small)

@@ -69,7 +69,8 @@ class PackedWeightsMixin:
 
     def __getstate__(self):
         state = super().__getstate__().copy()
-        state["_packed"] = None
+        for key in [k for k in state if k.startswith("_packed")]:  # native, ISA-specific: repacked on use
+            state[key] = None
         state.pop("_pack_lock", None)
         return state
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from nnslim import _native
-from nnslim.nn import _torch_ops
+from nnslim.nn import _row_dispatch, _torch_ops
 from nnslim.nn._common import (PackedWeightsMixin, as_float32_rows, check_inference_input,
                                per_channel_symmetric_int8)
 
@@ -95,12 +95,27 @@ class Int8Linear(PackedWeightsMixin, nn.Module):
         """Packs the weights for the selected kernel path (NNSLIM_ISA or the best available)."""
         with self._pack_lock:
             if self._packed is None:
+                self._packed_small = None
                 packed = _native.C.PackedQs8Weights(self.weight_int8.cpu().numpy())
                 if self.static:
                     self._bias_folded = fold_zero_point(self.bias, self.weight_int8, self.weight_scale,
                                                         float(self.input_scale), int(self.input_zero_point))
                 self._packed = packed
             return self._packed
+
+    def _packed_for_rows(self, rows: int):
+        """The packed weights for a call with ``rows`` rows (nnslim.nn._row_dispatch): few rows on an
+        AMX machine use a second, lazily packed copy for the VNNI kernel."""
+        packed = self.pack()
+        isa = _row_dispatch.kernel_for_rows(packed.isa, rows)
+        if isa == packed.isa:
+            return packed
+        small = getattr(self, "_packed_small", None)
+        if small is None or small.isa != isa:
+            with self._pack_lock:
+                small = _native.C.PackedQs8Weights(self.weight_int8.cpu().numpy(), isa)
+                self._packed_small = small
+        return small
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_inference_input("Int8Linear", x, self.in_features)
@@ -118,7 +133,7 @@ class Int8Linear(PackedWeightsMixin, nn.Module):
         rows = as_float32_rows(x, self.in_features)
         if rows.shape[0] == 0:
             return torch.empty(*lead, self.out_features, dtype=x.dtype)
-        packed = self.pack()
+        packed = self._packed_for_rows(rows.shape[0])
         if self.static:
             bias = None if self._bias_folded is None else self._bias_folded.numpy()
             y = packed.linear_static(rows.numpy(), float(self.input_scale), int(self.input_zero_point),
