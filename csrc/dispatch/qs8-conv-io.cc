@@ -48,10 +48,13 @@ void qs8_conv_finish_block(const Qs8GemmConfig& cfg, float* block, size_t ldb, i
         row[c] = v != v ? 0.f : (v > kMax ? kMax : (v < -kMax ? -kMax : v));
       }
     }
-    float unused[1];
-    for (int r = 0; r < rows; ++r)
-      cfg.quantize_rows_static(block + size_t(r) * ldb, ldb, 0, 1, cols, cols, io.out_scale, 1.f / io.out_scale,
-                               io.out_zero_point, io.Yq + size_t(row0 + r) * ldy + col0, ldy, unused);
+    // No value is non-finite any more, so whole blocks of rows go through the row quantizer at once.
+    float unused[128];
+    for (int r0 = 0; r0 < rows; r0 += 128) {
+      const int n = rows - r0 < 128 ? rows - r0 : 128;
+      cfg.quantize_rows_static(block + size_t(r0) * ldb, ldb, 0, n, cols, cols, io.out_scale, 1.f / io.out_scale,
+                               io.out_zero_point, io.Yq + size_t(row0 + r0) * ldy + col0, ldy, unused);
+    }
   }
 }
 

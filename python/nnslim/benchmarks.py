@@ -129,11 +129,45 @@ def run_all(quick: bool = False) -> str:
 
     import nnslim
 
-    parts = [f"# nnslim bench: {nnslim.cpu_info()['selected']} kernels, {torch.get_num_threads()} threads\n"]
+    info = nnslim.cpu_info()
+    header = (f"{info['cpu']}; kernels available {', '.join(info['available'])}, selected {info['selected']}; "
+              f"{torch.get_num_threads()} threads; torch {torch.__version__}; nnslim {nnslim.__version__}")
+    parts = [f"# nnslim bench: {header}\n"]
     parts.append(_section("Int8Linear (dynamic) vs fp32 and torch.ao", int8_linear_table, quick))
     parts.append(_section("Int8Conv2d (static) vs fp32", int8_conv_table, quick))
     parts.append(_section("Int4Linear vs Int8Linear (decode shapes)", int4_table, quick))
     from nnslim.benchmarks_sparse import table as sparse_table
 
     parts.append(_section("SparseLinear / SparseConv2d vs dense and torch.sparse", sparse_table, quick))
+    parts.append("## Summary (paste this)\n\n" + summarize(header, parts[1:]) + "\n")
     return "\n".join(parts)
+
+
+def summarize(header: str, sections) -> str:
+    """One line per ratio column of each table (cells like '1.23x' or '0.90x (fbgemm)'): geometric
+    mean, min and max, e.g. 'vs best torch.ao 0.93x (geomean of 4; 0.87-0.99x)'."""
+    import math
+    import re
+
+    lines = [header]
+    for sec in sections:
+        title, rows = "", []
+        for line in sec.splitlines() + [""]:
+            if line.startswith("|---"):
+                continue
+            if line.startswith("|"):
+                rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+                continue
+            if line.startswith("#"):
+                title = line.lstrip("# ").strip()
+            if len(rows) >= 2:  # a table just ended
+                head, body = rows[0], rows[1:]
+                for j, name in enumerate(head):
+                    vals = [float(m.group(1)) for r in body
+                            if j < len(r) and (m := re.match(r"([0-9]*\.?[0-9]+)x\b", r[j]))]
+                    if vals and len(vals) == len(body) and all(v > 0 for v in vals):
+                        gm = math.exp(sum(math.log(v) for v in vals) / len(vals))
+                        lines.append(f"- {title}: {name} {gm:.2f}x (geomean of {len(vals)}; "
+                                     f"{min(vals):.2f}-{max(vals):.2f}x)")
+            rows = []
+    return "\n".join(lines)

@@ -64,3 +64,8 @@ def test_bench_quick_prints_every_family(capsys):
     for title in ("Int8Linear", "Int8Conv2d", "Int4Linear", "SparseLinear"):
         assert title in out
     assert "failed:" not in out
+    summary = out.split("## Summary (paste this)")[1]
+    import nnslim
+
+    assert nnslim.cpu_info()["cpu"] in summary and f"selected {nnslim.cpu_info()['selected']}" in summary
+    assert "geomean of" in summary and "vs torch.ao" in summary
