@@ -25,6 +25,18 @@ def test_gemm_matches_reference(isa, M, N, K):
         np.testing.assert_array_equal(packed.gemm_s32(a, threads), want)
 
 
+@pytest.mark.parametrize("M,N,K", SHAPES)
+def test_gemm_weights_without_minus_128(isa, M, N, K):
+    # Symmetric quantizers give weights in [-127, 127]: the AVX2 path then packs its s8 layout
+    # (|a| * sign-adjusted w through vpmaddubsw), which must be exact for every activation.
+    rng = np.random.default_rng(M * 7 + N * 3 + K)
+    a, b = _rand(rng, (M, K)), _rand(rng, (N, K), lo=-127)
+    a[0, :] = -128
+    want = a.astype(np.int64) @ b.astype(np.int64).T
+    for threads in (1, 2):
+        np.testing.assert_array_equal(C.PackedQs8Weights(b, isa).gemm_s32(a, threads), want)
+
+
 @pytest.mark.parametrize("fill", [-128, 127])
 def test_gemm_extremes_exact(isa, fill):
     # -128 x -128 sums are where vpmaddubsw saturates and where u8 + 128 biasing overflows int16.
@@ -34,6 +46,9 @@ def test_gemm_extremes_exact(isa, fill):
     b[3] = 127
     want = a.astype(np.int64) @ b.astype(np.int64).T
     np.testing.assert_array_equal(C.PackedQs8Weights(b, isa).gemm_s32(a, 2), want)
+    b7 = np.where(b == -128, -127, b).astype(np.int8)  # the [-127, 127] layout at its extremes
+    want7 = a.astype(np.int64) @ b7.astype(np.int64).T
+    np.testing.assert_array_equal(C.PackedQs8Weights(b7, isa).gemm_s32(a, 2), want7)
 
 
 def test_gemm_large_k_near_int32_limit(isa):

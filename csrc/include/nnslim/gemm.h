@@ -34,6 +34,7 @@ struct PackedB {
   std::vector<uint8_t, std::allocator<uint8_t>> storage;  // over-allocated for 64-byte alignment
   uint8_t* data = nullptr;                                 // aligned start inside storage
   size_t bytes_per_panel = 0;
+  int layout = 0;     // ISA-specific variant of the layout (AVX2: 0 = s16 pairs, 1 = s8 quads, see its file)
 };
 
 // One GEMM call on the K range [k0, k1) of the packed weights; k1 is already rounded up to the ISA's

@@ -67,12 +67,13 @@ def _keep_layout(gm: fx.GraphModule, model: nn.Module) -> None:
         delattr(gm, name)
     for name, child in model.named_children():  # in the original order
         setattr(gm, name, child)
-    if isinstance(model, nn.Sequential):  # q[0] keeps working on a quantized Sequential
-        cls = gm.__class__
-        gm.__class__ = type(cls.__name__, (cls,), {
-            "__getitem__": lambda self, i: list(self._modules.values())[i],
-            "__len__": lambda self: len(self._modules),
-            "__iter__": lambda self: iter(self._modules.values())})
+    if isinstance(model, nn.Sequential):
+        # q[0] keeps working on a quantized Sequential. torch.fx makes one class per GraphModule
+        # instance, so these methods land on this instance only (a deepcopy gets a fresh class).
+        cls = type(gm)
+        cls.__getitem__ = lambda self, i: list(self._modules.values())[i]
+        cls.__len__ = lambda self: len(self._modules)
+        cls.__iter__ = lambda self: iter(self._modules.values())
 
 
 def build_graph(model: nn.Module, example_input: torch.Tensor) -> fx.GraphModule:
