@@ -2,7 +2,7 @@
 squeeze-excite) at batch 1, 224x224, against fp32 and torch.ao FX static int8 (x86 backend), timed
 interleaved in one process; output cosine against fp32.
 
-    python bench/bench_graph_int8.py [--quick] [--models resnet18,mobilenet_v2] [--torchvision]
+    python bench/bench_graph_int8.py [--quick] [--models resnet18,mobilenet_v2] [--torchvision] [--openvino]
 
 --torchvision builds the models from torchvision (needs a venv where it loads, see the README);
 the default uses nnslim.models, whose layouts and names match torchvision's.
@@ -79,12 +79,33 @@ def model_rows(name: str, rounds: int, torchvision: bool = False, calib_batches:
     return rows
 
 
-def run_table(quick: bool = False, names=MODELS, torchvision: bool = False) -> str:
+def openvino_rows(name: str, torchvision: bool, ours_ms: float, rounds: int):
+    """OpenVINO fp32 / + NNCF int8 in a separate process (bench/openvino_int8.py); not interleaved."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openvino_int8.py")
+    cmd = [sys.executable, script, name, "--rounds", str(rounds)] + (["--torchvision"] if torchvision else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=os.path.dirname(script))
+    if r.returncode != 0:
+        return [[name, "OpenVINO", "failed", "", "", r.stderr.strip().splitlines()[-1] if r.stderr else ""]]
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    return [[name, f"OpenVINO {d['openvino']} fp32 (own process)", f"{d['fp32_ms']:.2f}", "", "", f"{d['fp32_cos']:.5f}"],
+            [name, f"OpenVINO + NNCF {d['nncf']} int8 (own process)", f"{d['int8_ms']:.2f}",
+             f"(nnslim at {d['int8_ms'] / ours_ms:.2f}x its speed)", "", f"{d['int8_cos']:.5f}"]]
+
+
+def run_table(quick: bool = False, names=MODELS, torchvision: bool = False, openvino: bool = False) -> str:
     torch.set_num_threads(2)
     rounds = 5 if quick else 15
     rows = []
     for name in names:
-        rows += model_rows(name, rounds, torchvision)
+        ours = model_rows(name, rounds, torchvision)
+        rows += ours
+        if openvino:
+            rows += openvino_rows(name, torchvision, float(ours[-1][2]), rounds)
     return markdown_table(["model", "variant", "ms (median)", "vs fp32", "vs torch.ao FX", "cosine vs fp32"], rows)
 
 
@@ -104,8 +125,9 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--torchvision", action="store_true")
+    ap.add_argument("--openvino", action="store_true", help="add OpenVINO fp32 / NNCF int8 rows (own process each)")
     args = ap.parse_args()
     print(f"# whole-model int8, {platform.processor() or platform.machine()}, {nnslim.cpu_info()['selected']}, "
           f"2 threads, batch 1, 224x224, torch {torch.__version__}"
           f"{', torchvision models' if args.torchvision else ', nnslim.models (torchvision layouts)'}\n")
-    print(run_table(args.quick, args.models.split(","), args.torchvision))
+    print(run_table(args.quick, args.models.split(","), args.torchvision, args.openvino))
