@@ -65,21 +65,41 @@ void nnslim_qs8_gemm_pack__amx(const int8_t* B, int N, int K, PackedB* out) {
   qs8_pack_k4_panels(B, N, K, out, 0x00);
 }
 
+namespace {
+// A zeroed byte buffer with internal linkage. std::vector here would instantiate inline code (e.g.
+// vector<int8_t>::_M_fill_assign) that baseline files instantiate too; the linker keeps one copy,
+// and if it keeps this AMX-compiled one the scalar path runs AVX-512 code (SIGILL on older CPUs).
+struct ZeroedBytes {
+  int8_t* p = nullptr;
+  size_t n = 0;
+  ~ZeroedBytes() { delete[] p; }
+  int8_t* get(size_t size) {
+    if (size > n) {
+      delete[] p;
+      p = new int8_t[size];
+      n = size;
+    }
+    std::memset(p, 0, size);
+    return p;
+  }
+};
+}  // namespace
+
 void nnslim_qs8_gemm__amx(const GemmProblem& p, int m0, int m1, int p0, int p1) {
   const PackedB& B = *p.B;
   const int klen = p.k1 - p.k0;
   const int kblocks = klen / kKB;
   alignas(64) int32_t c[kMR * kNR];
-  std::vector<int8_t> tail;  // zero-padded copy of a partial 32-row block
+  ZeroedBytes tail;  // zero-padded copy of a partial 32-row block
   load_tile_config();
   for (int m = m0; m < m1; m += kMR) {
     const int rows = m1 - m < kMR ? m1 - m : kMR;
     const int8_t* a = p.A + m * p.lda + p.k0;
     size_t lda = p.lda;
     if (rows < kMR) {
-      tail.assign(size_t(kMR) * klen, 0);
-      for (int r = 0; r < rows; ++r) std::memcpy(tail.data() + size_t(r) * klen, a + r * p.lda, klen);
-      a = tail.data();
+      int8_t* t = tail.get(size_t(kMR) * klen);
+      for (int r = 0; r < rows; ++r) std::memcpy(t + size_t(r) * klen, a + r * p.lda, klen);
+      a = t;
       lda = klen;
     }
     for (int panel = p0; panel < p1; ++panel) {
