@@ -134,26 +134,25 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
 
     def set_output_qparams(self, scale: float, zero_point: int) -> None:
         """Makes the output int8 NHWC with these qparams (the next int8 node's input quantization)."""
-        _check_qparams("output", scale, zero_point)
-        if not self.int8_output:
-            self.int8_output = True
-            self.register_buffer("output_scale", torch.tensor(1.0))
-            self.register_buffer("output_zero_point", torch.tensor(0, dtype=torch.int32))
-        self.output_scale.fill_(float(scale))
-        self.output_zero_point.fill_(int(zero_point))
-        self._packed = None
+        self._set_edge_qparams("output", scale, zero_point)
 
     def set_residual_qparams(self, scale: float, zero_point: int) -> None:
         """The residual operand arrives int8 NHWC in these qparams (another int8 node's output)."""
         if not self.residual:
             raise ValueError("set_residual_qparams: this conv fuses no residual add")
-        _check_qparams("residual", scale, zero_point)
-        if not self.int8_residual:
-            self.int8_residual = True
-            self.register_buffer("residual_scale", torch.tensor(1.0))
-            self.register_buffer("residual_zero_point", torch.tensor(0, dtype=torch.int32))
-        self.residual_scale.fill_(float(scale))
-        self.residual_zero_point.fill_(int(zero_point))
+        self._set_edge_qparams("residual", scale, zero_point)
+
+    def _set_edge_qparams(self, edge: str, scale: float, zero_point: int) -> None:
+        # int8_output / int8_residual add their buffers on first use, so files without int8 edges
+        # keep the state_dict they always had.
+        _check_qparams(edge, scale, zero_point)
+        flag = "int8_output" if edge == "output" else "int8_residual"
+        if not getattr(self, flag):
+            setattr(self, flag, True)
+            self.register_buffer(f"{edge}_scale", torch.tensor(1.0))
+            self.register_buffer(f"{edge}_zero_point", torch.tensor(0, dtype=torch.int32))
+        getattr(self, f"{edge}_scale").fill_(float(scale))
+        getattr(self, f"{edge}_zero_point").fill_(int(zero_point))
         self._packed = None
 
     def pack(self):

@@ -10,6 +10,7 @@ import torch.fx as fx
 import torch.nn as nn
 
 from nnslim.graph.patterns import batchnorm_of, module_of, sole_producer
+from nnslim.graph.passes._finish import finish_pass
 
 
 @torch.no_grad()
@@ -46,8 +47,4 @@ def fold_batchnorm(gm: fx.GraphModule) -> fx.GraphModule:
         node.replace_all_uses_with(src)
         gm.graph.erase_node(node)
         folded += 1
-    gm.graph.eliminate_dead_code()
-    gm.delete_all_unused_submodules()
-    gm.recompile()
-    gm.nnslim_folded = getattr(gm, "nnslim_folded", 0) + folded
-    return gm
+    return finish_pass(gm, "nnslim_folded", folded)

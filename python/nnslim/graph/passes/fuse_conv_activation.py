@@ -9,6 +9,7 @@ import torch.fx as fx
 from nnslim.graph.fused import FusedConv2d
 from nnslim.graph.patterns import activation_of, is_conv, module_of, sole_producer
 from nnslim._utils import set_submodule
+from nnslim.graph.passes._finish import finish_pass
 
 
 def fuse_conv_activation(gm: fx.GraphModule) -> fx.GraphModule:
@@ -30,8 +31,4 @@ def fuse_conv_activation(gm: fx.GraphModule) -> fx.GraphModule:
         src.meta = dict(node.meta) if node.meta else src.meta
         gm.graph.erase_node(node)
         fused += 1
-    gm.graph.eliminate_dead_code()
-    gm.delete_all_unused_submodules()
-    gm.recompile()
-    gm.nnslim_fused_activations = getattr(gm, "nnslim_fused_activations", 0) + fused
-    return gm
+    return finish_pass(gm, "nnslim_fused_activations", fused)

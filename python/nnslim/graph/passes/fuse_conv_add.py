@@ -11,6 +11,7 @@ from nnslim.graph.capture import output_shape
 from nnslim.graph.fused import FusedConv2d
 from nnslim.graph.patterns import add_operands, is_conv, module_of, sole_producer
 from nnslim._utils import set_submodule
+from nnslim.graph.passes._finish import finish_pass
 
 
 def fuse_conv_add(gm: fx.GraphModule) -> fx.GraphModule:
@@ -39,6 +40,4 @@ def fuse_conv_add(gm: fx.GraphModule) -> fx.GraphModule:
             gm.graph.erase_node(conv_node)
             fused += 1
             break
-    gm.recompile()
-    gm.nnslim_fused_adds = getattr(gm, "nnslim_fused_adds", 0) + fused
-    return gm
+    return finish_pass(gm, "nnslim_fused_adds", fused, prune=False)
