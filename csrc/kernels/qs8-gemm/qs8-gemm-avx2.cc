@@ -54,6 +54,19 @@ inline void store_row(const GemmProblem& p, int m, int n0, int nvalid, __m256i l
 }
 
 // Accumulators are named variables, not an array: with an array GCC spills them every iteration.
+// Both layouts' micro-kernels declare and store them the same way.
+#define NNSLIM_AVX2_ACCUMULATORS                                                                    \
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, \
+          c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+#define NNSLIM_AVX2_STORE_TILE                                              \
+  const int n0 = panel * kNR;                                               \
+  const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;                       \
+  store_row(p, m, n0, nvalid, c00, c01);                                    \
+  if constexpr (MR > 1) store_row(p, m + 1, n0, nvalid, c10, c11);          \
+  if constexpr (MR > 2) store_row(p, m + 2, n0, nvalid, c20, c21);          \
+  if constexpr (MR > 3) store_row(p, m + 3, n0, nvalid, c30, c31);          \
+  if constexpr (MR > 4) store_row(p, m + 4, n0, nvalid, c40, c41);          \
+  if constexpr (MR > 5) store_row(p, m + 5, n0, nvalid, c50, c51);
 #define NNSLIM_AVX2_ROW(r)                                            \
   if constexpr (MR > r) {                                             \
     int32_t pair;                                                     \
@@ -70,8 +83,7 @@ __attribute__((noinline)) void ukernel(const GemmProblem& p, const int16_t* a16,
   const int16_t* w = reinterpret_cast<const int16_t*>(B.data + size_t(panel) * B.bytes_per_panel) +
                      size_t(p.k0 / 2) * 2 * kNR;
   const int kpairs = (p.k1 - p.k0) / 2;
-  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
-          c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  NNSLIM_AVX2_ACCUMULATORS
   for (int kk = 0; kk < kpairs; ++kk) {
     const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w));
     const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16));
@@ -83,14 +95,7 @@ __attribute__((noinline)) void ukernel(const GemmProblem& p, const int16_t* a16,
     NNSLIM_AVX2_ROW(4)
     NNSLIM_AVX2_ROW(5)
   }
-  const int n0 = panel * kNR;
-  const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
-  store_row(p, m, n0, nvalid, c00, c01);
-  if constexpr (MR > 1) store_row(p, m + 1, n0, nvalid, c10, c11);
-  if constexpr (MR > 2) store_row(p, m + 2, n0, nvalid, c20, c21);
-  if constexpr (MR > 3) store_row(p, m + 3, n0, nvalid, c30, c31);
-  if constexpr (MR > 4) store_row(p, m + 4, n0, nvalid, c40, c41);
-  if constexpr (MR > 5) store_row(p, m + 5, n0, nvalid, c50, c51);
+  NNSLIM_AVX2_STORE_TILE
 }
 
 #undef NNSLIM_AVX2_ROW
@@ -112,8 +117,7 @@ __attribute__((noinline)) void ukernel_s8(const GemmProblem& p, const int8_t* a,
                     size_t(p.k0 / 4) * 4 * kNR;
   const int kquads = (p.k1 - p.k0) / 4;
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
-          c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  NNSLIM_AVX2_ACCUMULATORS
   for (int kk = 0; kk < kquads; ++kk) {
     const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w));
     const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32));
@@ -125,17 +129,12 @@ __attribute__((noinline)) void ukernel_s8(const GemmProblem& p, const int8_t* a,
     NNSLIM_AVX2_ROW_S8(4)
     NNSLIM_AVX2_ROW_S8(5)
   }
-  const int n0 = panel * kNR;
-  const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
-  store_row(p, m, n0, nvalid, c00, c01);
-  if constexpr (MR > 1) store_row(p, m + 1, n0, nvalid, c10, c11);
-  if constexpr (MR > 2) store_row(p, m + 2, n0, nvalid, c20, c21);
-  if constexpr (MR > 3) store_row(p, m + 3, n0, nvalid, c30, c31);
-  if constexpr (MR > 4) store_row(p, m + 4, n0, nvalid, c40, c41);
-  if constexpr (MR > 5) store_row(p, m + 5, n0, nvalid, c50, c51);
+  NNSLIM_AVX2_STORE_TILE
 }
 
 #undef NNSLIM_AVX2_ROW_S8
+#undef NNSLIM_AVX2_ACCUMULATORS
+#undef NNSLIM_AVX2_STORE_TILE
 
 void gemm_s8(const GemmProblem& p, int m0, int m1, int p0, int p1) {
   const int8_t* A = p.A + p.k0;
