@@ -168,15 +168,33 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
                               for i in range(g)]
                 self._bias_folded = fold_zero_point(self.bias, self.weight_int8, self.weight_scale,
                                                     float(self.input_scale), int(self.input_zero_point))
-                # Python scalars and numpy views read once, not per call (tensor -> float costs
-                # microseconds, which add up over the ~50 convs of a MobileNet at batch 1).
-                self._call = dict(
-                    scale=float(self.input_scale), zp=int(self.input_zero_point), wscale=self.weight_scale.numpy(),
-                    bias=None if self._bias_folded is None else self._bias_folded.numpy(),
-                    out=(float(self.output_scale), int(self.output_zero_point)) if self.int8_output else (None, 0),
-                    res=(float(self.residual_scale), int(self.residual_zero_point)) if self.int8_residual else (1.0, 0))
+                # Everything but the activations bound once, not read per call: tensor -> float and
+                # module attribute lookups cost microseconds, which add up over the ~50 int8 nodes of
+                # a MobileNet at batch 1.
+                self._run = self._bind_kernel(packed)
                 self._packed = packed
             return self._packed
+
+    def _bind_kernel(self, packed):
+        """fn(x_nhwc, residual_or_None, num_threads) -> numpy output, with every other argument bound."""
+        C = _native.C
+        scale, zp = float(self.input_scale), int(self.input_zero_point)
+        wscale = self.weight_scale.numpy()
+        bias = None if self._bias_folded is None else self._bias_folded.numpy()
+        out_scale, out_zp = (float(self.output_scale), int(self.output_zero_point)) if self.int8_output else (None, 0)
+        res_scale, res_zp = (float(self.residual_scale), int(self.residual_zero_point)) if self.int8_residual else (1.0, 0)
+        act, lo, hi = self.activation, self.act_lo, self.act_hi
+        stride, padding, dilation = self.stride, self.padding, self.dilation
+        if self.depthwise:
+            f = C.qs8_dwconv2d_static
+            return lambda x, res, th: f(x, packed, stride, padding, dilation, scale, zp, wscale, bias, res, act, lo, hi,
+                                        th, res_scale, res_zp, out_scale, out_zp)
+        f, kernel, groups = C.qs8_conv2d_static, self.kernel_size, self.groups
+        # ReLU without a residual stays in the GEMM epilogue (no extra pass over the output).
+        gemm_relu = act == "relu" and not self.residual
+        act = "none" if gemm_relu else act
+        return lambda x, res, th: f(x, packed, kernel, stride, padding, dilation, groups, scale, zp, wscale, bias,
+                                    gemm_relu, th, res, act, lo, hi, res_scale, res_zp, out_scale, out_zp)
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         if isinstance(x, torch.Tensor) and x.dim() != 4:
@@ -216,10 +234,11 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
         return x.new_empty(x.shape[0], self.out_channels, oh, ow, dtype=dtype).contiguous(memory_format=torch.channels_last)
 
     def _forward_impl(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if x.device.type != "cpu":
+        if not x.is_cpu:
             raise NotImplementedError("Int8Conv2d runs on the CPU only")
-        out_dtype = torch.float32 if x.dtype == torch.int8 else x.dtype
-        if x.dtype == torch.int8:
+        int8_in = x.dtype == torch.int8
+        out_dtype = torch.float32 if int8_in else x.dtype
+        if int8_in:
             nhwc = x
         else:
             if x.dtype != torch.float32:
@@ -227,9 +246,8 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
             nhwc = x.permute(0, 2, 3, 1)
             if not nhwc.is_contiguous():
                 nhwc = nhwc.contiguous()
-        packed = self.pack()
-        call = self._call
-        res, (res_scale, res_zp) = None, call["res"]
+        self.pack()
+        res = None
         if residual is not None:
             oh, ow = self._output_hw(*self._input_hw(x))
             if residual.dtype == torch.int8:
@@ -241,24 +259,10 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
             if tuple(residual.shape) != want:
                 raise ValueError(f"Int8Conv2d: residual: expected shape {want}, got {tuple(residual.shape)}")
             res = res.numpy()
-        out_scale, out_zp = call["out"]
-        bias, wscale = call["bias"], call["wscale"]
-        scale, zp, threads = call["scale"], call["zp"], _native.num_threads()
-        if self.depthwise:
-            y = _native.C.qs8_dwconv2d_static(nhwc.numpy(), packed, self.stride, self.padding, self.dilation, scale,
-                                              zp, wscale, bias, res, self.activation,
-                                              self.act_lo, self.act_hi, threads, res_scale, res_zp, out_scale,
-                                              out_zp)
-        else:
-            # ReLU without a residual stays in the GEMM epilogue (no extra pass over the output).
-            gemm_relu = self.activation == "relu" and res is None
-            y = _native.C.qs8_conv2d_static(nhwc.numpy(), packed, self.kernel_size, self.stride, self.padding,
-                                            self.dilation, self.groups, scale, zp, wscale, bias,
-                                            gemm_relu, threads, res, "none" if gemm_relu else self.activation,
-                                            self.act_lo, self.act_hi, res_scale, res_zp, out_scale, out_zp)
+        y = torch.from_numpy(self._run(nhwc.numpy(), res, _native.num_threads()))
         if self.int8_output:
-            return torch.from_numpy(y)
-        out = torch.from_numpy(y).permute(0, 3, 1, 2)
+            return y
+        out = y.permute(0, 3, 1, 2)
         return out if out_dtype == torch.float32 else out.to(out_dtype)
 
     def extra_repr(self) -> str:
