@@ -45,9 +45,8 @@ def test_accuracy_and_every_conv_int8(quantized):
     n_conv = sum(isinstance(c, nn.Conv2d) for c in m.modules())
     assert sum(isinstance(c, Int8Conv2d) for c in q.modules()) == n_conv
     assert not any(isinstance(c, nn.BatchNorm2d) for c in q.modules())
-    sd = q.state_dict()  # no fp32 copy of the weights survives conversion
-    fp32 = sum(t.numel() for t in sd.values() if t.dtype == torch.float32)
-    assert fp32 < 0.01 * sum(t.numel() for t in sd.values() if t.dtype == torch.int8)
+    # No fp32 copy of the weights survives conversion: fp32 tensors are per-channel scales and biases.
+    assert all(t.dim() <= 1 for t in q.state_dict().values() if t.is_floating_point())
     assert not list(q.parameters())
     rows = q.meta["nnslim_report"]
     assert sum(r["runs"] == "int8" for r in rows) >= n_conv
