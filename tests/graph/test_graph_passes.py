@@ -153,3 +153,17 @@ def test_fused_conv2d_requires_its_residual():
         f(torch.randn(1, 3, 2, 2))
     with pytest.raises(ValueError, match="activation: expected one of"):
         FusedConv2d(3, 3, 1, activation="gelu")
+
+
+def test_nan_images_flags_exactly_the_non_finite_images():
+    from nnslim.graph.nan_guard import nan_images, poison_outputs
+
+    x = torch.full((4, 3, 8, 8), 3e38)  # huge but finite: a float32 sum would overflow, float64 does not
+    x[1, 0, 0, 0] = float("inf")
+    x[2, 2, 7, 7] = float("nan")
+    x[3, 0, 0, 0], x[3, 0, 0, 1] = float("inf"), float("-inf")
+    assert nan_images(x).tolist() == [False, True, True, True]
+    assert nan_images(torch.zeros(2, 3, dtype=torch.int64)) is None
+    out = poison_outputs((torch.ones(4, 2), {"k": torch.ones(4)}), nan_images(x))
+    assert torch.isnan(out[0][1:]).all() and torch.isfinite(out[0][0]).all()
+    assert torch.isnan(out[1]["k"][1:]).all() and out[1]["k"][0] == 1
