@@ -170,3 +170,47 @@ def test_graph_false_keeps_module_path():
     m = _model("resnet18")
     q = nnslim.quantize(m, nnslim.Int8StaticConfig(progress=False, graph=False), calibration_data=_calib(1))
     assert q is m and not isinstance(q, torch.fx.GraphModule)
+
+
+class Mixed(nn.Module):
+    """Less common paths in one graph: grouped conv, depthwise with a channel multiplier, dilation,
+    functional / torch.* adds and activations, a concatenation (an fp32 island) and a shared input."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.grouped = nn.Conv2d(16, 16, 3, padding=1, groups=4)
+        self.bn = nn.BatchNorm2d(16)
+        self.dw_mult = nn.Conv2d(16, 32, 3, padding=2, dilation=2, groups=16)  # multiplier 2: not depthwise
+        self.dw = nn.Conv2d(32, 32, 5, padding=2, groups=32)
+        self.proj = nn.Conv2d(48, 16, 1)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = F.relu6(self.stem(x))
+        y = torch.add(self.bn(self.grouped(x)), x)
+        z = F.hardswish(self.dw(F.relu(self.dw_mult(y))))
+        c = torch.cat([z, y], dim=1)
+        out = self.proj(c) + y
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
+
+
+def test_mixed_paths_graph(tmp_path):
+    torch.manual_seed(0)
+    m = models.randomize_batchnorm(Mixed()).eval()
+    calib = [torch.randn(2, 3, 20, 20) for _ in range(4)]
+    q = nnslim.quantize(m, CFG, calibration_data=calib)
+    x = torch.randn(3, 3, 20, 20)
+    with torch.no_grad():
+        assert F.cosine_similarity(m(x).flatten(1), q(x).flatten(1)).min() > 0.999
+    kinds = {n: type(mod).__name__ for n, mod in q.named_modules()}
+    assert kinds["grouped"] == kinds["dw_mult"] == kinds["dw"] == kinds["proj"] == "Int8Conv2d"
+    assert q.dw.depthwise and not q.dw_mult.depthwise and q.grouped.groups == 4
+    assert q.proj.residual and q.grouped.residual and kinds["bn"] == "Identity"
+    assert q.dw.activation == "hardswish" and q.dw_mult.activation == "relu" and q.stem.activation == "clamp"
+    text = nnslim.graph_report(q)
+    assert "cat: no int8 kernel" in text
+    nnslim.save(q, tmp_path / "mixed.nns")
+    r = nnslim.load(tmp_path / "mixed.nns", Mixed())
+    with torch.no_grad():
+        assert torch.equal(r(x), q(x))
