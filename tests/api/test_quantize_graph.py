@@ -214,3 +214,23 @@ def test_mixed_paths_graph(tmp_path):
     r = nnslim.load(tmp_path / "mixed.nns", Mixed())
     with torch.no_grad():
         assert torch.equal(r(x), q(x))
+
+
+def test_nnslim_dropins_stay_single_graph_nodes():
+    """A pruned + sparsified model (SparseLinear inside a Sequential) still converts as a graph."""
+    from nnslim import datasets
+
+    torch.manual_seed(0)
+    m = datasets.DigitsCNN(8).eval()
+    nnslim.prune(m, nnslim.PruneConfig(sparsity=0.8))
+    nnslim.remove_masks(m)
+    m = nnslim.sparsify(m, min_sparsity=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning
+        q = nnslim.quantize(m, CFG, calibration_data=[torch.rand(8, 1, 8, 8)])
+    assert isinstance(q, torch.fx.GraphModule)
+    text = nnslim.graph_report(q)
+    assert "SparseLinear: an nnslim drop-in, kept as it is" in text and "MaxPool2d: MaxPool2d" not in text
+    x = torch.rand(4, 1, 8, 8)
+    with torch.no_grad():
+        assert F.cosine_similarity(m(x).flatten(), q(x).flatten(), 0) > 0.999

@@ -14,11 +14,19 @@ class GraphCaptureError(RuntimeError):
     """The model cannot be captured as a graph (e.g. data-dependent control flow in its own forward)."""
 
 
+def _nnslim_leaf_types() -> tuple:
+    """nnslim's own modules are single ops to the graph (their kernels are opaque to tracing)."""
+    import nnslim.nn as dropins
+    from nnslim.graph.fused import FusedConv2d
+
+    return tuple(getattr(dropins, n) for n in dropins.__all__) + (FusedConv2d,)
+
+
 class _LeafTracer(fx.Tracer):
     def __init__(self, leaves: Set[nn.Module], leaf_types: tuple):
         super().__init__()
         self._leaves = leaves
-        self._leaf_types = leaf_types
+        self._leaf_types = leaf_types + _nnslim_leaf_types()
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         if m in self._leaves or (self._leaf_types and isinstance(m, self._leaf_types)):
@@ -36,8 +44,10 @@ def _untraceable(module: nn.Module, prefix: str, leaf_types: tuple, out: List[st
     """Finds the smallest submodules that fail to trace on their own; they become leaves."""
     for name, child in module.named_children():
         fqn = f"{prefix}{name}"
-        if isinstance(child, leaf_types) or type(child).__module__.startswith("torch.nn"):
-            continue
+        is_container = isinstance(child, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
+        if isinstance(child, leaf_types + _nnslim_leaf_types()) or (
+                type(child).__module__.startswith("torch.nn") and not is_container):
+            continue  # fx keeps these as leaves anyway
         try:
             _trace(child, leaves, leaf_types)
         except Exception:  # noqa: BLE001 - any tracing failure makes the child a candidate

@@ -211,6 +211,8 @@ def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
                 continue
             if n.target in opaque:
                 why = "untraceable submodule, converted module by module"
+            elif type(m).__module__.startswith("nnslim.nn"):
+                why = f"{kind}: an nnslim drop-in, kept as it is"
             elif kind in _LAYOUT_OPS:
                 why = "layout / no-op"
             else:
@@ -228,7 +230,8 @@ def format_graph_report(rows: List[Dict[str, str]]) -> str:
     int8 = sum(r["runs"] == "int8" for r in rows)
     lines = [f"{int8} of {len(rows)} graph nodes run int8"]
     w = max((len(r["node"]) for r in rows), default=4)
-    lines += [f"  {r['node']:<{w}}  {r['runs']:<4}  {r['op']}: {r['why']}" for r in rows]
+    lines += [f"  {r['node']:<{w}}  {r['runs']:<4}  "
+              + (r["why"] if r["why"].startswith(r["op"]) else f"{r['op']}: {r['why']}") for r in rows]
     return "\n".join(lines)
 
 
