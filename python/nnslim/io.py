@@ -56,8 +56,11 @@ register_module_type(nn.Embedding, lambda m: dict(num_embeddings=m.num_embedding
 
 def _register_dropins() -> None:
     import nnslim.nn as dropins
-    from nnslim.graph.fused import FusedConv2d
+    from nnslim.graph.fused import FusedConv2d, FusedLinear
 
+    if "FusedLinear" not in _REBUILDABLE:
+        register_module_type(FusedLinear, lambda m: dict(in_features=m.in_features, out_features=m.out_features,
+                                                         bias=m.bias is not None, relu=m.relu))
     if "FusedConv2d" not in _REBUILDABLE:
         register_module_type(FusedConv2d, lambda m: dict(_conv_kwargs(m), activation=m.activation, act_lo=m.act_lo,
                                                          act_hi=m.act_hi, residual=m.residual))
@@ -177,7 +180,7 @@ def read_file(path) -> Tuple[Dict[str, torch.Tensor], dict]:
 # family (quantized / sparse drop-ins) and its shape (channel pruning), and turn anything into Identity
 # (folded BatchNorm, fused ReLU); anything else means the file belongs to another architecture.
 _FAMILIES = [
-    {"Linear", "Int8Linear", "Int4Linear", "Log2Linear", "SparseLinear"},
+    {"Linear", "FusedLinear", "Int8Linear", "Int4Linear", "Log2Linear", "SparseLinear"},
     {"Conv2d", "FusedConv2d", "Int8Conv2d", "SparseConv2d"},
     {"BatchNorm1d"},
     {"BatchNorm2d"},

@@ -167,3 +167,22 @@ def test_nan_images_flags_exactly_the_non_finite_images():
     out = poison_outputs((torch.ones(4, 2), {"k": torch.ones(4)}), nan_images(x))
     assert torch.isnan(out[0][1:]).all() and torch.isfinite(out[0][0]).all()
     assert torch.isnan(out[1]["k"][1:]).all() and out[1]["k"][0] == 1
+
+
+def test_fuse_linear_relu_only_relu_and_single_use():
+    from nnslim.graph import FusedLinear, fuse_linear_relu
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.c = nn.Linear(6, 8), nn.Linear(8, 8), nn.Linear(8, 4)
+
+        def forward(self, x):
+            h = F.relu(self.a(x))        # fused
+            g = F.relu6(self.b(h))       # not ReLU: stays
+            y = self.c(g)
+            return torch.relu(y) + y     # c has two users: stays
+
+    gm = _run_passes(Head().eval(), torch.randn(3, 6), fuse_linear_relu)
+    assert gm.nnslim_fused_linear_relu == 1
+    assert isinstance(gm.a, FusedLinear) and gm.a.relu and not isinstance(gm.b, FusedLinear)

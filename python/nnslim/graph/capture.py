@@ -17,9 +17,9 @@ class GraphCaptureError(RuntimeError):
 def _nnslim_leaf_types() -> tuple:
     """nnslim's own modules are single ops to the graph (their kernels are opaque to tracing)."""
     import nnslim.nn as dropins
-    from nnslim.graph.fused import FusedConv2d
+    from nnslim.graph.fused import FusedConv2d, FusedLinear
 
-    return tuple(getattr(dropins, n) for n in dropins.__all__) + (FusedConv2d,)
+    return tuple(getattr(dropins, n) for n in dropins.__all__) + (FusedConv2d, FusedLinear)
 
 
 class _LeafTracer(fx.Tracer):

@@ -52,3 +52,27 @@ class FusedConv2d(nn.Conv2d):
         if self.activation != "none":
             s += f", activation={self.activation}" + (f"({self.act_lo:g}, {self.act_hi:g})" if self.activation == "clamp" else "")
         return s + (", + residual" if self.residual else "")
+
+
+class FusedLinear(nn.Linear):
+    """``relu(linear(x))`` when ``relu``: what Int8Linear's epilogue fuses. Same state_dict as nn.Linear."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, relu: bool = False):
+        super().__init__(in_features, out_features, bias)
+        self.relu = bool(relu)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> "FusedLinear":
+        if isinstance(linear, FusedLinear):
+            return linear
+        new = cls(linear.in_features, linear.out_features, linear.bias is not None)
+        new.weight = linear.weight
+        new.bias = linear.bias
+        return new.train(linear.training)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return torch.relu(y) if self.relu else y
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", relu" if self.relu else "")

@@ -16,19 +16,20 @@ import torch.fx as fx
 import torch.nn as nn
 
 from nnslim._utils import set_submodule
-from nnslim.graph import GraphCaptureError, capture, fold_batchnorm, fuse_conv_activation, fuse_conv_add, propagate_shapes
-from nnslim.graph.fused import FusedConv2d
+from nnslim.graph import (GraphCaptureError, capture, fold_batchnorm, fuse_conv_activation, fuse_conv_add,
+                          fuse_linear_relu, propagate_shapes)
+from nnslim.graph.fused import FusedConv2d, FusedLinear
 from nnslim.graph.nan_guard import guard_nan_images
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_linear import Int8Linear
 from nnslim.quantization.calibrate import batch_input, calibrate
 from nnslim.quantization.config import Int8StaticConfig
 
-GRAPH_PASSES = ("fold_batchnorm", "fuse_conv_add", "fuse_conv_activation")
+GRAPH_PASSES = ("fold_batchnorm", "fuse_conv_add", "fuse_conv_activation", "fuse_linear_relu")
 
 
 def _eligible(module: nn.Module) -> bool:
-    if type(module) is nn.Linear:
+    if type(module) in (nn.Linear, FusedLinear):
         return True
     return type(module) in (nn.Conv2d, FusedConv2d) and module.padding_mode == "zeros" and \
         not isinstance(module.padding, str)
@@ -85,6 +86,7 @@ def build_graph(model: nn.Module, example_input: torch.Tensor) -> fx.GraphModule
     fold_batchnorm(gm)
     fuse_conv_add(gm)
     fuse_conv_activation(gm)
+    fuse_linear_relu(gm)
     _keep_layout(gm, model)
     gm.meta["nnslim_graph"] = {"passes": list(GRAPH_PASSES), "input_shape": list(example_input.shape),
                        "opaque": list(gm.meta.get("nnslim_opaque", []))}
@@ -122,8 +124,11 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
             continue
         module = targets[fqn]
         qparams = obs.qparams(config.symmetric)
-        cls = Int8Linear if isinstance(module, nn.Linear) else Int8Conv2d
-        set_submodule(gm, fqn, cls.from_float(module, config, input_qparams=qparams))
+        if isinstance(module, nn.Linear):
+            new = Int8Linear.from_float(module, config, input_qparams=qparams, relu=getattr(module, "relu", False))
+        else:
+            new = Int8Conv2d.from_float(module, config, input_qparams=qparams)
+        set_submodule(gm, fqn, new)
     edges = int8_edges(gm)
     for producer, consumers in edges.items():
         qparams = out_observers[producer].qparams(config.symmetric)
@@ -199,8 +204,10 @@ def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
             kind = type(m).__name__
             if isinstance(m, (Int8Conv2d, Int8Linear)):
                 fused = []
-                if getattr(m, "activation", "none") != "none" or getattr(m, "relu", False):
-                    fused.append(getattr(m, "activation", "relu"))
+                if isinstance(m, Int8Conv2d) and m.activation != "none":
+                    fused.append(m.activation)
+                elif isinstance(m, Int8Linear) and m.relu:
+                    fused.append("relu")
                 if getattr(m, "residual", False):
                     fused.append("add")
                 extra = "depthwise kernel" if getattr(m, "depthwise", False) else "GEMM"

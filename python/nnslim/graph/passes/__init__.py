@@ -2,5 +2,6 @@
 from nnslim.graph.passes.fold_batchnorm import fold_batchnorm
 from nnslim.graph.passes.fuse_conv_activation import fuse_conv_activation
 from nnslim.graph.passes.fuse_conv_add import fuse_conv_add
+from nnslim.graph.passes.fuse_linear_relu import fuse_linear_relu
 
-__all__ = ["fold_batchnorm", "fuse_conv_activation", "fuse_conv_add"]
+__all__ = ["fold_batchnorm", "fuse_conv_activation", "fuse_conv_add", "fuse_linear_relu"]
