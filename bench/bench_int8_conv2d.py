@@ -25,8 +25,13 @@ BATCHES = [1, 8]
 
 
 def _ao_static(conv: nn.Conv2d, x: torch.Tensor, engine: str = "x86"):
+    """torch.ao eager static int8 of a copy of ``conv`` (prepare() hooks an observer onto the module it
+    is given, which would otherwise slow the fp32 baseline down several-fold)."""
+    import copy
+
     import torch.ao.quantization as tq
 
+    conv = copy.deepcopy(conv)
     torch.backends.quantized.engine = engine
     m = nn.Sequential(tq.QuantStub(), conv, tq.DeQuantStub()).eval()
     m.qconfig = tq.get_default_qconfig(engine)
