@@ -54,6 +54,13 @@ def contenders(c: int, hw: int, n: int):
     return {"fp32": lambda: conv(x), "nnslim": lambda: q(x_cl), "ao_x86": lambda: ao(x)}
 
 
+def timing_cells(t, digits: int = 2) -> list:
+    """fp32 / torch.ao / nnslim ms and nnslim's ratios to both, from interleaved_medians' seconds."""
+    ms = lambda k: f"{t[k] * 1e3:.{digits}f}"  # noqa: E731
+    return [ms("fp32"), ms("ao_x86"), ms("nnslim"), f"{t['fp32'] / t['nnslim']:.2f}x",
+            f"{t['ao_x86'] / t['nnslim']:.2f}x"]
+
+
 def run_table(quick: bool = False) -> str:
     torch.set_num_threads(2)
     rows = []
@@ -61,9 +68,7 @@ def run_table(quick: bool = False) -> str:
         for c, hw in (LAYERS[:1] if quick else LAYERS):
             for n in ([1] if quick else BATCHES):
                 t = interleaved_medians(contenders(c, hw, n), rounds=5 if quick else 9)
-                rows.append([f"{c}ch {hw}x{hw}", n, f"{t['fp32'] * 1e3:.2f}", f"{t['ao_x86'] * 1e3:.2f}",
-                             f"{t['nnslim'] * 1e3:.2f}", f"{t['fp32'] / t['nnslim']:.2f}x",
-                             f"{t['ao_x86'] / t['nnslim']:.2f}x"])
+                rows.append([f"{c}ch {hw}x{hw}", n] + timing_cells(t))
     return markdown_table(["layer (3x3)", "batch", "fp32 ms", "torch.ao x86 ms", "nnslim ms", "vs fp32",
                            "vs torch.ao"], rows)
 

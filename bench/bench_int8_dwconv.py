@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_int8_conv2d import _ao_static  # noqa: E402
+from bench_int8_conv2d import _ao_static, timing_cells  # noqa: E402
 from nnslim.benchmarks import interleaved_medians, markdown_table  # noqa: E402
 
 import nnslim  # noqa: E402
@@ -43,9 +43,7 @@ def run_table(quick: bool = False) -> str:
     with torch.inference_mode():
         for c, hw, k, s in (LAYERS[:3] if quick else LAYERS):
             t = interleaved_medians(contenders(c, hw, k, s), rounds=5 if quick else 11)
-            rows.append([f"{c}ch {hw}x{hw} {k}x{k} s{s}", f"{t['fp32'] * 1e3:.3f}", f"{t['ao_x86'] * 1e3:.3f}",
-                         f"{t['nnslim'] * 1e3:.3f}", f"{t['fp32'] / t['nnslim']:.2f}x",
-                         f"{t['ao_x86'] / t['nnslim']:.2f}x"])
+            rows.append([f"{c}ch {hw}x{hw} {k}x{k} s{s}"] + timing_cells(t, digits=3))
     return markdown_table(["depthwise layer", "fp32 ms", "torch.ao x86 ms", "nnslim ms", "vs fp32", "vs torch.ao"],
                           rows)
 

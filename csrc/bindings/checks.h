@@ -65,6 +65,18 @@ inline void check_int_range(py::ssize_t v, const char* name) {
     throw py::value_error(std::string(name) + ": dimension " + std::to_string(v) + " exceeds 2^31 - 1");
 }
 
+// A weight array: dtype, rank and contiguity as checked<T>, every dimension non-zero and within int.
+// `layout` names the dimensions for the error, e.g. "(out_features, in_features)".
+template <typename T>
+py::array_t<T> checked_weight(const py::handle& obj, int ndim, const char* layout) {
+  auto w = checked<T>(obj, "weight", ndim);
+  for (int i = 0; i < ndim; ++i) check_int_range(w.shape(i), "weight");
+  for (int i = 0; i < ndim; ++i)
+    if (w.shape(i) == 0)
+      throw py::value_error(std::string("weight: expected a non-empty ") + layout + " array, got shape " + shape_str(w));
+  return w;
+}
+
 inline int checked_threads(int n) {
   if (n < 1) throw py::value_error("num_threads: expected >= 1, got " + std::to_string(n));
   return n;

@@ -15,11 +15,7 @@ namespace {
 class PyPackedDw {
  public:
   PyPackedDw(const py::object& weight, const py::object& isa) {
-    auto w = checked<int8_t>(weight, "weight", 3);
-    for (int i = 0; i < 3; ++i) check_int_range(w.shape(i), "weight");
-    if (w.shape(0) == 0 || w.shape(1) == 0 || w.shape(2) == 0)
-      throw py::value_error("weight: expected a non-empty (channels, kernel_h, kernel_w) array, got shape " +
-                            shape_str(w));
+    auto w = checked_weight<int8_t>(weight, 3, "(channels, kernel_h, kernel_w)");
     if (int64_t(w.shape(1)) * w.shape(2) > 4096)
       throw py::value_error("weight: kernel_h * kernel_w above 4096 taps is not supported, got shape " + shape_str(w));
     const Isa target = isa_arg(isa);

@@ -21,12 +21,7 @@ namespace {
 class PyPackedQs8 {
  public:
   PyPackedQs8(const py::object& weight, const py::object& isa) {
-    auto w = checked<int8_t>(weight, "weight", 2);
-    check_int_range(w.shape(0), "weight");
-    check_int_range(w.shape(1), "weight");
-    if (w.shape(0) == 0 || w.shape(1) == 0)
-      throw py::value_error("weight: expected a non-empty (out_features, in_features) array, got shape " +
-                            shape_str(w));
+    auto w = checked_weight<int8_t>(weight, 2, "(out_features, in_features)");
     const Isa target = isa_arg(isa);
     const int8_t* src = w.data();
     const int N = int(w.shape(0)), K = int(w.shape(1));

@@ -1,6 +1,7 @@
 """CPU feature report: which kernel paths this machine offers and which one runs."""
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict
 
 from nnslim import _native
@@ -21,6 +22,7 @@ def cpu_info() -> Dict[str, Any]:
     return info
 
 
+@functools.lru_cache(maxsize=None)
 def cpu_model() -> str:
     """The CPU's name as the OS reports it, with family / model numbers (virtual machines often say
     only "AMD EPYC"; the numbers tell the generation, e.g. family 25 = Zen 3 / Zen 4, 26 = Zen 5)."""

@@ -8,7 +8,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# name -> float function of the activations a conv epilogue can apply
+from nnslim.nn._common import FUSED_ACTIVATIONS, activation_repr
+
+# name -> float function of each activation a conv epilogue can apply (FUSED_ACTIVATIONS)
 ACTIVATIONS = {
     "none": lambda y, lo, hi: y,
     "relu": lambda y, lo, hi: torch.relu(y),
@@ -16,6 +18,7 @@ ACTIVATIONS = {
     "hardswish": lambda y, lo, hi: F.hardswish(y),
     "hardsigmoid": lambda y, lo, hi: F.hardsigmoid(y),
 }
+assert tuple(ACTIVATIONS) == FUSED_ACTIVATIONS
 
 
 class FusedConv2d(nn.Conv2d):
@@ -25,8 +28,8 @@ class FusedConv2d(nn.Conv2d):
     def __init__(self, *args, activation: str = "none", act_lo: float = 0.0, act_hi: float = 0.0,
                  residual: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if activation not in FUSED_ACTIVATIONS:
+            raise ValueError(f"activation: expected one of {sorted(FUSED_ACTIVATIONS)}, got {activation!r}")
         self.activation, self.act_lo, self.act_hi, self.residual = activation, float(act_lo), float(act_hi), bool(residual)
 
     @classmethod
@@ -48,9 +51,7 @@ class FusedConv2d(nn.Conv2d):
         return ACTIVATIONS[self.activation](y, self.act_lo, self.act_hi)
 
     def extra_repr(self) -> str:
-        s = super().extra_repr()
-        if self.activation != "none":
-            s += f", activation={self.activation}" + (f"({self.act_lo:g}, {self.act_hi:g})" if self.activation == "clamp" else "")
+        s = super().extra_repr() + activation_repr(self.activation, self.act_lo, self.act_hi)
         return s + (", + residual" if self.residual else "")
 
 

@@ -6,6 +6,16 @@ import torch
 
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
+# Activations a conv epilogue fuses (csrc/include/nnslim/postop.h); "clamp" takes (lo, hi).
+FUSED_ACTIVATIONS = ("none", "relu", "clamp", "hardswish", "hardsigmoid")
+
+
+def activation_repr(activation: str, lo: float, hi: float) -> str:
+    """The extra_repr fragment of a fused activation ("" for none)."""
+    if activation == "none":
+        return ""
+    return f", activation={activation}" + (f"({lo:g}, {hi:g})" if activation == "clamp" else "")
+
 
 def check_inference_input(module_name: str, x: torch.Tensor, in_features: int, dim: int = -1) -> None:
     if not isinstance(x, torch.Tensor):

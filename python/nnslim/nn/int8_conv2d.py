@@ -8,7 +8,8 @@ import torch.nn as nn
 
 from nnslim import _native
 from nnslim.nn import _torch_ops
-from nnslim.nn._common import PackedWeightsMixin, check_inference_input, per_channel_symmetric_int8
+from nnslim.nn._common import (FUSED_ACTIVATIONS, PackedWeightsMixin, activation_repr, check_inference_input,
+                                per_channel_symmetric_int8)
 from nnslim.nn.int8_linear import fold_zero_point
 
 
@@ -16,7 +17,7 @@ def _pair(v) -> Tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
-ACTIVATIONS = ("none", "relu", "clamp", "hardswish", "hardsigmoid")
+ACTIVATIONS = FUSED_ACTIVATIONS
 
 
 def _check_qparams(what: str, scale: float, zero_point: int) -> None:
@@ -75,13 +76,11 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
             self.bias = None
         self.register_buffer("input_scale", torch.tensor(1.0))
         self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int32))
-        self.int8_output, self.int8_residual = bool(int8_output), bool(int8_residual)
-        if self.int8_output:
-            self.register_buffer("output_scale", torch.tensor(1.0))
-            self.register_buffer("output_zero_point", torch.tensor(0, dtype=torch.int32))
-        if self.int8_residual:
-            self.register_buffer("residual_scale", torch.tensor(1.0))
-            self.register_buffer("residual_zero_point", torch.tensor(0, dtype=torch.int32))
+        self.int8_output, self.int8_residual = False, False
+        if int8_output:
+            self._add_edge_buffers("output")
+        if int8_residual:
+            self._add_edge_buffers("residual")
         self._init_packing()
 
     def init_kwargs(self) -> dict:
@@ -142,15 +141,16 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
             raise ValueError("set_residual_qparams: this conv fuses no residual add")
         self._set_edge_qparams("residual", scale, zero_point)
 
+    def _add_edge_buffers(self, edge: str) -> None:
+        # Registered only for int8 edges, so modules without them keep the state_dict they always had.
+        setattr(self, "int8_output" if edge == "output" else "int8_residual", True)
+        self.register_buffer(f"{edge}_scale", torch.tensor(1.0))
+        self.register_buffer(f"{edge}_zero_point", torch.tensor(0, dtype=torch.int32))
+
     def _set_edge_qparams(self, edge: str, scale: float, zero_point: int) -> None:
-        # int8_output / int8_residual add their buffers on first use, so files without int8 edges
-        # keep the state_dict they always had.
         _check_qparams(edge, scale, zero_point)
-        flag = "int8_output" if edge == "output" else "int8_residual"
-        if not getattr(self, flag):
-            setattr(self, flag, True)
-            self.register_buffer(f"{edge}_scale", torch.tensor(1.0))
-            self.register_buffer(f"{edge}_zero_point", torch.tensor(0, dtype=torch.int32))
+        if not getattr(self, "int8_output" if edge == "output" else "int8_residual"):
+            self._add_edge_buffers(edge)
         getattr(self, f"{edge}_scale").fill_(float(scale))
         getattr(self, f"{edge}_zero_point").fill_(int(zero_point))
         self._packed = None
@@ -276,9 +276,7 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
                 f"zero_point={int(self.input_zero_point)}){self._fused_repr()}, kernel={isa}")
 
     def _fused_repr(self) -> str:
-        s = ""
-        if self.activation != "none":
-            s += f", activation={self.activation}" + (f"({self.act_lo:g}, {self.act_hi:g})" if self.activation == "clamp" else "")
+        s = activation_repr(self.activation, self.act_lo, self.act_hi)
         s += (", + int8 residual" if self.int8_residual else ", + residual") if self.residual else ""
         return s + (f", int8 output (scale={float(self.output_scale):.3g} zero_point={int(self.output_zero_point)})"
                     if self.int8_output else "")

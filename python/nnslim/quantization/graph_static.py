@@ -139,13 +139,15 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
     if edges:
         guard_nan_images(gm)
         gm.meta["nnslim_graph"]["nan_guard"] = True
-    for name in gm.meta["nnslim_graph"]["opaque"]:  # untraceable submodules: module-by-module conversion inside them
+    opaque = gm.meta["nnslim_graph"]["opaque"]  # untraceable submodules: module-by-module conversion inside
+    if opaque:
         from nnslim.quantization.api import quantize
 
+        seen = _inputs_of(gm, opaque, batches)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            quantize(gm.get_submodule(name), dataclasses.replace(config, graph=False),
-                     calibration_data=[b for b in _inputs_of(gm, name, batches)])
+            for name in opaque:
+                quantize(gm.get_submodule(name), dataclasses.replace(config, graph=False), calibration_data=seen[name])
     gm.meta["nnslim_report"] = graph_report(gm)
     return gm
 
@@ -175,16 +177,18 @@ def int8_edges(gm: fx.GraphModule) -> Dict[str, List]:
     return edges
 
 
-def _inputs_of(gm: fx.GraphModule, fqn: str, batches: List[torch.Tensor]) -> List[torch.Tensor]:
-    """The inputs submodule ``fqn`` sees when ``batches`` run through ``gm`` (for calibrating opaque parts)."""
-    seen: List[torch.Tensor] = []
-    handle = gm.get_submodule(fqn).register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+def _inputs_of(gm: fx.GraphModule, names: List[str], batches: List[torch.Tensor]) -> Dict[str, List[torch.Tensor]]:
+    """The inputs each submodule in ``names`` sees when ``batches`` run through ``gm``, in one pass."""
+    seen: Dict[str, List[torch.Tensor]] = {n: [] for n in names}
+    handles = [gm.get_submodule(n).register_forward_pre_hook(lambda m, args, n=n: seen[n].append(args[0]))
+               for n in names]
     try:
         with torch.no_grad():
             for b in batches:
                 gm(b)
     finally:
-        handle.remove()
+        for h in handles:
+            h.remove()
     return seen
 
 
