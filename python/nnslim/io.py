@@ -52,6 +52,45 @@ register_module_type(nn.BatchNorm1d, _bn_kwargs)
 register_module_type(nn.BatchNorm2d, _bn_kwargs)
 register_module_type(nn.Embedding, lambda m: dict(num_embeddings=m.num_embeddings, embedding_dim=m.embedding_dim,
                                                   padding_idx=m.padding_idx))
+register_module_type(nn.LayerNorm, lambda m: dict(normalized_shape=tuple(m.normalized_shape), eps=m.eps,
+                                                  elementwise_affine=m.elementwise_affine, bias=m.bias is not None))
+register_module_type(nn.GroupNorm, lambda m: dict(num_groups=m.num_groups, num_channels=m.num_channels, eps=m.eps,
+                                                  affine=m.affine))
+
+# Modules that are not rebuilt from constructor arguments but whose size attributes channel pruning
+# changes (attention head counts, RMS-norm widths): the file records the attributes, load sets them
+# and resizes the module's tensors to the file's shapes before loading them.
+_SIZE_ATTRS = ("num_attention_heads", "all_head_size", "num_heads", "num_key_value_heads", "hidden_size",
+               "normalized_shape", "dim")
+
+
+def _resized_modules(model: nn.Module) -> Dict[str, dict]:
+    from nnslim.pruning.attention import is_proj_attention, is_qkv_attention, is_rms_norm
+
+    out = {}
+    for fqn, m in model.named_modules():
+        if fqn and (is_qkv_attention(m) or is_proj_attention(m) or is_rms_norm(m)):
+            attrs = {a: getattr(m, a) for a in _SIZE_ATTRS if isinstance(getattr(m, a, None), int)
+                     and not isinstance(getattr(m, a), bool)}
+            out[fqn] = attrs
+    return out
+
+
+def _apply_resized(path, model: nn.Module, resized: dict, tensors: Dict[str, torch.Tensor]) -> None:
+    current = dict(model.named_modules())
+    for fqn, attrs in resized.items():
+        m = current.get(fqn)
+        if m is None or not isinstance(attrs, dict):
+            raise ValueError(f"{path!r} does not match the model: it has no submodule {fqn!r}")
+        for a, v in attrs.items():
+            if a not in _SIZE_ATTRS or not isinstance(v, int):
+                raise ValueError(f"{path!r}: corrupt size record for {fqn!r}: {a}={v!r}")
+            setattr(m, a, v)
+        for name, t in list(m._parameters.items()):
+            key = f"{fqn}.{name}"
+            if t is not None and key in tensors and tensors[key].shape != t.shape:
+                setattr(m, name, nn.Parameter(torch.zeros(tensors[key].shape, dtype=t.dtype),
+                                              requires_grad=t.requires_grad))
 
 
 def _register_dropins() -> None:
@@ -121,6 +160,9 @@ def save(model: nn.Module, path) -> None:
         raise FileNotFoundError(f"path: directory {directory!r} does not exist")
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "nnslim_version": nnslim.__version__,
                 "modules": json.dumps(_module_table(model))}
+    resized = _resized_modules(model)
+    if resized:
+        metadata["resized"] = json.dumps(resized)
     graph = getattr(model, "meta", {}).get("nnslim_graph") if isinstance(model, torch.fx.GraphModule) else None
     if graph is not None:
         metadata["graph"] = json.dumps(graph)
@@ -253,6 +295,7 @@ def load(path, model: nn.Module) -> nn.Module:
             new = cls(**kwargs)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise ValueError(f"{path!r}: cannot rebuild {fqn!r} as {entry['type']}({entry['kwargs']}): {exc}") from exc
+        new.train(mod.training)  # a freshly built module starts in train mode; keep the model's mode
         set_submodule(model, fqn, new)
     # Masked (pruned) modules of the fresh model load the baked weight.
     from nnslim.pruning.masks import is_pruned, remove_mask
@@ -260,6 +303,12 @@ def load(path, model: nn.Module) -> nn.Module:
     for m in model.modules():
         if is_pruned(m):
             remove_mask(m)
+    if "resized" in meta:
+        try:
+            resized = json.loads(meta["resized"])
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path!r}: corrupt size record: {exc}") from exc
+        _apply_resized(path, model, resized, tensors)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:

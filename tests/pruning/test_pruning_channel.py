@@ -65,7 +65,7 @@ def test_digits_cnn_shrinks_and_computes_the_same_function(width, frac, seed):
     x = torch.randn(6, 1, 8, 8)
     ref = model(x)
     params = sparsity_report(model).params
-    prune(model, PruneConfig(sparsity=frac, pattern="channel", scope="layer"))
+    prune(model, PruneConfig(sparsity=frac, pattern="channel", scope="layer", protect=()))
     torch.testing.assert_close(model(x), ref, rtol=1e-5, atol=1e-5)
     f = model.features
     keep = {n: width * k - len(killed[n]) for n, k in (("features.0", 1), ("features.3", 2), ("features.7", 4))}
@@ -86,7 +86,7 @@ def test_kept_channels_keep_their_activations():
     keep = norms.argsort()[3:].sort().values
     x = torch.randn(2, 3, 5, 5)
     before = model[:3](x)
-    prune(model, sparsity=3 / 8, pattern="channel", scope="layer")
+    prune(model, sparsity=3 / 8, pattern="channel", scope="layer", protect=())
     torch.testing.assert_close(model[:3](x), before[:, keep])
     assert model(x).shape == (2, 4, 5, 5)
 
@@ -116,7 +116,7 @@ def test_functional_forward_and_depthwise_blocks():
     model.pw2.bias.data[killed["pw2"]] = -1e4  # sigmoid(-1e4) * 2 == 0: the channel is truly dead
     x = torch.randn(3, 3, 4, 4)
     ref = model(x)
-    prune(model, sparsity=0.5, pattern="channel", scope="layer")
+    prune(model, sparsity=0.5, pattern="channel", scope="layer", protect=())
     torch.testing.assert_close(model(x), ref, rtol=1e-5, atol=1e-5)
     assert (model.dw.in_channels, model.dw.out_channels, model.dw.groups) == (4, 4, 4)
     assert model.fc1.in_features == 3 * 4 and model.fc2.in_features == 6
@@ -148,12 +148,12 @@ def test_l1_and_l2_norms_rank_channels_differently():
 
 def test_global_channel_scope_keeps_every_layer_alive():
     model = DigitsCNN(8)
-    prune(model, sparsity=0.95, pattern="channel", scope="global")
+    prune(model, sparsity=0.95, pattern="channel", scope="global", protect=())
     shapes = [l.shape[0] for l in sparsity_report(model).layers]
     assert all(s >= 1 for s in shapes) and shapes[-1] == 10
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
     model = DigitsCNN(8)
-    prune(model, sparsity=0.5, pattern="channel", scope="global", per_layer={"features.0": 0.0})
+    prune(model, sparsity=0.5, pattern="channel", scope="global", per_layer={"features.0": 0.0}, protect=())
     assert model.features[0].out_channels == 8
     assert sum(l.shape[0] for l in sparsity_report(model).layers[1:-1]) == 40  # (16 + 32 + 32) / 2
 
@@ -179,14 +179,16 @@ class _Residual(nn.Module):
         return self.head(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
-def test_residual_add_is_refused_naming_every_layer_then_skip_works():
-    model = _Residual()
-    with pytest.raises(PruningGraphError, match=r"(?s)'stem'.*added.*'conv2'.*skip=\['stem', 'conv2'\]"):
-        prune(model, sparsity=0.5, pattern="channel")
-    assert model.stem.out_channels == 8  # nothing changed
+def test_residual_add_prunes_both_sides_together_and_skip_keeps_the_group():
+    model = _Residual().eval()
     x = torch.randn(2, 3, 6, 6)
-    prune(model, sparsity=0.5, pattern="channel", skip=["stem", "conv2"])
-    assert model.conv1.out_channels == 4 and model.conv2.in_channels == 4
+    prune(model, sparsity=0.5, pattern="channel", protect=(), scope="layer")
+    # stem and conv2 write into the same sum: they lose the same channels, conv1 and head follow.
+    assert model.stem.out_channels == model.conv2.out_channels == model.conv1.in_channels == 4
+    assert model.head.in_features == 4 and model(x).shape == (2, 2)
+    model = _Residual()
+    prune(model, sparsity=0.5, pattern="channel", protect=(), skip=["stem"], scope="layer")  # the group stays, conv1 shrinks
+    assert model.stem.out_channels == model.conv2.out_channels == 8 and model.conv1.out_channels == 4
     assert model(x).shape == (2, 2)
 
 
@@ -228,17 +230,37 @@ class _Shared(nn.Module):
         return self.head(self.b(self.b(self.a(x))))
 
 
-@pytest.mark.parametrize("model,match", [
-    (_Cat(), r"'a'.*concatenated"),
-    (_Mixing(), r"'a'.*softmax"),
-    (_Untraceable(), r"_Untraceable cannot be traced"),
-    (_Shared(), r"'b' is called 2 times"),
-    (nn.Sequential(nn.Conv2d(4, 8, 1, groups=2), nn.Conv2d(8, 2, 1)), r"'0'.*grouped"),
-    (nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 2)), r"'0'.*LayerNorm"),
+def test_concatenated_and_shared_layers_prune():
+    model = _Cat()
+    prune(model, sparsity=0.5, pattern="channel", protect=(), scope="layer")
+    assert (model.a.out_channels, model.b.out_channels, model.head.in_channels) == (2, 2, 4)
+    assert model(torch.randn(1, 3, 4, 4)).shape == (1, 2, 4, 4)
+    model = _Shared()  # b(b(.)): b's rows and columns are the same channels, and so are a's rows
+    prune(model, sparsity=0.5, pattern="channel", protect=())
+    assert model.a.out_features == model.b.in_features == model.b.out_features == model.head.in_features == 2
+
+
+def test_an_op_that_mixes_channels_keeps_them_with_a_warning_naming_it():
+    model = _Mixing()
+    with pytest.warns(UserWarning, match=r"softmax"):
+        prune(model, sparsity=0.5, pattern="channel", protect=())
+    assert model.a.out_features == 4
+
+
+def test_an_untraceable_model_raises_naming_it_and_suggesting_leaf_modules():
+    with pytest.raises(PruningGraphError, match=r"(?s)_Untraceable.*leaf_modules"):
+        prune(_Untraceable(), sparsity=0.5, pattern="channel")
+
+
+@pytest.mark.parametrize("model", [
+    nn.Sequential(nn.Conv2d(4, 8, 1, groups=2), nn.Conv2d(8, 2, 1)),   # groups read the model input
+    nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 2)),  # hidden size: opt-in
 ])
-def test_unsafe_graphs_raise_a_clear_error(model, match):
-    with pytest.raises(PruningGraphError, match=match):
-        prune(model, sparsity=0.5, pattern="channel")
+def test_groups_that_cannot_move_leave_the_model_unchanged_with_a_warning(model):
+    before = [p.shape for p in model.parameters()]
+    with pytest.warns(UserWarning, match="no channel can be removed"):
+        prune(model, sparsity=0.5, pattern="channel", protect=())
+    assert [p.shape for p in model.parameters()] == before
 
 
 def test_masked_layers_must_be_channel_pruned_first():

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import warnings
 
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence
 
 import torch
 import torch.nn as nn
 
-from nnslim.pruning.channel import plan_channels, producer_scores, select_channels, shrink_channels
 from nnslim.pruning.config import PruneConfig
 from nnslim.pruning.importance import weight_scores
 from nnslim.pruning.masks import apply_mask, get_mask
@@ -33,25 +32,31 @@ def as_config(config: Any = None, **overrides) -> PruneConfig:
 
 
 def prune(model: nn.Module, config: Any = None, data: Optional[Iterable] = None,
-          filter_fn: Optional[FilterFn] = None, **overrides) -> nn.Module:
+          filter_fn: Optional[FilterFn] = None, example_input: Any = None, leaf_modules: Sequence[type] = (),
+          **overrides) -> nn.Module:
     """Prune ``model`` in place, once, and return it.
 
     ``prune(model, PruneConfig(sparsity=0.9))`` or ``prune(model, sparsity=0.9, scope="layer")``.
     Unstructured / N:M attach masks that stay enforced while you fine-tune (``remove_masks`` bakes
-    them in); ``pattern="channel"`` removes output channels for real (build the optimizer after).
+    them in); ``pattern="channel"`` removes coupled channels for real (build the optimizer after).
     ``data`` (an iterable of batches) is needed by method="gradient"/"taylor".
+
+    Channel pruning reads the model as a graph: ``example_input`` (a tensor, a tuple of positional
+    arguments or a dict of keyword arguments) lets it follow reshapes and is required by
+    ``target="macs"`` and ``target_speedup``; ``leaf_modules`` are module types kept as single nodes.
     """
     config = as_config(config, **overrides)
     if not config.is_oneshot:
         raise ValueError("config.schedule: prune() prunes once; drive a gradual/iterative schedule with "
                          "Pruner(model, config).step() in your training loop")
-    prune_step(model, config, data, filter_fn)
+    prune_step(model, config, data, filter_fn, example_input=example_input, leaf_modules=leaf_modules)
     return model
 
 
 def prune_step(model: nn.Module, config: PruneConfig, data: Optional[Iterable] = None,
                filter_fn: Optional[FilterFn] = None,
-               sparsity_of: Callable[[float], float] = lambda s: s) -> Dict[str, Any]:
+               sparsity_of: Callable[[float], float] = lambda s: s, example_input: Any = None,
+               leaf_modules: Sequence[type] = ()) -> Dict[str, Any]:
     """One pruning pass. ``sparsity_of`` maps each final target to the one applied now (schedules).
 
     Returns {layer: sparsity now} for masks, or {producer: (channels before, after)} for channels.
@@ -66,7 +71,10 @@ def prune_step(model: nn.Module, config: PruneConfig, data: Optional[Iterable] =
     if not active:
         return {}
     if config.pattern == "channel":
-        return _prune_channels(model, config, active, targets, global_sparsity, data)
+        from nnslim.pruning.channel_prune import prune_channels
+
+        return prune_channels(model, config, layers, candidates, targets, global_sparsity, data, example_input,
+                              leaf_modules)
     nm = config.nm
     if nm is not None:  # check shapes before a possibly long scoring pass
         unfit = {}
@@ -100,16 +108,3 @@ def prune_step(model: nn.Module, config: PruneConfig, data: Optional[Iterable] =
         mask = get_mask(m)
         report[name] = 1.0 - float(mask.sum()) / mask.numel()
     return report
-
-
-def _prune_channels(model, config, layers, targets, global_sparsity, data):
-    plans = plan_channels(model, layers)
-    if not plans:
-        return {}
-    producers = [(p.name, p.module) for p in plans]
-    scores = weight_scores(model, producers, config.method, data, config.loss_fn, config.num_batches,
-                           config.seed)
-    keep = select_channels(producer_scores(scores, config.channel_norm),
-                           {p.name: targets[p.name] for p in plans}, global_sparsity, config.scope)
-    with torch.no_grad():
-        return shrink_channels(plans, keep)

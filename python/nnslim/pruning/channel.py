@@ -1,292 +1,308 @@
-"""Structured channel pruning with a real shape shrink.
+"""Structured channel pruning with a real shape shrink, on the graph layer's channel groups.
 
-Removing output channel c of a layer is only sound if every tensor computed from that channel is
-either dropped with it or never mixed with other channels. We trace the model with torch.fx and walk
-forward from each producer (Conv2d / Linear) through ops known to act per channel (activations,
-pooling, dropout, scalar arithmetic), collecting the modules that must shrink with it (BatchNorm,
-depthwise convs) and the consumers whose *inputs* shrink (Conv2d in-channels, Linear in-features; a
-Flatten in between makes each channel a block of H*W Linear columns). Anything else (residual add,
-concatenation, reshapes, norms over channels, an unknown module) could silently change the function,
-so we refuse it and name the layer rather than guess.
+``plan_channels`` captures the model (nnslim.graph), propagates shapes with the example input and asks
+``analyze_channels`` which channels are coupled (residual adds, cat / split, depthwise and grouped convs,
+norms, flatten -> Linear, attention heads). Each coupled channel is one unit: it is scored over all of
+its members, ranked, and removed from all of them at once by ``shrink``. Channels the analysis cannot
+follow stay, with one warning naming the nodes: a wrong shape or a silently changed function is never
+the price of a prunable layer.
 """
 from __future__ import annotations
 
-import operator
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
 import torch
 import torch.fx as fx
 import torch.nn as nn
-import torch.nn.functional as F
 
-from nnslim.pruning.importance import channel_scores
+from nnslim.graph.capture import GraphCaptureError, capture, propagate_shapes
+from nnslim.graph.channel_groups import ChannelGraph, Member, analyze_channels
 from nnslim.pruning.masks import is_pruned
 
-__all__ = ["PruningGraphError", "ChannelPlan", "plan_channels", "shrink_channels", "select_channels"]
+__all__ = ["PruningGraphError", "ChannelPlan", "plan_channels", "class_scores", "removal_order", "shrink"]
+
+PRODUCER_KINDS = ("out", "gconv", "emb")
 
 
 class PruningGraphError(ValueError):
-    """The model's graph cannot be channel-pruned safely at the named layer(s)."""
-
-
-_ELEMENTWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.ELU,
-                        nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.Softplus, nn.Identity, nn.Dropout,
-                        nn.AlphaDropout)
-_SPATIAL_MODULES = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout2d)
-_ELEMENTWISE_FUNCS = {F.relu, F.relu6, F.leaky_relu, F.gelu, F.silu, F.elu, F.hardswish, F.hardsigmoid,
-                      F.mish, F.softplus, F.dropout, F.sigmoid, F.tanh, torch.relu, torch.sigmoid, torch.tanh,
-                      torch.clamp, torch.nn.functional.relu_}
-_SPATIAL_FUNCS = {F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.adaptive_max_pool2d, F.dropout2d}
-_ELEMENTWISE_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "clamp", "clamp_", "clamp_min",
-                        "clamp_max", "contiguous", "detach"}
-_SCALAR_ARITH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.iadd, operator.imul,
-                 torch.add, torch.sub, torch.mul, torch.div}
-
-# What the channel axis of a tensor looks like as we walk forward:
-#   "conv": (N, C, H, W) channels on dim 1;  "feat": (N, C) features of a Linear, channels last;
-#   "flat": a flattened conv map, channel c owns a contiguous block of H*W columns.
-_CONV, _FEAT, _FLAT = "conv", "feat", "flat"
+    """The model's graph cannot be channel-pruned (untraceable, or a layer that must not change is masked)."""
 
 
 @dataclass
 class ChannelPlan:
-    """Everything that changes when producer ``name`` loses output channels."""
+    """The coupled channels of a model: ``roots[id]`` is the unit an id belongs to; ``prunable`` the units
+    that may go; ``groups`` the units sharing the same producers (ranked together under scope='layer')."""
 
-    name: str
-    module: nn.Module
-    channels: int
-    followers: List[Tuple[str, nn.Module]] = field(default_factory=list)   # shrink dim 0 with it
-    consumers: List[Tuple[str, nn.Module, str]] = field(default_factory=list)  # (name, module, kind)
+    graph: ChannelGraph
+    roots: torch.Tensor
+    prunable: List[int]
+    groups: Dict[FrozenSet[str], List[int]]
+    group_of: Dict[int, FrozenSet[str]]
+    modules: Dict[str, nn.Module]
 
+    @property
+    def members(self) -> List[Member]:
+        return self.graph.members
 
-class _Unsafe(Exception):
-    pass
-
-
-def _describe(node: fx.Node, modules: Dict[str, nn.Module]) -> str:
-    if node.op == "call_module":
-        return f"module {node.target!r} ({type(modules[node.target]).__name__})"
-    if node.op == "call_function":
-        return f"function {getattr(node.target, '__name__', node.target)}()"
-    if node.op == "call_method":
-        return f"method .{node.target}()"
-    return f"{node.op} {node.target!r}"
+    def channels(self) -> int:
+        return len(self.prunable)
 
 
-def _is_flatten_from_1(node: fx.Node, modules) -> bool:
-    if node.op == "call_module" and isinstance(modules[node.target], nn.Flatten):
-        f = modules[node.target]
-        return f.start_dim == 1 and f.end_dim == -1
-    if (node.op == "call_function" and node.target is torch.flatten) or (
-            node.op == "call_method" and node.target == "flatten"):
-        start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
-        end = node.args[2] if len(node.args) > 2 else node.kwargs.get("end_dim", -1)
-        return start == 1 and end == -1
-    if node.op == "call_method" and node.target in ("view", "reshape"):
-        # x.view(x.size(0), -1) / x.reshape(B, -1): keep the batch, flatten the rest.
-        return len(node.args) == 3 and node.args[2] == -1 and not node.kwargs
-    return False
+def _example_args(example_input) -> Tuple[tuple, dict]:
+    if example_input is None:
+        return (), {}
+    if isinstance(example_input, dict):
+        return (), dict(example_input)
+    if isinstance(example_input, (tuple, list)):
+        return tuple(example_input), {}
+    if torch.is_tensor(example_input):
+        return (example_input,), {}
+    raise ValueError(f"example_input: expected a tensor, a tuple of positional arguments or a dict of keyword "
+                     f"arguments, got {type(example_input).__name__}")
 
 
-def _only_scalars(node: fx.Node, src: fx.Node) -> bool:
-    others = [a for a in list(node.args) + list(node.kwargs.values()) if a is not src]
-    return len(others) == len(node.args) + len(node.kwargs) - 1 and all(
-        isinstance(a, (int, float, bool)) or a is None for a in others)
+def _builtin_leaf(m: nn.Module) -> bool:
+    return type(m).__module__.startswith("torch.nn.modules") and not isinstance(
+        m, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
 
 
-def _benign(node: fx.Node, src: fx.Node) -> bool:
-    """Uses that read only the batch size, which channel pruning does not change."""
-    if node.op == "call_method" and node.target == "size" and node.args[1:] == (0,) and node.args[0] is src:
-        return True
-    if node.op == "call_function" and node.target is getattr and node.args[1] == "shape":
-        return all(u.op == "call_function" and u.target is operator.getitem and u.args[1] == 0
-                   for u in node.users)
-    return False
-
-
-def _trace(model: nn.Module) -> fx.GraphModule:
+def _pieces(model: nn.Module, leaf_types: tuple, prefix: str, out: List[Tuple[str, nn.Module, fx.GraphModule]],
+            failed: List[str]) -> None:
+    if prefix and _builtin_leaf(model):
+        return  # a lone Linear / Conv2d has no channels of its own to follow
     try:
-        return fx.symbolic_trace(model)
-    except Exception as exc:  # fx raises many types (TraceError, TypeError, RuntimeError...)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gm = capture(model, leaf_types)
+        for w in caught:
+            failed.append("untraceable " + str(w.message).replace("nnslim.graph: ", ""))
+        out.append((prefix, model, gm))
+    except GraphCaptureError as exc:
+        why = str(exc).split(": ", 1)[-1][:200]
+        children = [(n, c) for n, c in model.named_children()
+                    if any(True for _ in c.parameters()) and not _builtin_leaf(c)]
+        if not children:
+            failed.append(f"untraceable {prefix.rstrip('.') or type(model).__name__}: {why}")
+            return
+        failed.append(f"untraceable {prefix.rstrip('.') or type(model).__name__} ({why}; its parts are "
+                      "analysed one by one)")
+        for name, child in children:
+            _pieces(child, leaf_types, f"{prefix}{name}.", out, failed)
+
+
+def capture_for_pruning(model: nn.Module, example_input=None, leaf_modules: Sequence[type] = ()):
+    """[(prefix, GraphModule)] covering the model: the whole model when it traces, else its traceable
+    parts (channels entering or leaving a part stay); and the notes on what could not be traced."""
+    from nnslim.pruning.attention import attention_leaf_types
+
+    leaf_modules = tuple(leaf_modules)
+    if not all(isinstance(t, type) and issubclass(t, nn.Module) for t in leaf_modules):
+        raise ValueError(f"leaf_modules: expected nn.Module subclasses, got {leaf_modules!r}")
+    pieces: List[Tuple[str, nn.Module, fx.GraphModule]] = []
+    notes: List[str] = []
+    _pieces(model, leaf_modules + attention_leaf_types(model), "", pieces, notes)
+    if not pieces:
         raise PruningGraphError(
-            f"pattern='channel': {type(model).__name__} cannot be traced by torch.fx ({type(exc).__name__}: "
-            f"{exc}). Channel pruning needs the graph to know which layers consume each channel; prune a "
-            f"traceable sub-module, or use pattern='unstructured' / 'N:M'") from exc
+            f"pattern='channel': {type(model).__name__} cannot be traced by torch.fx ({'; '.join(notes)}). "
+            f"Channel pruning needs the graph to know which layers consume each channel: pass "
+            f"leaf_modules=[...] (module types to keep as single nodes; their channels stay), prune a "
+            f"traceable sub-module, or use pattern='unstructured' / 'N:M'")
+    args, kwargs = _example_args(example_input)
+    if args or kwargs:
+        _propagate(model, pieces, args, kwargs)
+    return [(p, gm) for p, _, gm in pieces], notes
 
 
-class _Walker:
-    def __init__(self, gm: fx.GraphModule, model: nn.Module):
-        self.modules = dict(model.named_modules())
-        self.calls: Dict[str, int] = {}
-        for n in gm.graph.nodes:
-            if n.op == "call_module":
-                self.calls[n.target] = self.calls.get(n.target, 0) + 1
-
-    def _owned(self, name: str) -> nn.Module:
-        # A module called from two places sees two different tensors; shrinking it for one breaks the other.
-        if self.calls.get(name, 0) > 1:
-            raise _Unsafe(f"module {name!r} is called {self.calls[name]} times in forward (shared weights)")
-        module = self.modules[name]
-        if is_pruned(module):
-            raise _Unsafe(f"module {name!r} carries a weight mask; channel-prune before "
-                          "unstructured/N:M pruning, or call remove_masks() first")
-        return module
-
-    def walk(self, name: str, node: fx.Node, module: nn.Module) -> Optional[ChannelPlan]:
-        """The plan for producer ``name``; None when its channels are (part of) the model output."""
-        self._owned(name)
-        channels = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
-        plan = ChannelPlan(name, module, channels)
-        feeds_output = False
-        stack = [(node, _CONV if isinstance(module, nn.Conv2d) else _FEAT)]
-        seen = set()
-        while stack:
-            src, kind = stack.pop()
-            for user in src.users:
-                if (user, kind) in seen:
-                    continue
-                seen.add((user, kind))
-                step = self._step(user, src, kind, channels, plan)
-                if step == "output":
-                    feeds_output = True
-                elif step is not None:
-                    stack.append((user, step))
-        return None if feeds_output else plan
-
-    def _step(self, node: fx.Node, src: fx.Node, kind: str, channels: int, plan: ChannelPlan):
-        """Classify one use of a channel-carrying tensor: next kind, "output", or None (walk stops)."""
-        if node.op == "output":
-            return "output"
-        if _benign(node, src):
-            return None
-        if node.op == "call_module":
-            m = self.modules[node.target]
-            if isinstance(m, _ELEMENTWISE_MODULES) or (isinstance(m, nn.PReLU) and m.num_parameters == 1):
-                return kind
-            if isinstance(m, _SPATIAL_MODULES) and kind == _CONV:
-                return kind
-            if isinstance(m, nn.Flatten) and kind == _CONV and _is_flatten_from_1(node, self.modules):
-                return _FLAT
-            if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-                want = _CONV if isinstance(m, nn.BatchNorm2d) else _FEAT
-                if kind == want and m.num_features == channels:
-                    plan.followers.append((node.target, self._owned(node.target)))
-                    return kind
-            elif isinstance(m, nn.Conv2d) and kind == _CONV and m.in_channels == channels:
-                if m.groups == 1:
-                    plan.consumers.append((node.target, self._owned(node.target), _CONV))
-                    return None
-                if m.groups == m.in_channels == m.out_channels:
-                    # Depthwise: channel c in -> channel c out, so it shrinks along with the producer.
-                    plan.followers.append((node.target, self._owned(node.target)))
-                    return kind
-            elif isinstance(m, nn.Linear):
-                if kind == _FEAT and m.in_features == channels or kind == _FLAT and m.in_features % channels == 0:
-                    plan.consumers.append((node.target, self._owned(node.target), kind))
-                    return None
-            raise _Unsafe(f"its output reaches {_describe(node, self.modules)}, which channel pruning "
-                          "does not know how to shrink")
-        if node.op == "call_function" and node.target in _ELEMENTWISE_FUNCS and node.args[0] is src:
-            return kind
-        if node.op == "call_function" and node.target in _SPATIAL_FUNCS and node.args[0] is src and kind == _CONV:
-            return kind
-        if node.op == "call_method" and node.target in _ELEMENTWISE_METHODS and node.args[0] is src:
-            return kind
-        if node.op == "call_function" and node.target in _SCALAR_ARITH and _only_scalars(node, src):
-            return kind
-        if kind == _CONV and node.args and node.args[0] is src and _is_flatten_from_1(node, self.modules):
-            return _FLAT
-        if node.op == "call_function" and node.target in (operator.add, torch.add, operator.iadd):
-            raise _Unsafe(f"its output is added to another tensor ({_describe(node, self.modules)}, e.g. a "
-                          "residual connection); both sides would have to lose the same channels")
-        if node.op == "call_function" and node.target in (torch.cat, torch.concat, torch.stack):
-            raise _Unsafe(f"its output is concatenated ({_describe(node, self.modules)})")
-        raise _Unsafe(f"its output reaches {_describe(node, self.modules)}, which may mix or reshape channels")
-
-
-def plan_channels(model: nn.Module, producers: List[Tuple[str, nn.Module]]) -> List[ChannelPlan]:
-    """Trace ``model`` and plan every producer; raises PruningGraphError naming all unsafe layers.
-
-    Producers whose channels are model outputs are dropped from the plan: the caller's contract is
-    the output shape, so the last layer never shrinks.
-    """
-    gm = _trace(model)
-    walker = _Walker(gm, model)
-    nodes = {n.target: n for n in gm.graph.nodes if n.op == "call_module"}
-    plans, problems = [], []
-    for name, module in producers:
-        if isinstance(module, nn.Conv2d) and module.groups != 1:
-            if module.groups == module.in_channels == module.out_channels:
-                continue  # depthwise: follows its input's producer, has no channels of its own to choose
-            problems.append(f"{name!r}: grouped convolution (groups={module.groups}) is not supported")
+def _propagate(model, pieces, args, kwargs) -> None:
+    """Shape propagation per piece, with the inputs each piece sees when the whole model runs."""
+    seen: Dict[int, Tuple[tuple, dict]] = {}
+    hooks = []
+    for i, (_, mod, _) in enumerate(pieces):
+        def grab(m, a, kw, i=i):
+            seen.setdefault(i, (a, kw))
+        hooks.append(mod.register_forward_pre_hook(grab, with_kwargs=True))
+    try:
+        with torch.no_grad():
+            model(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the user's forward can raise anything
+        raise ValueError(f"example_input: running the model on it failed ({type(exc).__name__}: {exc})") from exc
+    finally:
+        for h in hooks:
+            h.remove()
+    for i, (_, _, gm) in enumerate(pieces):
+        if i not in seen:
             continue
-        if name not in nodes:
-            # Not called in forward, so no graph edge can be checked; leave it alone.
-            continue
+        a, kw = seen[i]
         try:
-            plan = walker.walk(name, nodes[name], module)
-        except _Unsafe as exc:
-            problems.append(f"{name!r}: {exc}")
+            propagate_shapes(gm, *_placeholder_args(gm, a, kw))
+        except Exception:  # noqa: BLE001 - without shapes the analysis is only more conservative
+            pass
+
+
+def _placeholder_args(gm: fx.GraphModule, args: tuple, kwargs: dict) -> list:
+    names = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    out = list(args)[:len(names)]
+    for n in names[len(out):]:
+        if n.target in kwargs:
+            out.append(kwargs[n.target])
+        elif n.args:  # the default value the tracer recorded
+            out.append(n.args[0])
+        else:
+            out.append(None)
+    return out
+
+
+def plan_channels(model: nn.Module, active: Iterable[str], example_input=None, leaf_modules: Sequence[type] = (),
+                  hidden_size: bool = False, warn: bool = True) -> ChannelPlan:
+    """Analyse ``model``; units whose producers are all in ``active`` (layer names) may be removed."""
+    pieces, notes = capture_for_pruning(model, example_input, leaf_modules)
+    graph = analyze_channels(pieces)
+    graph.unresolved = notes + graph.unresolved
+    modules = dict(model.named_modules())
+    roots, frozen = graph.classes()
+    active = set(active)
+    blocked = frozen.clone()
+    touches: Dict[int, Set[str]] = {}
+    producers: Dict[int, Set[str]] = {}
+    norm_roots: Set[int] = set()
+    for m in graph.members:
+        r = roots[m.ids].tolist()
+        for root in set(r):
+            touches.setdefault(root, set()).add(m.module)
+            if m.kind in PRODUCER_KINDS:
+                producers.setdefault(root, set()).add(m.module)
+                if m.module not in active:
+                    blocked[root] = True
+            if m.kind == "ln":
+                norm_roots.add(root)
+    if not hidden_size:
+        for root in norm_roots:  # a LayerNorm's statistics change with its width: opt-in only
+            blocked[root] = True
+    masked = sorted({m.module for m in graph.members if is_pruned(modules[m.module])})
+    if masked:
+        raise PruningGraphError(f"pattern='channel': {masked} carry weight masks; channel-prune before "
+                                "unstructured/N:M pruning, or call remove_masks() first")
+    prunable = [r for r in sorted(producers) if not blocked[r]]
+    groups: Dict[FrozenSet[str], List[int]] = {}
+    group_of = {}
+    for r in prunable:
+        key = frozenset(producers[r])
+        groups.setdefault(key, []).append(r)
+        group_of[r] = key
+    if warn and graph.unresolved:
+        warnings.warn("pattern='channel': the channels reaching these nodes stay (the analysis cannot tell how "
+                      "they map them): " + "; ".join(graph.unresolved[:12])
+                      + (f"; and {len(graph.unresolved) - 12} more" if len(graph.unresolved) > 12 else ""),
+                      UserWarning, stacklevel=4)
+    return ChannelPlan(graph, roots, prunable, groups, group_of, modules)
+
+
+# -- importance ---------------------------------------------------------------------------------------
+
+def _reduce(t: torch.Tensor, dim: int, norm: str) -> torch.Tensor:
+    t = t.movedim(dim, 0).reshape(t.shape[dim], -1)
+    return t.abs().sum(1) if norm == "l1" else t.pow(2).sum(1).sqrt()
+
+
+def _member_vector(m: Member, module: nn.Module, weight_score: Optional[torch.Tensor], norm: str,
+                   method: str) -> Optional[torch.Tensor]:
+    """A channel's importance is what its producers write into it: their weight rows (or Taylor / gradient
+    scores of them); with method='bn_scale' the |gamma| of the BatchNorms it passes through."""
+    if method == "bn_scale":
+        w = getattr(module, "weight", None) if m.kind == "bn" else None
+        return None if w is None else w.detach().abs().float()
+    if weight_score is None:
+        return None
+    if m.kind in ("out", "gconv"):
+        return _reduce(weight_score, 0, norm)
+    if m.kind == "emb":
+        return _reduce(weight_score, 1, norm)
+    return None
+
+
+def class_scores(plan: ChannelPlan, weight_scores: Dict[str, torch.Tensor], norm: str,
+                 method: str) -> Dict[int, float]:
+    """One score per prunable unit: the mean over its members of each member's score normalised by that
+    member's mean (raw norms grow with fan-in; normalised they compare across layers and groups). Units
+    that method='bn_scale' cannot score (no BatchNorm) fall back to their producers' magnitude."""
+    def accumulate(kind_method):
+        total = torch.zeros(len(plan.roots), dtype=torch.float64)
+        count = torch.zeros(len(plan.roots), dtype=torch.float64)
+        for m in plan.members:
+            vec = _member_vector(m, plan.modules[m.module], weight_scores.get(m.module), norm, kind_method)
+            if vec is None or vec.numel() != len(m.ids):
+                continue
+            vec = vec.double().cpu()
+            mean = vec.mean()
+            vec = vec / mean if mean > 0 else vec
+            r = plan.roots[m.ids]
+            total.index_add_(0, r, vec)
+            count.index_add_(0, r, torch.ones_like(vec))
+        return total, count
+
+    total, count = accumulate("magnitude")
+    if method == "bn_scale":
+        bn_total, bn_count = accumulate("bn_scale")
+        use = bn_count > 0
+        total, count = torch.where(use, bn_total, total), torch.where(use, bn_count, count)
+    score = total / count.clamp_min(1)
+    return {r: float(score[r]) for r in plan.prunable}
+
+
+def removal_order(plan: ChannelPlan, scores: Dict[int, float], targets: Dict[FrozenSet[str], Optional[float]],
+                  sparsity: float, scope: str, round_to: int) -> List[int]:
+    """The units to remove, lowest score first, honouring per-group targets, scope and ``round_to``; every
+    group keeps at least ``max(1, round_to)`` units (no layer is left with zero channels)."""
+    removed: List[int] = []
+    pool: List[int] = []
+    floor = {}
+    for key, units in plan.groups.items():
+        floor[key] = min(len(units), max(1, round_to))
+        frac = targets.get(key)
+        if frac is None and scope == "global":
+            pool.extend(units)
             continue
-        if plan is not None:
-            plans.append(plan)
-    if problems:
-        names = [p.split(":", 1)[0].strip("'") for p in problems]
-        raise PruningGraphError("pattern='channel': cannot shrink these layers safely:\n  " + "\n  ".join(problems)
-                                + f"\nLeave them dense with PruneConfig(skip={names!r}) (or filter_fn).")
-    return plans
-
-
-def select_channels(scores: Dict[str, torch.Tensor], targets: Dict[str, Optional[float]],
-                    global_sparsity: float, scope: str) -> Dict[str, torch.Tensor]:
-    """Sorted kept-channel indices per producer; every layer keeps at least one channel.
-
-    ``targets[name]`` is a per-layer fraction, or None for "part of the global pool". Under global
-    scope scores are divided by their layer's mean: raw filter norms grow with fan-in, and a global
-    threshold on them would empty the narrow-fan-in layers first.
-    """
-    keep: Dict[str, torch.Tensor] = {}
-    pool = []
-    for name, s in scores.items():
-        target = targets[name]
-        if target is None and scope == "global":
-            pool.append(name)
-            continue
-        frac = global_sparsity if target is None else target
-        k = min(int(round(frac * s.numel())), s.numel() - 1)
-        order = torch.argsort(s, stable=True)
-        keep[name] = order[k:].sort().values
+        frac = sparsity if frac is None else frac
+        ranked = sorted(units, key=lambda r: (scores[r], r))
+        k = min(int(round(frac * len(units))), len(units) - floor[key])
+        removed.extend(ranked[:k])
     if pool:
-        total = sum(scores[n].numel() for n in pool)
-        k = int(round(global_sparsity * total))
-        flat, owner = [], []
-        for i, n in enumerate(pool):
-            s = scores[n].double()
-            mean = s.mean()
-            flat.append(s / mean if mean > 0 else s)
-            owner.append(torch.full((s.numel(),), i))
-        flat, owner = torch.cat(flat), torch.cat(owner)
-        local = torch.cat([torch.arange(scores[n].numel()) for n in pool])
-        alive = [scores[n].numel() for n in pool]
-        removed = [[] for _ in pool]
-        count = 0
-        for idx in torch.argsort(flat, stable=True).tolist():
-            if count >= k:
+        k = int(round(sparsity * len(pool)))
+        alive = {key: len(plan.groups[key]) for key in plan.groups}
+        for r in sorted(pool, key=lambda r: (scores[r], r)):
+            if k <= 0:
                 break
-            i = int(owner[idx])
-            if alive[i] > 1:
-                alive[i] -= 1
-                removed[i].append(int(local[idx]))
-                count += 1
-        for i, n in enumerate(pool):
-            mask = torch.ones(scores[n].numel(), dtype=torch.bool)
-            mask[removed[i]] = False
-            keep[n] = mask.nonzero().flatten()
-    return keep
+            key = plan.group_of[r]
+            if alive[key] > floor[key]:
+                alive[key] -= 1
+                removed.append(r)
+                k -= 1
+    if round_to > 1:
+        removed = _round_groups(plan, scores, removed, round_to)
+    return removed
 
 
-def _replace_param(module: nn.Module, name: str, value: torch.Tensor) -> None:
+def _round_groups(plan: ChannelPlan, scores, removed: List[int], round_to: int) -> List[int]:
+    """Give back the best removed units of each group until its kept count is a multiple of round_to."""
+    by_group: Dict[FrozenSet[str], List[int]] = {}
+    for r in removed:
+        by_group.setdefault(plan.group_of[r], []).append(r)
+    out = []
+    for key, rs in by_group.items():
+        total = len(plan.groups[key])
+        kept = total - len(rs)
+        want = min(total, int(math.ceil(kept / round_to)) * round_to)
+        rs = sorted(rs, key=lambda r: (scores[r], r))
+        out.extend(rs[: len(rs) - (want - kept)])
+    return out
+
+
+# -- shrink -------------------------------------------------------------------------------------------
+
+def _replace(module: nn.Module, name: str, value: torch.Tensor) -> None:
     old = getattr(module, name, None)
     if old is None:
         return
@@ -296,61 +312,118 @@ def _replace_param(module: nn.Module, name: str, value: torch.Tensor) -> None:
         setattr(module, name, value.contiguous().clone())
 
 
-@torch.no_grad()
-def _shrink_out(module: nn.Module, keep: torch.Tensor) -> None:
-    keep = keep.to(module.weight.device)
-    _replace_param(module, "weight", module.weight.index_select(0, keep))
-    if getattr(module, "bias", None) is not None:
-        _replace_param(module, "bias", module.bias.index_select(0, keep))
-    n = len(keep)
-    if isinstance(module, nn.Conv2d):
-        module.out_channels = n
-        if module.groups > 1:  # depthwise follower
-            module.in_channels = module.groups = n
-    else:
-        module.out_features = n
+def _take(module: nn.Module, attr: str, dim: int, keep: torch.Tensor) -> None:
+    t = getattr(module, attr, None)
+    if t is not None:
+        _replace(module, attr, t.index_select(dim, keep.to(t.device)))
 
 
 @torch.no_grad()
-def _shrink_bn(bn: nn.Module, keep: torch.Tensor) -> None:
-    for attr in ("weight", "bias", "running_mean", "running_var"):
-        t = getattr(bn, attr, None)
-        if t is not None:
-            _replace_param(bn, attr, t.index_select(0, keep.to(t.device)))
-    bn.num_features = len(keep)
-
-
-@torch.no_grad()
-def _shrink_in(module: nn.Module, keep: torch.Tensor, kind: str, channels: int) -> None:
-    keep = keep.to(module.weight.device)
-    if kind == _FLAT:
-        block = module.in_features // channels
-        cols = (keep[:, None] * block + torch.arange(block, device=keep.device)).reshape(-1)
-    else:
-        cols = keep
-    _replace_param(module, "weight", module.weight.index_select(1, cols))
-    if isinstance(module, nn.Conv2d):
-        module.in_channels = len(keep)
-    else:
-        module.in_features = len(cols)
-
-
-def shrink_channels(plans: List[ChannelPlan], keep: Dict[str, torch.Tensor]) -> Dict[str, Tuple[int, int]]:
-    """Apply the kept indices; returns {producer: (channels before, after)}."""
+def shrink(plan: ChannelPlan, removed: Iterable[int]) -> Dict[str, Tuple[int, int]]:
+    """Remove the given units from every member; returns {producer: (channels before, after)}."""
+    gone = torch.zeros(len(plan.roots), dtype=torch.bool)
+    removed = list(removed)
+    if not removed:
+        return {}
+    gone[torch.tensor(removed, dtype=torch.long)] = True
+    by_module: Dict[str, List[Member]] = {}
+    for m in plan.members:
+        by_module.setdefault(m.module, []).append(m)
     changed = {}
-    for plan in plans:
-        k = keep.get(plan.name)
-        if k is None or len(k) == plan.channels:
+    for name, members in by_module.items():
+        module = plan.modules[name]
+        keeps = {}
+        for m in members:
+            if m.kind not in keeps:
+                keeps[m.kind] = (m, (~gone[plan.roots[m.ids]]).nonzero().flatten())
+        if all(len(k) == len(m.ids) for m, k in keeps.values()):
             continue
-        _shrink_out(plan.module, k)
-        for _, f in plan.followers:
-            (_shrink_bn if isinstance(f, nn.modules.batchnorm._BatchNorm) else _shrink_out)(f, k)
-        for _, c, kind in plan.consumers:
-            _shrink_in(c, k, kind, plan.channels)
-        changed[plan.name] = (plan.channels, len(k))
+        before = _width(module)
+        _shrink_module(name, module, keeps)
+        if any(kind in PRODUCER_KINDS for kind in keeps):
+            changed[name] = (before, _width(module))
     return changed
 
 
-def producer_scores(weight_scores: Dict[str, torch.Tensor], norm: str) -> Dict[str, torch.Tensor]:
-    return {name: channel_scores(s, norm) for name, s in weight_scores.items()}
+def _width(module: nn.Module) -> int:
+    for attr in ("out_channels", "out_features", "embedding_dim", "num_features", "num_channels"):
+        if hasattr(module, attr):
+            return int(getattr(module, attr))
+    return 0
 
+
+def _shrink_module(name: str, module: nn.Module, keeps: Dict[str, Tuple[Member, torch.Tensor]]) -> None:
+    if "heads" in keeps:
+        m, keep = keeps["heads"]
+        m.extra["shrink"](module, keep, {k: v for k, v in keeps.items() if k != "heads"})
+        if len(keeps) == 1:
+            return
+        keeps = {k: v for k, v in keeps.items() if k != "heads"}
+    if isinstance(module, nn.Conv2d):
+        if "gconv" in keeps:
+            m, keep = keeps["gconv"]
+            opg = module.out_channels // module.groups
+            ipg = module.in_channels // module.groups
+            groups = len(keep) // opg
+            if groups * opg != len(keep):
+                raise AssertionError(f"{name}: grouped conv lost a partial group")  # the analysis unions groups
+            _take(module, "weight", 0, keep)
+            _take(module, "bias", 0, keep)
+            module.out_channels, module.groups, module.in_channels = len(keep), groups, groups * ipg
+            return
+        if "out" in keeps:
+            _, keep = keeps["out"]
+            _take(module, "weight", 0, keep)
+            _take(module, "bias", 0, keep)
+            module.out_channels = len(keep)
+        if "in" in keeps:
+            _, keep = keeps["in"]
+            _take(module, "weight", 1, keep)
+            module.in_channels = len(keep)
+        return
+    if isinstance(module, nn.Linear):
+        if "out" in keeps:
+            _, keep = keeps["out"]
+            _take(module, "weight", 0, keep)
+            _take(module, "bias", 0, keep)
+            module.out_features = len(keep)
+        if "in" in keeps:
+            _, keep = keeps["in"]
+            _take(module, "weight", 1, keep)
+            module.in_features = len(keep)
+        return
+    if isinstance(module, nn.Embedding):
+        _, keep = keeps["emb"]
+        _take(module, "weight", 1, keep)
+        module.embedding_dim = len(keep)
+        return
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        _, keep = keeps["bn"]
+        for attr in ("weight", "bias", "running_mean", "running_var"):
+            _take(module, attr, 0, keep)
+        module.num_features = len(keep)
+        return
+    if isinstance(module, nn.LayerNorm):
+        _, keep = keeps["ln"]
+        _take(module, "weight", 0, keep)
+        _take(module, "bias", 0, keep)
+        module.normalized_shape = (len(keep),)
+        return
+    if isinstance(module, nn.GroupNorm):
+        m, keep = keeps["gn"]
+        per = m.extra["per_group"]
+        _take(module, "weight", 0, keep)
+        _take(module, "bias", 0, keep)
+        module.num_channels, module.num_groups = len(keep), len(keep) // per
+        return
+    if "ln" in keeps:  # RMS-style norms (a weight over the last dim)
+        _, keep = keeps["ln"]
+        _take(module, "weight", 0, keep)
+        _take(module, "bias", 0, keep)
+        for attr in ("normalized_shape", "hidden_size", "dim"):
+            if isinstance(getattr(module, attr, None), int):
+                setattr(module, attr, len(keep))
+            elif isinstance(getattr(module, attr, None), tuple) and len(getattr(module, attr)) == 1:
+                setattr(module, attr, (len(keep),))
+        return
+    raise AssertionError(f"{name}: no shrink rule for {type(module).__name__}")

@@ -7,13 +7,15 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from nnslim.pruning.schedule import OneShot, Schedule, schedule_from_dict
 
-METHODS = ("magnitude", "gradient", "taylor", "random")
+METHODS = ("magnitude", "gradient", "taylor", "random", "bn_scale")
+TARGETS = ("channels", "macs", "params")
 SCOPES = ("global", "layer")
 CHANNEL_NORMS = ("l1", "l2")
 
 # Fields that to_dict() writes; loss_fn is code, not data, so it never round-trips.
 _SERIAL_FIELDS = ("sparsity", "method", "scope", "pattern", "channel_norm", "schedule", "skip",
-                  "per_layer", "num_batches", "seed", "strict")
+                  "per_layer", "num_batches", "seed", "strict", "protect", "round_to", "target", "target_speedup",
+                  "hidden_size")
 
 
 def parse_nm(pattern: str) -> Optional[Tuple[int, int]]:
@@ -60,6 +62,19 @@ class PruneConfig:
     seed          for method="random".
     strict        N:M only: a layer whose input dimension is not divisible by M raises ValueError
                   (naming it) instead of being skipped with a warning, as NVIDIA ASP and torch.ao skip it.
+
+    Channel pruning (``pattern="channel"``) only:
+    protect       layers whose output channels stay, as names / globs / "@first_conv" / "@last"; by default
+                  the stem conv and the classifier. Everything coupled to them stays too.
+    round_to      kept channels per coupled group are a multiple of this (8 / 16 suit the int8 kernels).
+    target        what ``sparsity`` is a fraction of: "channels" (coupled channels removed), "macs" or
+                  "params" (removed from the whole model; needs ``example_input`` for "macs").
+    target_speedup  prune until the model, timed on this machine after each step, is this much faster
+                  (e.g. 2.0); ``sparsity`` is then the most it may remove. Needs ``example_input``.
+    hidden_size   also prune channel groups that pass through a LayerNorm / RMSNorm (a transformer's
+                  hidden size: embeddings, norms and every residual stream together). Off by default:
+                  the norm's statistics change with its width, so fine-tune afterwards.
+    method="bn_scale" ranks channels by their BatchNorm |gamma| (network slimming), magnitude elsewhere.
     """
 
     sparsity: Optional[float] = None
@@ -74,9 +89,16 @@ class PruneConfig:
     num_batches: Optional[int] = None
     seed: int = 0
     strict: bool = False
+    protect: Tuple[str, ...] = ("@first_conv", "@last")
+    round_to: int = 1
+    target: str = "channels"
+    target_speedup: Optional[float] = None
+    hidden_size: bool = False
 
     def __post_init__(self):
         nm = parse_nm(self.pattern)
+        if self.sparsity is None and self.target_speedup is not None and self.pattern == "channel":
+            object.__setattr__(self, "sparsity", 0.9)  # the cap a speed target may prune up to
         if self.sparsity is None:
             if nm is None:
                 raise ValueError(f"sparsity: required for pattern={self.pattern!r} (a number in [0, 1))")
@@ -106,14 +128,33 @@ class PruneConfig:
             raise ValueError(f"seed: expected an int, got {self.seed!r}")
         if not isinstance(self.strict, bool):
             raise ValueError(f"strict: expected True or False, got {self.strict!r}")
+        object.__setattr__(self, "protect", self._normalise_skip(self.protect, "protect"))
+        if isinstance(self.round_to, bool) or not isinstance(self.round_to, int) or self.round_to < 1:
+            raise ValueError(f"round_to: expected an int >= 1, got {self.round_to!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"target: expected one of {TARGETS}, got {self.target!r}")
+        if self.target_speedup is not None and (isinstance(self.target_speedup, bool) or not isinstance(
+                self.target_speedup, (int, float)) or not math.isfinite(self.target_speedup)
+                or self.target_speedup <= 1.0):
+            raise ValueError(f"target_speedup: expected None or a number > 1 (e.g. 2.0), got {self.target_speedup!r}")
+        if not isinstance(self.hidden_size, bool):
+            raise ValueError(f"hidden_size: expected True or False, got {self.hidden_size!r}")
+        channel_only = {"round_to": self.round_to != 1, "target": self.target != "channels",
+                        "target_speedup": self.target_speedup is not None, "hidden_size": self.hidden_size,
+                        "method='bn_scale'": self.method == "bn_scale"}
+        used = [k for k, v in channel_only.items() if v]
+        if used and self.pattern != "channel":
+            raise ValueError(f"{used[0]}: applies to pattern='channel' only, got pattern={self.pattern!r}")
+        if self.target_speedup is not None and self.target != "channels":
+            raise ValueError("target_speedup: measures the model itself; leave target='channels'")
 
     @staticmethod
-    def _normalise_skip(skip) -> Tuple[str, ...]:
+    def _normalise_skip(skip, field_name: str = "skip") -> Tuple[str, ...]:
         # A bare string would otherwise be iterated character by character.
         items = (skip,) if isinstance(skip, str) else tuple(skip or ())
         for s in items:
             if not isinstance(s, str) or not s:
-                raise ValueError(f"skip: expected layer names or glob patterns (non-empty str), got {s!r}")
+                raise ValueError(f"{field_name}: expected layer names or glob patterns (non-empty str), got {s!r}")
         return items
 
     @staticmethod
@@ -147,6 +188,7 @@ class PruneConfig:
         """Plain JSON/YAML-friendly dict; ``loss_fn`` is left out (pass it again to ``from_dict``)."""
         d = {k: getattr(self, k) for k in _SERIAL_FIELDS}
         d["skip"] = list(self.skip)
+        d["protect"] = list(self.protect)
         d["per_layer"] = dict(self.per_layer)
         if isinstance(self.schedule, Schedule):
             d["schedule"] = self.schedule.to_dict()
