@@ -105,6 +105,7 @@ class ChannelGraph:
         self.members: List[Member] = []
         self.frozen: Set[int] = set()
         self.unresolved: List[str] = []        # node descriptions that froze channels (warned about)
+        self.reasons: List[Tuple[str, torch.Tensor]] = []   # (description, ids it froze)
         self.output_frozen = False
         self._module_out: Dict[str, torch.Tensor] = {}
 
@@ -121,8 +122,10 @@ class ChannelGraph:
         if chan is None:
             return
         self.frozen.update(chan.ids.tolist())
-        if why is not None and why not in self.unresolved:
-            self.unresolved.append(why)
+        if why is not None:
+            self.reasons.append((why, chan.ids))
+            if why not in self.unresolved:
+                self.unresolved.append(why)
 
     # -- reading ------------------------------------------------------------------------------------
     def classes(self) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -381,6 +384,8 @@ class _Analysis:
                 idx = node.args[1]
                 return self.info[x][idx] if isinstance(idx, int) else None
             return None
+        if fn is operator.getitem and c is not None and len(ins) == 1:
+            return self.index(node, x, c, node.args[1])
         if (fn in _PASS_FUNCS or (is_method and fn in _PASS_METHODS and fn not in _BINARY)) and c is not None \
                 and len(ins) == 1:
             return self.passthrough(node, x)
@@ -412,18 +417,26 @@ class _Analysis:
         tracked = [self.chan(a) for a in tensors if self.chan(a) is not None]
         nd_out = self.ndim(node)
         ref = tracked[0]
+        pinned = False
         for a in tensors:
             ca = self.chan(a)
             if ca is None:
-                # An untracked tensor is fine where it broadcasts over the channel dim (size 1 / missing).
+                # An untracked tensor is fine where it broadcasts over the channel dim (size 1 / missing);
+                # one with the same channel extent (a learned position embedding, a constant) pins them.
                 s = _shape(a)
-                if s is None or -ref.dim <= len(s) and s[len(s) + ref.dim] != 1:
+                if s is None:
                     raise _Freeze()
+                if -ref.dim <= len(s) and s[len(s) + ref.dim] != 1:
+                    if s[len(s) + ref.dim] != len(ref.ids):
+                        raise _Freeze()
+                    pinned = True
                 continue
             if ca.dim != ref.dim or len(ca.ids) != len(ref.ids) or ca.unknown_block != ref.unknown_block:
                 raise _Freeze()
         for ca in tracked[1:]:
             self.g.uf.union_pairwise(ref.ids, ca.ids)
+        if pinned:
+            self.g.freeze(ref, self.prefix + _describe(node, self.gm) + " with a tensor that is not a layer output")
         return Chan(ref.dim, ref.ids, nd_out or ref.ndim, ref.unknown_block)
 
     def cat(self, node: fx.Node) -> Optional[Chan]:
@@ -451,11 +464,13 @@ class _Analysis:
                 self.g.frozen.update(fresh.tolist())
                 pieces.append(fresh)
             return Chan(d, torch.cat(pieces), nd)
-        if all(ch is not None and ch.dim != d and ch.dim == known[0].dim and len(ch.ids) == len(known[0].ids)
-               for ch in chans):
-            for ch in chans[1:]:  # concatenated along another dim: the channel positions meet
-                self.g.uf.union_pairwise(chans[0].ids, ch.ids)
-            return Chan(chans[0].dim, chans[0].ids, nd)
+        if known and all(ch.dim != d and ch.dim == known[0].dim and len(ch.ids) == len(known[0].ids)
+                         for ch in known):
+            for ch in known[1:]:  # concatenated along another dim: the channel positions meet
+                self.g.uf.union_pairwise(known[0].ids, ch.ids)
+            if len(known) < len(chans):  # e.g. a learned class token: its channels cannot follow
+                self.g.freeze(known[0], self.prefix + _describe(node, self.gm) + " with a tensor that is not a layer output")
+            return Chan(known[0].dim, known[0].ids, nd)
         raise _Freeze()
 
     def split(self, node: fx.Node, c: Chan, fn) -> List[Optional[Chan]]:
@@ -515,6 +530,32 @@ class _Analysis:
             if acc > prefix:
                 break
         raise _Freeze()
+
+    def index(self, node, x, c: Chan, idx) -> Chan:
+        """x[..., :, 0] style indexing that leaves the channel dim whole: the channels move with it."""
+        nd = self.ndim(x)
+        items = list(idx) if isinstance(idx, tuple) else [idx]
+        if nd is None or c.unknown_block or not all(
+                i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in items):
+            raise _Freeze()
+        if Ellipsis in items:
+            e = items.index(Ellipsis)
+            fill = nd - sum(1 for i in items if i is not None and i is not Ellipsis)
+            items = items[:e] + [slice(None)] * fill + items[e + 1:]
+        items += [slice(None)] * (nd - sum(1 for i in items if i is not None))
+        pd, src, out_pos, new_pd = nd + c.dim, 0, 0, None
+        for i in items:
+            if i is None:
+                out_pos += 1
+                continue
+            if src == pd:
+                if i != slice(None):
+                    raise _Freeze()
+                new_pd = out_pos
+            if not isinstance(i, int):
+                out_pos += 1
+            src += 1
+        return Chan(new_pd - out_pos, c.ids, out_pos)
 
     def permute(self, node, x, c: Chan, dims: List[int]) -> Chan:
         nd = len(dims)

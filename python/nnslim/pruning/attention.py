@@ -72,10 +72,10 @@ def _hidden(analysis, node) -> Optional[Chan]:
     return analysis.chan(x)
 
 
-def _feed(analysis, node, name: str, linears, h: Optional[Chan]) -> None:
+def _feed(analysis, node, m: nn.Module, name: str, linears, h: Optional[Chan]) -> None:
     if h is None:
         return
-    if h.dim != -1 or h.unknown_block or len(h.ids) != linears[0].in_features:
+    if h.dim != -1 or h.unknown_block or len(h.ids) != getattr(m, linears[0]).in_features:
         analysis.g.freeze(h, f"{node.name} (attention input with its channels not last)")
         return
     for child in linears:
@@ -91,7 +91,7 @@ def _qkv_rule(analysis, node, m: nn.Module):
     d = m.attention_head_size
     q, k, v = (g.out_ids(f"{name}.{n}", getattr(m, n).out_features) for n in ("query", "key", "value"))
     h = _hidden(analysis, node)
-    _feed(analysis, node, name, ["query", "key", "value"], h)
+    _feed(analysis, node, m, name, ["query", "key", "value"], h)
     heads = len(q) // d
     for j in range(heads):
         g.uf.union_all(torch.cat([t[j * d:(j + 1) * d] for t in (q, k, v)]).tolist())
@@ -109,7 +109,7 @@ def _proj_rule(analysis, node, m: nn.Module):
     d = m.head_dim
     q, k, v = (g.out_ids(f"{name}.{n}", getattr(m, n).out_features) for n in ("q_proj", "k_proj", "v_proj"))
     h = _hidden(analysis, node)
-    _feed(analysis, node, name, ["q_proj", "k_proj", "v_proj"], h)
+    _feed(analysis, node, m, name, ["q_proj", "k_proj", "v_proj"], h)
     kv_heads = len(k) // d
     rep = (len(q) // d) // kv_heads
     for j in range(kv_heads):  # one unit: a key/value head and the query heads that read it

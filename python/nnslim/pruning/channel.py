@@ -103,14 +103,26 @@ def capture_for_pruning(model: nn.Module, example_input=None, leaf_modules: Sequ
         raise ValueError(f"leaf_modules: expected nn.Module subclasses, got {leaf_modules!r}")
     pieces: List[Tuple[str, nn.Module, fx.GraphModule]] = []
     notes: List[str] = []
-    _pieces(model, leaf_modules + attention_leaf_types(model), "", pieces, notes)
+    leaf_types = leaf_modules + attention_leaf_types(model)
+    _pieces(model, leaf_types, "", pieces, notes)
+    args, kwargs = _example_args(example_input)
+    if (args or kwargs) and (len(pieces) != 1 or pieces[0][0] != "" or notes):
+        # fx could not see the whole model: one run with the example input records what it computes.
+        from nnslim.graph.capture import _nnslim_leaf_types
+        from nnslim.graph.record import record_graph
+
+        try:
+            recorded = record_graph(model, args, kwargs, leaf_types + _nnslim_leaf_types())
+        except Exception as exc:  # noqa: BLE001 - the user's forward can raise anything
+            raise ValueError(f"example_input: running the model on it failed ({type(exc).__name__}: {exc})") from exc
+        return [("", recorded)], []
     if not pieces:
         raise PruningGraphError(
             f"pattern='channel': {type(model).__name__} cannot be traced by torch.fx ({'; '.join(notes)}). "
             f"Channel pruning needs the graph to know which layers consume each channel: pass "
-            f"leaf_modules=[...] (module types to keep as single nodes; their channels stay), prune a "
-            f"traceable sub-module, or use pattern='unstructured' / 'N:M'")
-    args, kwargs = _example_args(example_input)
+            f"example_input=... (one run records the graph), leaf_modules=[...] (module types to keep as "
+            f"single nodes; their channels stay), prune a traceable sub-module, or use pattern='unstructured' "
+            f"/ 'N:M'")
     if args or kwargs:
         _propagate(model, pieces, args, kwargs)
     return [(p, gm) for p, _, gm in pieces], notes
@@ -164,28 +176,29 @@ def plan_channels(model: nn.Module, active: Iterable[str], example_input=None, l
     modules = dict(model.named_modules())
     roots, frozen = graph.classes()
     active = set(active)
-    blocked = frozen.clone()
-    touches: Dict[int, Set[str]] = {}
+    # Units that stay for a stated reason (model output, protected or skipped layer, hidden size off).
+    kept = torch.zeros(len(roots), dtype=torch.bool)
+    silent = set(graph.frozen) - {i for _, ids in graph.reasons for i in ids.tolist()}
+    if silent:
+        kept[roots[torch.tensor(sorted(silent))]] = True
     producers: Dict[int, Set[str]] = {}
-    norm_roots: Set[int] = set()
     for m in graph.members:
-        r = roots[m.ids].tolist()
-        for root in set(r):
-            touches.setdefault(root, set()).add(m.module)
+        for root in set(roots[m.ids].tolist()):
             if m.kind in PRODUCER_KINDS:
                 producers.setdefault(root, set()).add(m.module)
                 if m.module not in active:
-                    blocked[root] = True
-            if m.kind == "ln":
-                norm_roots.add(root)
-    if not hidden_size:
-        for root in norm_roots:  # a LayerNorm's statistics change with its width: opt-in only
-            blocked[root] = True
+                    kept[root] = True
+            if m.kind == "ln" and not hidden_size:
+                kept[root] = True  # a LayerNorm's statistics change with its width: opt-in only
     masked = sorted({m.module for m in graph.members if is_pruned(modules[m.module])})
     if masked:
         raise PruningGraphError(f"pattern='channel': {masked} carry weight masks; channel-prune before "
                                 "unstructured/N:M pruning, or call remove_masks() first")
+    blocked = frozen | kept
     prunable = [r for r in sorted(producers) if not blocked[r]]
+    # Warn only about nodes that cost something: channels nothing else would have kept anyway.
+    costly = {why for why, ids in graph.reasons if not bool(kept[roots[ids]].all())}
+    graph.unresolved = [n for n in graph.unresolved if n.startswith("untraceable") or n in costly]
     groups: Dict[FrozenSet[str], List[int]] = {}
     group_of = {}
     for r in prunable:
