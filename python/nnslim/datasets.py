@@ -55,6 +55,40 @@ class DigitsCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+class _DigitsBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + identity)
+
+
+class DigitsResNet(nn.Module):
+    """A ResNet for 8x8 digits (torchvision's BasicBlock layout: residual adds, 1x1 downsample shortcuts),
+    so structured pruning can be measured for accuracy on a graph with coupled channels."""
+
+    def __init__(self, width: int = 32, num_classes: int = 10):
+        super().__init__()
+        w = width
+        self.stem = nn.Sequential(nn.Conv2d(1, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True))
+        self.layer1 = nn.Sequential(_DigitsBlock(w, w, 1), _DigitsBlock(w, w, 1))
+        self.layer2 = nn.Sequential(_DigitsBlock(w, 2 * w, 2), _DigitsBlock(2 * w, 2 * w, 1))
+        self.layer3 = nn.Sequential(_DigitsBlock(2 * w, 4 * w, 2), _DigitsBlock(4 * w, 4 * w, 1))
+        self.fc = nn.Linear(4 * w, num_classes)
+
+    def forward(self, x):
+        x = self.layer3(self.layer2(self.layer1(self.stem(x))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, loader) -> float:
     """Top-1 accuracy in percent over a loader of (x, y) batches."""

@@ -98,10 +98,16 @@ class PruneStage:
     def run(self, model: nn.Module, ctx: _Context) -> Tuple[nn.Module, str]:
         teacher = copy.deepcopy(model).eval()
         data = ctx.train_data if self.config.method in ("gradient", "taylor") else None
-        steps = 1 if self.config.pattern == "channel" else self.gradual_steps
+        steps = self.gradual_steps
+        channel = self.config.pattern == "channel"
+        example = ctx.calibration[0][:1] if channel and ctx.calibration else None
+        done = 0.0
         for i in range(1, steps + 1):
             target = _polynomial(i, steps, self.config.sparsity) if steps > 1 else self.config.sparsity
-            prune(model, dataclasses.replace(self.config, sparsity=target), data=data)
+            # Removed channels are gone: each channel step takes its share of what is left.
+            step = 1.0 - (1.0 - target) / (1.0 - done) if channel else target
+            prune(model, dataclasses.replace(self.config, sparsity=max(0.0, step)), data=data, example_input=example)
+            done = target
             if self.finetune is not None:
                 ft = dataclasses.replace(self.finetune, epochs=max(1, self.finetune.epochs // steps))
                 model, _ = distill(teacher, model, ctx.need_train("prune finetune"), ft, val_data=ctx.val_data,

@@ -525,7 +525,7 @@ class _Analysis:
                     k += 1
                 if rest == size:
                     return Chan(e - len(s_out), c.ids.repeat_interleave(size // s_in[pd]), len(s_out))
-                break
+                # no match here; size-1 dims (a batch of one) can make the same prefix appear again
             acc *= size
             if acc > prefix:
                 break

@@ -1,7 +1,7 @@
 """``Pruner``: prune on a schedule while the user trains."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, Optional, Sequence
 
 import torch.nn as nn
 
@@ -24,10 +24,16 @@ class Pruner:
             opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
             pruner.step()
         pruner.remove()   # bake masks into the weights
+
+    ``pattern="channel"`` shrinks the model at each pruning step (channels removed are gone, so the
+    schedule's sparsity is reached step by step as a fraction of the original channels); pass
+    ``on_shrink=lambda model: ...`` to rebuild the optimizer, and ``example_input`` where the graph needs it.
     """
 
     def __init__(self, model: nn.Module, config: Any = None, schedule: Optional[Schedule] = None,
-                 data: Optional[Iterable] = None, filter_fn: Optional[FilterFn] = None, **overrides):
+                 data: Optional[Iterable] = None, filter_fn: Optional[FilterFn] = None,
+                 on_shrink: Optional[Callable[[nn.Module], None]] = None, example_input: Any = None,
+                 leaf_modules: Sequence[type] = (), **overrides):
         self.model = model
         self.config = as_config(config, **overrides)
         schedule = self.config.schedule if schedule is None else schedule
@@ -35,9 +41,9 @@ class Pruner:
             schedule = OneShot()
         if not isinstance(schedule, Schedule):
             raise ValueError(f"schedule: expected a schedule object (nnslim.pruning.schedules), got {schedule!r}")
-        if self.config.pattern == "channel":
-            raise ValueError("pattern: Pruner re-prunes during training, and channel pruning changes parameter "
-                             "shapes under the optimizer; use prune(model, config) once, then build the optimizer")
+        if self.config.pattern == "channel" and not callable(on_shrink):
+            raise ValueError("on_shrink: pattern='channel' changes parameter shapes under the optimizer at every "
+                             "pruning step; pass on_shrink=lambda model: ... that rebuilds it (and the LR scheduler)")
         if self.config.nm is not None and not isinstance(schedule, OneShot):
             raise ValueError(f"schedule: pattern {self.config.pattern!r} has a fixed sparsity; use OneShot")
         if isinstance(schedule, Polynomial) and schedule.initial_sparsity > self.config.sparsity:
@@ -48,6 +54,9 @@ class Pruner:
         self.schedule = schedule
         self.data = data
         self.filter_fn = filter_fn
+        self.on_shrink = on_shrink
+        self.example_input = example_input
+        self.leaf_modules = tuple(leaf_modules)
         self.step_count = 0
         self.current_sparsity = 0.0
         self.last_result: Dict[str, Any] = {}
@@ -66,6 +75,19 @@ class Pruner:
         applied = tuple(self.schedule.sparsity_at(t, f) for f in self._finals())
         if applied == self._applied:
             return False
+        if self.config.pattern == "channel":
+            # Channels already removed are gone from the model: each step removes the share of what is
+            # left that brings the total (as a fraction of the original) to the scheduled value.
+            done = self.current_sparsity
+            self.last_result = prune_step(
+                self.model, self.config, self.data, self.filter_fn,
+                sparsity_of=lambda final: max(0.0, 1.0 - (1.0 - self.schedule.sparsity_at(t, final)) / (1.0 - done)),
+                example_input=self.example_input, leaf_modules=self.leaf_modules)
+            self._applied = applied
+            self.current_sparsity = max(self.current_sparsity, target)
+            if self.last_result:
+                self.on_shrink(self.model)
+            return True
         self._applied = applied
         self.last_result = prune_step(self.model, self.config, self.data, self.filter_fn,
                                       sparsity_of=lambda final: self.schedule.sparsity_at(t, final))
