@@ -81,3 +81,17 @@ def test_bad_recipes(digits):
         nnslim.compress(teacher, [nnslim.DistillStage(student="no_such_pkg.mod:f")], train_data=train)
     with pytest.raises(TypeError, match="nn.Module"):
         nnslim.compress("model", [nnslim.QuantizeStage()])
+
+
+def test_compress_channel_pruning_in_steps_on_a_residual_net_then_int8(digits):
+    _, train, test = digits
+    torch.manual_seed(0)
+    model = datasets.train_classifier(datasets.DigitsResNet(8), train, epochs=1)
+    recipe = [nnslim.PruneStage(nnslim.PruneConfig(sparsity=0.5, pattern="channel"), gradual_steps=2,
+                                finetune=nnslim.DistillConfig(epochs=2, progress=False)),
+              nnslim.QuantizeStage("int8_static")]
+    pruned, report = nnslim.compress(model, recipe, train_data=train, val_data=test)
+    assert report.totals("after")["params"] < report.totals("before")["params"] / 2
+    assert report.metric_after is not None and "(2 step(s))" in report.stages[0]["notes"]
+    x = next(iter(test))[0][:4]
+    assert pruned(x).shape == (4, 10)

@@ -106,3 +106,62 @@ def test_bn_scale_ranks_channels_by_gamma():
     prune(model, PruneConfig(sparsity=0.5, pattern="channel", method="bn_scale", scope="layer"),
           example_input=torch.randn(1, 3, 4, 4))
     assert model[2].weight.tolist() == [2.0, 3.0]
+
+
+def test_loading_into_another_architecture_names_the_first_mismatch(tmp_path):
+    model = _model("resnet18")
+    prune(model, PruneConfig(sparsity=0.5, pattern="channel"), example_input=torch.randn(1, 3, 32, 32))
+    nnslim.save(model, tmp_path / "r18.nnslim")
+    with pytest.raises(ValueError, match="does not match the model"):
+        nnslim.load(tmp_path / "r18.nnslim", models.mobilenet_v2(num_classes=10))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"example_input": "an image"}, "example_input: expected a tensor"),
+    ({"example_input": torch.randn(1, 5, 8, 8)}, "example_input: running the model on it failed"),
+    ({"leaf_modules": ["Conv2d"]}, "leaf_modules: expected nn.Module subclasses"),
+    ({"round_to": 0}, "round_to"),
+    ({"sparsity": 1.0}, "sparsity"),
+    ({"target": "flops"}, "target"),
+    ({"target_speedup": 0.5}, "target_speedup"),
+    ({"per_layer": {"layer1.*": 1.5}}, "per_layer"),
+])
+def test_bad_arguments_raise_naming_them(kwargs, match):
+    model = _model("resnet18")
+    kw = {"sparsity": 0.5, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        prune(model, pattern="channel", **kw)
+
+
+def test_a_near_total_per_layer_target_still_leaves_every_layer_a_channel():
+    model = _model("resnet18")
+    x = torch.randn(1, 3, 32, 32)
+    prune(model, PruneConfig(sparsity=0.5, pattern="channel", per_layer={"layer4.*": 0.999}), example_input=x)
+    assert min(m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)) >= 1
+    assert model(x).shape == (1, 10)
+
+
+def test_target_speedup_warns_when_the_cap_is_not_enough(monkeypatch):
+    import nnslim.pruning.channel_prune as cp
+
+    monkeypatch.setattr(cp, "measure_latency", lambda models, x, rounds=5: [1.0, 1.0])  # a machine that never speeds up
+    model = _model("resnet18")
+    with pytest.warns(UserWarning, match=r"target_speedup=3.0: the sparsity cap gives only 1.00x"):
+        prune(model, PruneConfig(pattern="channel", target_speedup=3.0, sparsity=0.3),
+              example_input=torch.randn(1, 3, 32, 32))
+
+
+def test_target_speedup_can_time_the_int8_model(monkeypatch):
+    import nnslim.pruning.channel_prune as cp
+
+    seen = []
+
+    def fake(models, x, rounds=5):
+        seen.append(isinstance(models[1], torch.fx.GraphModule))
+        return [1.0, 0.4]
+
+    monkeypatch.setattr(cp, "measure_latency", fake)
+    model = _model("resnet18")
+    prune(model, PruneConfig(pattern="channel", target_speedup=2.0, speed_of="int8_static"),
+          example_input=torch.randn(1, 3, 32, 32))
+    assert seen and all(seen)  # each candidate timed as its whole-model int8 graph

@@ -5,9 +5,9 @@ import warnings
 
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence
 
-import torch
 import torch.nn as nn
 
+from nnslim.pruning.blocks import block_scores, expand_blocks
 from nnslim.pruning.config import PruneConfig
 from nnslim.pruning.importance import weight_scores
 from nnslim.pruning.masks import apply_mask, get_mask
@@ -98,8 +98,14 @@ def prune_step(model: nn.Module, config: PruneConfig, data: Optional[Iterable] =
         if old is not None:
             # Pruned weights rank below everything, so they stay pruned and count toward the target.
             scores[name] = scores[name].masked_fill(old == 0, float("-inf"))
+    block = config.block
     if nm is not None:
         masks = {name: nm_mask(scores[name], nm[0], nm[1], name) for name, _ in active}
+    elif block is not None:
+        r, c = block
+        bscores = {name: block_scores(scores[name], r, c, config.channel_norm) for name, _ in active}
+        bmasks = unstructured_masks(bscores, {n: targets[n] for n, _ in active}, global_sparsity, config.scope)
+        masks = {name: expand_blocks(bmasks[name], scores[name].shape, r, c) for name, _ in active}
     else:
         masks = unstructured_masks(scores, {n: targets[n] for n, _ in active}, global_sparsity, config.scope)
     report = {}

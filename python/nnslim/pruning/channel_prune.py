@@ -117,12 +117,29 @@ def _budget_prefix(model, plan, order: List[int], measure: Callable[[nn.Module],
     return lo
 
 
-def _speed_prefix(model, plan, order: List[int], example_input, target: float) -> Tuple[int, float]:
+def _deployed(model: nn.Module, example_input, speed_of: str) -> nn.Module:
+    if speed_of == "fp32":
+        return model
+    import nnslim
+
+    args, _ = _example_args(example_input)
+    if len(args) != 1:
+        raise ValueError("speed_of: 'int8_static' times a model called with one tensor; example_input is not one")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nnslim.quantize(model, nnslim.Int8StaticConfig(progress=False), calibration_data=[args[0]])
+
+
+def _speed_prefix(model, plan, order: List[int], example_input, target: float,
+                  speed_of: str = "fp32") -> Tuple[int, float]:
     """The shortest prefix of ``order`` (to 5% of it) whose removal makes the model ``target`` times faster,
     timed on this machine against the original in the same interleaved run. Bisection: speed grows with
     the channels removed, though timing noise makes it only nearly monotone, so the answer is re-checked."""
+    reference = _deployed(model, example_input, speed_of)
+
     def speedup(k: int, rounds: int = 5) -> float:
-        base, now = measure_latency([model, _shrunk_copy(model, plan, order[:k])], example_input, rounds)
+        candidate = _deployed(_shrunk_copy(model, plan, order[:k]), example_input, speed_of)
+        base, now = measure_latency([reference, candidate], example_input, rounds)
         return base / now
 
     n = len(order)
@@ -182,7 +199,7 @@ def prune_channels(model: nn.Module, config: PruneConfig, layers: Layers, candid
         order = removal_order(plan, scores, {k: None for k in gtargets}, 1.0 if config.target != "channels"
                               else sparsity, "global", 1)
         if config.target_speedup is not None:
-            k, _ = _speed_prefix(model, plan, order, example_input, float(config.target_speedup))
+            k, _ = _speed_prefix(model, plan, order, example_input, float(config.target_speedup), config.speed_of)
         else:
             if config.target == "macs":
                 full = count_macs(model, example_input)

@@ -15,17 +15,22 @@ CHANNEL_NORMS = ("l1", "l2")
 # Fields that to_dict() writes; loss_fn is code, not data, so it never round-trips.
 _SERIAL_FIELDS = ("sparsity", "method", "scope", "pattern", "channel_norm", "schedule", "skip",
                   "per_layer", "num_batches", "seed", "strict", "protect", "round_to", "target", "target_speedup",
-                  "hidden_size")
+                  "hidden_size", "speed_of")
 
 
 def parse_nm(pattern: str) -> Optional[Tuple[int, int]]:
     """``"2:4"`` -> ``(2, 4)``; ``None`` for the named patterns. Raises on a malformed N:M."""
     if pattern in ("unstructured", "channel"):
         return None
+    from nnslim.pruning.blocks import parse_block
+
+    if parse_block(pattern) is not None:
+        return None
     parts = pattern.split(":") if isinstance(pattern, str) else []
     if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
         raise ValueError(
-            f"pattern: expected 'unstructured', 'channel' or an 'N:M' string such as '2:4', got {pattern!r}")
+            f"pattern: expected 'unstructured', 'channel', an 'N:M' string such as '2:4' or a block 'RxC' such as "
+            f"'4x1', got {pattern!r}")
     n, m = int(parts[0]), int(parts[1])
     if not 1 <= n < m:
         raise ValueError(f"pattern {pattern!r}: N:M needs 1 <= N < M (N kept out of every M weights)")
@@ -49,8 +54,10 @@ class PruneConfig:
                   to remove. For ``"N:M"`` it is implied (1 - N/M) and may be left ``None``.
     method        "magnitude" |w|, "gradient" |dL/dw|, "taylor" |w * dL/dw|, "random" (a baseline).
     scope         "global": one threshold across all selected layers; "layer": each layer alone.
-    pattern       "unstructured", "N:M" (e.g. "2:4", along each layer's input dimension), "channel".
-    channel_norm  "l1" or "l2": how a channel's scores are summed (pattern="channel").
+    pattern       "unstructured", "N:M" (e.g. "2:4", along each layer's input dimension), "channel", or a
+                  block "RxC" (e.g. "4x1": R consecutive output rows x C consecutive inputs of the weight
+                  viewed as out x in*kh*kw; ragged edges form partial blocks).
+    channel_norm  "l1" or "l2": how a channel's (or a block's) scores are combined.
     schedule      None / "oneshot", or a schedule object (used by ``Pruner``).
     skip          layer names or glob patterns to leave dense; "@first" / "@last" name the first / last
                   selected layer in registration order.
@@ -71,6 +78,8 @@ class PruneConfig:
                   "params" (removed from the whole model; needs ``example_input`` for "macs").
     target_speedup  prune until the model, timed on this machine after each step, is this much faster
                   (e.g. 2.0); ``sparsity`` is then the most it may remove. Needs ``example_input``.
+    speed_of      what target_speedup times: "fp32" (the pruned float model) or "int8_static" (each candidate
+                  converted with nnslim.quantize, calibrated on the example input: the deployed model).
     hidden_size   also prune channel groups that pass through a LayerNorm / RMSNorm (a transformer's
                   hidden size: embeddings, norms and every residual stream together). Off by default:
                   the norm's statistics change with its width, so fine-tune afterwards.
@@ -94,6 +103,7 @@ class PruneConfig:
     target: str = "channels"
     target_speedup: Optional[float] = None
     hidden_size: bool = False
+    speed_of: str = "fp32"
 
     def __post_init__(self):
         nm = parse_nm(self.pattern)
@@ -137,6 +147,10 @@ class PruneConfig:
                 self.target_speedup, (int, float)) or not math.isfinite(self.target_speedup)
                 or self.target_speedup <= 1.0):
             raise ValueError(f"target_speedup: expected None or a number > 1 (e.g. 2.0), got {self.target_speedup!r}")
+        if self.speed_of not in ("fp32", "int8_static"):
+            raise ValueError(f"speed_of: expected 'fp32' or 'int8_static', got {self.speed_of!r}")
+        if self.speed_of != "fp32" and self.target_speedup is None:
+            raise ValueError("speed_of: applies to target_speedup, which is not set")
         if not isinstance(self.hidden_size, bool):
             raise ValueError(f"hidden_size: expected True or False, got {self.hidden_size!r}")
         channel_only = {"round_to": self.round_to != 1, "target": self.target != "channels",
@@ -173,6 +187,13 @@ class PruneConfig:
     @property
     def nm(self) -> Optional[Tuple[int, int]]:
         return parse_nm(self.pattern)
+
+    @property
+    def block(self) -> Optional[Tuple[int, int]]:
+        """(R, C) for a block pattern "RxC", else None."""
+        from nnslim.pruning.blocks import parse_block
+
+        return parse_block(self.pattern)
 
     @property
     def is_oneshot(self) -> bool:
