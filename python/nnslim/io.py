@@ -89,7 +89,7 @@ def _apply_resized(path, model: nn.Module, resized: dict, tensors: Dict[str, tor
         for name, t in list(m._parameters.items()):
             key = f"{fqn}.{name}"
             if t is not None and key in tensors and tensors[key].shape != t.shape:
-                setattr(m, name, nn.Parameter(torch.zeros(tensors[key].shape, dtype=t.dtype),
+                setattr(m, name, nn.Parameter(torch.zeros(tensors[key].shape, dtype=t.dtype, device=t.device),
                                               requires_grad=t.requires_grad))
 
 
@@ -296,6 +296,12 @@ def load(path, model: nn.Module) -> nn.Module:
         except (TypeError, ValueError, RuntimeError) as exc:
             raise ValueError(f"{path!r}: cannot rebuild {fqn!r} as {entry['type']}({entry['kwargs']}): {exc}") from exc
         new.train(mod.training)  # a freshly built module starts in train mode; keep the model's mode
+        old = next(iter(mod.parameters()), None)
+        if old is not None:  # built on the CPU in fp32; follow the model (a float layer also its dtype)
+            if type(new).__module__.startswith("torch.nn") and old.is_floating_point():
+                new.to(device=old.device, dtype=old.dtype)
+            else:
+                new.to(device=old.device)
         set_submodule(model, fqn, new)
     # Masked (pruned) modules of the fresh model load the baked weight.
     from nnslim.pruning.masks import is_pruned, remove_mask

@@ -35,8 +35,8 @@ __all__ = ["Chan", "Member", "ChannelGraph", "analyze_channels", "register_chann
 @dataclass
 class Chan:
     """The channel axis of one tensor: ``dim`` (negative, from the end), the id at each position along
-    it, and the tensor's rank when known. ``block`` > 0 when a flatten of unknown spatial size made each
-    id stand for ``block`` consecutive features (resolved by the consuming Linear)."""
+    it, and the tensor's rank when known. ``unknown_block``: a flatten of unknown spatial size made each
+    id stand for an unknown number of consecutive features (resolved by the consuming Linear)."""
 
     dim: int
     ids: torch.Tensor
@@ -117,6 +117,19 @@ class ChannelGraph:
             self._module_out[name] = ids
             self.members.append(Member(name, kind, ids, extra=extra))
         return self._module_out[name]
+
+    def member(self, module: str, kind: str, ids: torch.Tensor, **extra) -> None:
+        """Record that ``module``'s ``kind`` dimension follows ``ids``. A module called again sees another
+        tensor through the same weights: position j of every call is one channel (merged)."""
+        for m in self.members:
+            if m.module == module and m.kind == kind:
+                if len(m.ids) != len(ids):
+                    self.freeze(Chan(-1, m.ids), f"{module} (called with inputs of different widths)")
+                    self.freeze(Chan(-1, ids), None)
+                else:
+                    self.uf.union_pairwise(m.ids, ids)
+                return
+        self.members.append(Member(module, kind, ids, extra=extra))
 
     def freeze(self, chan: Optional[Chan], why: Optional[str]) -> None:
         if chan is None:
@@ -216,6 +229,10 @@ class _Analysis:
                 for c in self.tracked_inputs(node):
                     self.g.freeze(c, f.why or self.prefix + _describe(node, self.gm))
                 self.info[node] = None
+            except Exception as exc:  # noqa: BLE001 - an argument form no rule expected: keep its channels
+                for c in self.tracked_inputs(node):
+                    self.g.freeze(c, f"{self.prefix}{_describe(node, self.gm)} ({type(exc).__name__}: {exc})")
+                self.info[node] = None
         return self.g
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -268,6 +285,10 @@ class _Analysis:
         if rule is not None:
             return rule(self, node, m)
         name = self.prefix + node.target
+        extra = [t for t in ins if t is not c]
+        if extra:  # e.g. conv(input=...) or a second tensor argument: not the input the rules follow
+            for t in extra:
+                self.g.freeze(t, self.prefix + _describe(node, self.gm))
         if type(m) is nn.Conv2d:
             return self.conv(node, name, m, c)
         if type(m) is nn.Linear:
@@ -287,7 +308,7 @@ class _Analysis:
             return self.batchnorm(node, name, m, x, c)
         if type(m) is nn.LayerNorm:
             if len(m.normalized_shape) == 1 and c.dim == -1 and m.normalized_shape[0] == len(c.ids):
-                self.g.members.append(Member(name, "ln", c.ids))
+                self.g.member(name, "ln", c.ids)
                 return self.passthrough(node, x)
             raise _Freeze()
         if type(m) is nn.GroupNorm:
@@ -295,7 +316,7 @@ class _Analysis:
                 per = m.num_channels // m.num_groups
                 for j in range(m.num_groups):
                     self.g.uf.union_all(c.ids[j * per:(j + 1) * per].tolist())
-                self.g.members.append(Member(name, "gn", c.ids, extra={"per_group": per}))
+                self.g.member(name, "gn", c.ids, per_group=per)
                 return self.passthrough(node, x)
             raise _Freeze()
         if type(m) is nn.Flatten:
@@ -308,7 +329,7 @@ class _Analysis:
             out = self.g.out_ids(name, m.out_channels)
             if c is not None:
                 if _pos_dim(c, self.ndim(node.args[0])) == 1 and len(c.ids) == m.in_channels:
-                    self.g.members.append(Member(name, "in", c.ids))
+                    self.g.member(name, "in", c.ids)
                 else:
                     self.g.freeze(c, self.prefix + _describe(node, self.gm))
             return Chan(-3, out, nd)
@@ -324,6 +345,8 @@ class _Analysis:
             self.g.uf.union_all(c.ids[j * ipg:(j + 1) * ipg].tolist() + out[j * opg:(j + 1) * opg].tolist())
         if mem.in_ids is None:
             mem.in_ids = c.ids
+        else:  # called again: the same weights read both inputs
+            self.g.uf.union_pairwise(mem.in_ids, c.ids)
         return Chan(-3, out, nd)
 
     def linear(self, node, name, m: nn.Linear, c: Optional[Chan]) -> Chan:
@@ -334,14 +357,14 @@ class _Analysis:
             if c.unknown_block and c.dim == -1 and len(ids) and m.in_features % len(ids) == 0:
                 ids = ids.repeat_interleave(m.in_features // len(ids))
             if c.dim == -1 and len(ids) == m.in_features:
-                self.g.members.append(Member(name, "in", ids))
+                self.g.member(name, "in", ids)
             else:
                 self.g.freeze(c, self.prefix + _describe(node, self.gm))
         return Chan(-1, out, nd)
 
     def batchnorm(self, node, name, m, x, c: Chan) -> Chan:
         if _pos_dim(c, self.ndim(x)) == 1 and m.num_features == len(c.ids):
-            self.g.members.append(Member(name, "bn", c.ids))
+            self.g.member(name, "bn", c.ids)
             return self.passthrough(node, x)
         raise _Freeze()
 
@@ -379,15 +402,23 @@ class _Analysis:
         is_method = node.op == "call_method"
         x = node.args[0] if node.args else None
         c = self.chan(x)
-        if fn in (getattr, "size", "dim") or (fn is operator.getitem and isinstance(self.info.get(x), list)):
-            if fn is operator.getitem:
-                idx = node.args[1]
-                return self.info[x][idx] if isinstance(idx, int) else None
+        if fn is getattr:
+            if node.args[1] in ("shape", "dtype", "device", "ndim", "is_cuda", "requires_grad"):
+                return None
+            raise _Freeze()  # .T, .mT, .data ... : a tensor the rules do not map
+        if fn in ("size", "dim"):
             return None
+        if fn is operator.getitem and isinstance(self.info.get(x), list):
+            idx = node.args[1]
+            if isinstance(idx, int):
+                return self.info[x][idx]
+            raise _Freeze()  # a slice of the pieces: where they go is not followed
         if fn is operator.getitem and c is not None and len(ins) == 1:
             return self.index(node, x, c, node.args[1])
         if (fn in _PASS_FUNCS or (is_method and fn in _PASS_METHODS and fn not in _BINARY)) and c is not None \
                 and len(ins) == 1:
+            if not self.others_broadcast(node, x, c):
+                raise _Freeze()  # e.g. clamp(x, min=per_channel_tensor): that tensor would not shrink
             return self.passthrough(node, x)
         if fn in _SPATIAL_FUNCS and c is not None and len(ins) == 1:
             return self.spatial(node, x, c)
@@ -407,14 +438,25 @@ class _Analysis:
                 dims = dims[0]
             return self.permute(node, x, c, list(dims))
         if fn in ("transpose", torch.transpose) and c is not None:
-            return self.transpose(node, x, c, node.args[1], node.args[2])
+            return self.transpose(node, x, c, _arg(node, 1, "dim0"), _arg(node, 2, "dim1"))
         if fn in _REDUCE and c is not None and len(ins) == 1:
             return self.reduce(node, x, c)
         raise _Freeze()
 
+    def others_broadcast(self, node: fx.Node, x, c: Chan) -> bool:
+        """Every tensor argument besides ``x`` is size 1 (or absent) along the channel dim."""
+        for a in list(node.args[1:]) + list(node.kwargs.values()):
+            if isinstance(a, fx.Node) and a is not x and not _is_scalar_node(a):
+                s = _shape(a)
+                if s is None or (-c.dim <= len(s) and s[len(s) + c.dim] != 1):
+                    return False
+        return True
+
     def binary(self, node: fx.Node, ins: List[Chan]) -> Optional[Chan]:
         tensors = [a for a in list(node.args) + list(node.kwargs.values()) if isinstance(a, fx.Node)]
         tracked = [self.chan(a) for a in tensors if self.chan(a) is not None]
+        if not tracked:
+            raise _Freeze()
         nd_out = self.ndim(node)
         ref = tracked[0]
         pinned = False
@@ -475,34 +517,40 @@ class _Analysis:
 
     def split(self, node: fx.Node, c: Chan, fn) -> List[Optional[Chan]]:
         nd = self.ndim(node.args[0])
+        is_chunk = fn in (torch.chunk, "chunk")
         dim = _arg(node, 2, "dim", 0)
         d = _norm_dim(dim, nd)
-        if d is None or c.unknown_block:
-            raise _Freeze()
         arg = node.args[1] if len(node.args) > 1 else node.kwargs.get(
-            "split_size_or_sections", node.kwargs.get("chunks", node.kwargs.get("sections")))
-        n = len(c.ids) if d == c.dim else None
-        if d != c.dim:
-            count = arg if fn in (torch.chunk, "chunk", torch.tensor_split, "tensor_split") else None
-            pieces = [u for u in node.users if u.target is operator.getitem]
-            k = max((u.args[1] for u in pieces if isinstance(u.args[1], int)), default=0) + 1
-            return [Chan(c.dim, c.ids, nd) for _ in range(max(k, count or 0))]
-        if fn in (torch.chunk, "chunk"):
-            size = -(-n // arg)
-            sizes = [min(size, n - i) for i in range(0, n, size)]
-        elif fn in (torch.tensor_split, "tensor_split"):
+            "chunks" if is_chunk else "split_size_or_sections", node.kwargs.get("split_size"))
+        if d is None or c.unknown_block or not isinstance(arg, (int, list, tuple)):
             raise _Freeze()
-        elif isinstance(arg, int):
-            sizes = [min(arg, n - i) for i in range(0, n, arg)]
-        else:
-            sizes = list(arg)
-        out, start = [], 0
-        for s in sizes:
-            out.append(Chan(c.dim, c.ids[start:start + s], nd))
-            start += s
-        return out
+        if d != c.dim:  # split along another dim: every piece carries all the channels
+            pieces = [u for u in node.users if u.target is operator.getitem and isinstance(u.args[1], int)]
+            k = max((u.args[1] for u in pieces), default=-1) + 1
+            return [Chan(c.dim, c.ids, nd) for _ in range(max(k, arg if is_chunk else 0))]
+        n = len(c.ids)
+        if not is_chunk or not isinstance(arg, int) or arg < 1 or n % arg:
+            # Explicit sizes are constants in the user's code: after a shrink they would cut elsewhere.
+            raise _Freeze()
+        size = n // arg
+        pieces = [c.ids[i * size:(i + 1) * size] for i in range(arg)]
+        for p in pieces[1:]:  # chunk(k) re-cuts in k equal parts: each part must lose the same positions
+            self.g.uf.union_pairwise(pieces[0], p)
+        return [Chan(c.dim, p, nd) for p in pieces]
 
     def reshape(self, node: fx.Node, x, c: Chan) -> Optional[Chan]:
+        out = self._reshape(node, x, c)
+        sizes = node.args[1:] if node.op == "call_method" else node.args[1:2]
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = sizes[0]
+        e = out.ndim + out.dim if out.ndim is not None else None
+        if (not isinstance(self.gm, fx.GraphModule) or e is None or e >= len(sizes)
+                or not isinstance(sizes[e], int) or sizes[e] == -1):
+            return out
+        # view(-1, 16 * 5 * 5): the channel count is a literal that a shrink would not update.
+        raise _Freeze()
+
+    def _reshape(self, node: fx.Node, x, c: Chan) -> Optional[Chan]:
         s_in, s_out = _shape(x), _shape(node)
         if s_in is None or s_out is None:
             # x.view(x.size(0), -1) / x.reshape(B, -1): the classic flatten, without shapes.
@@ -563,7 +611,9 @@ class _Analysis:
         new = [d % nd for d in dims].index(pd)
         return Chan(new - nd, c.ids, nd)
 
-    def transpose(self, node, x, c: Chan, a: int, b: int) -> Chan:
+    def transpose(self, node, x, c: Chan, a, b) -> Chan:
+        if not isinstance(a, int) or not isinstance(b, int):
+            raise _Freeze()
         nd = self.ndim(x)
         if nd is None and (a < 0) != (b < 0):
             raise _Freeze()
@@ -589,6 +639,11 @@ class _Analysis:
         new_nd = nd - len(dims)
         new_pd = pd - sum(1 for d in dims if d < pd)
         return Chan(new_pd - new_nd, c.ids, new_nd)
+
+
+def _is_scalar_node(a: fx.Node) -> bool:
+    s = _shape(a)
+    return s is not None and len(s) == 0
 
 
 class _Freeze(Exception):

@@ -68,8 +68,17 @@ def attention_leaf_types(model: nn.Module) -> Tuple[type, ...]:
 
 
 def _hidden(analysis, node) -> Optional[Chan]:
+    """The hidden-state input's channels; any other tracked input (cross-attention's encoder states, a
+    mask built from activations) is frozen: the rules say only what q / k / v read from this one."""
     x = node.args[0] if node.args else node.kwargs.get("hidden_states")
-    return analysis.chan(x)
+    h = analysis.chan(x)
+    for t in analysis.tracked_inputs(node):
+        if t is not h:
+            analysis.g.freeze(t, f"{node.name} (an attention input other than the hidden states)")
+    if getattr(analysis.modules.get(node.target), "is_cross_attention", False) and h is not None:
+        # key / value read the encoder states: heads stay (the rule's coupling is for self-attention)
+        analysis.g.freeze(h, f"{node.name} (cross-attention)")
+    return h
 
 
 def _feed(analysis, node, m: nn.Module, name: str, linears, h: Optional[Chan]) -> None:
@@ -89,12 +98,15 @@ def _heads_member(analysis, name: str, ids: torch.Tensor, per_unit: int, attrs) 
 def _qkv_rule(analysis, node, m: nn.Module):
     g, name = analysis.g, analysis.prefix + node.target
     d = m.attention_head_size
+    cross = bool(getattr(m, "is_cross_attention", False))
     q, k, v = (g.out_ids(f"{name}.{n}", getattr(m, n).out_features) for n in ("query", "key", "value"))
     h = _hidden(analysis, node)
     _feed(analysis, node, m, name, ["query", "key", "value"], h)
     heads = len(q) // d
     for j in range(heads):
         g.uf.union_all(torch.cat([t[j * d:(j + 1) * d] for t in (q, k, v)]).tolist())
+    if cross:
+        g.freeze(Chan(-1, q), None)
 
     def set_heads(module, keep, _):
         module.num_attention_heads = len(keep)

@@ -164,6 +164,45 @@ def _speed_prefix(model, plan, order: List[int], example_input, target: float,
     return hi, best
 
 
+def _output_shapes(model: nn.Module, example_input):
+    from nnslim.graph.record import _flat_tensors
+
+    args, kwargs = _example_args(example_input)
+    with torch.no_grad():
+        out = model(*args, **kwargs)
+    flat: List[torch.Tensor] = []
+    _flat_tensors(out, flat)
+    return [tuple(t.shape) for t in flat]
+
+
+def _check_on_a_copy(model, plan: ChannelPlan, removed: List[int], example_input) -> List[int]:
+    """Run the shrunk model on a copy before touching the user's: a group whose shrink breaks the forward
+    (a channel count written as a constant in the code, which a recorded graph cannot tell from a computed
+    one) stays, with a warning naming it."""
+    want = _output_shapes(model, example_input)
+
+    def works(units) -> bool:
+        try:
+            return _output_shapes(_shrunk_copy(model, plan, units), example_input) == want
+        except Exception:  # noqa: BLE001 - any failure of the shrunk forward means "not this group"
+            return False
+
+    if not removed or works(removed):
+        return removed
+    keys = sorted({plan.group_of[r] for r in removed}, key=lambda k: sorted(k))
+    bad = [k for k in keys if not works([r for r in removed if plan.group_of[r] == k])]
+    kept = [r for r in removed if plan.group_of[r] not in bad]
+    names = "; ".join(", ".join(sorted(k)[:3]) + (" ..." if len(k) > 3 else "") for k in bad[:6])
+    warnings.warn(f"pattern='channel': the channels of {len(bad)} group(s) stay because the model fails after "
+                  f"shrinking them (a size fixed in its code?): {names}", UserWarning, stacklevel=4)
+    if kept and not works(kept):
+        from nnslim.pruning.channel import PruningGraphError
+
+        raise PruningGraphError("pattern='channel': the shrunk model does not run on example_input even without "
+                                "the failing groups; nothing was changed")
+    return kept
+
+
 def prune_channels(model: nn.Module, config: PruneConfig, layers: Layers, candidates: Layers,
                    targets: Dict[str, Optional[float]], sparsity: float, data: Optional[Iterable],
                    example_input: Any, leaf_modules: Sequence[type]) -> Dict[str, Tuple[int, int]]:
@@ -213,4 +252,6 @@ def prune_channels(model: nn.Module, config: PruneConfig, layers: Layers, candid
             from nnslim.pruning.channel import _round_groups
 
             removed = _round_groups(plan, scores, removed, config.round_to)
+    if example_input is not None:
+        removed = _check_on_a_copy(model, plan, removed, example_input)
     return shrink(plan, removed)
