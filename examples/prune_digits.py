@@ -73,11 +73,21 @@ def run(seed, args):
     rows["nm24"] = accuracy(model, test)
     rows["nm24_sparsity"] = sparsity_report(model).sparsity
 
+    model = copy.deepcopy(dense)
+    # 4x1 blocks (4 output rows x 1 input): 90% of the blocks, one global ranking, the 1-channel stem dense.
+    prune(model, PruneConfig(sparsity=0.9, pattern="4x1", skip=["@first"]))
+    rows["block_oneshot"] = accuracy(model, test)
+    train_classifier(model, train, epochs=args.ft_epochs, lr=args.ft_lr, seed=seed)
+    remove_masks(model)
+    rows["block"] = accuracy(model, test)
+    rows["block_sparsity"] = sparsity_report(model).sparsity
+
     model = finetune_gradual(copy.deepcopy(dense), train, 0.9, args.ft_epochs, args.ft_lr, seed)
     rows["gradual0.9"] = accuracy(model, test)
 
     model = copy.deepcopy(dense)
-    prune(model, PruneConfig(sparsity=args.channel_sparsity, pattern="channel", scope="layer", channel_norm="l1"))
+    prune(model, PruneConfig(sparsity=args.channel_sparsity, pattern="channel", scope="layer", channel_norm="l1",
+                             protect=("@last",)))
     rows["channel_oneshot"] = accuracy(model, test)
     train_classifier(model, train, epochs=args.ft_epochs, lr=args.ft_lr, seed=seed)
     rows["channel_ft"] = accuracy(model, test)
@@ -122,6 +132,9 @@ def main():
     print(f"random pruning 90% + fine-tune (baseline): {fmt('random0.9')}")
     print(f"2:4 (all but the first conv, {mean('nm24_sparsity'):.1%} overall) + fine-tune: {fmt('nm24')}  "
           f"delta {mean('nm24') - mean('dense'):+.2f} ({worst('nm24'):+.2f})")
+    print(f"4x1 blocks, 90% global, stem dense ({mean('block_sparsity'):.1%} overall): "
+          f"no-finetune {mean('block_oneshot'):.2f}, finetuned {fmt('block')}  "
+          f"delta {mean('block') - mean('dense'):+.2f} ({worst('block'):+.2f})")
     print(f"channel pruning {args.channel_sparsity:.0%} of channels per layer (L1, last layer kept): "
           f"params {runs[0]['params']} -> {runs[0]['channel_params']} "
           f"({runs[0]['channel_params'] / runs[0]['params']:.1%}), no-finetune {mean('channel_oneshot'):.2f}, "
