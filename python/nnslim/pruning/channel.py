@@ -47,9 +47,6 @@ class ChannelPlan:
     def members(self) -> List[Member]:
         return self.graph.members
 
-    def channels(self) -> int:
-        return len(self.prunable)
-
 
 def _example_args(example_input) -> Tuple[tuple, dict]:
     if example_input is None:
@@ -365,6 +362,19 @@ def _width(module: nn.Module) -> int:
     return 0
 
 
+def _shrink_rows_cols(module: nn.Module, keeps, out_attr: str, in_attr: str) -> None:
+    """Weight rows (+ bias) follow the "out" member, weight columns the "in" member."""
+    if "out" in keeps:
+        _, keep = keeps["out"]
+        _take(module, "weight", 0, keep)
+        _take(module, "bias", 0, keep)
+        setattr(module, out_attr, len(keep))
+    if "in" in keeps:
+        _, keep = keeps["in"]
+        _take(module, "weight", 1, keep)
+        setattr(module, in_attr, len(keep))
+
+
 def _shrink_module(name: str, module: nn.Module, keeps: Dict[str, Tuple[Member, torch.Tensor]]) -> None:
     if "heads" in keeps:
         m, keep = keeps["heads"]
@@ -384,26 +394,10 @@ def _shrink_module(name: str, module: nn.Module, keeps: Dict[str, Tuple[Member, 
             _take(module, "bias", 0, keep)
             module.out_channels, module.groups, module.in_channels = len(keep), groups, groups * ipg
             return
-        if "out" in keeps:
-            _, keep = keeps["out"]
-            _take(module, "weight", 0, keep)
-            _take(module, "bias", 0, keep)
-            module.out_channels = len(keep)
-        if "in" in keeps:
-            _, keep = keeps["in"]
-            _take(module, "weight", 1, keep)
-            module.in_channels = len(keep)
+        _shrink_rows_cols(module, keeps, "out_channels", "in_channels")
         return
     if isinstance(module, nn.Linear):
-        if "out" in keeps:
-            _, keep = keeps["out"]
-            _take(module, "weight", 0, keep)
-            _take(module, "bias", 0, keep)
-            module.out_features = len(keep)
-        if "in" in keeps:
-            _, keep = keeps["in"]
-            _take(module, "weight", 1, keep)
-            module.in_features = len(keep)
+        _shrink_rows_cols(module, keeps, "out_features", "in_features")
         return
     if isinstance(module, nn.Embedding):
         _, keep = keeps["emb"]
