@@ -104,9 +104,7 @@ class ChannelGraph:
         self.uf = _UnionFind()
         self.members: List[Member] = []
         self.frozen: Set[int] = set()
-        self.unresolved: List[str] = []        # node descriptions that froze channels (warned about)
-        self.reasons: List[Tuple[str, torch.Tensor]] = []   # (description, ids it froze)
-        self.output_frozen = False
+        self.reasons: List[Tuple[str, torch.Tensor]] = []   # (node description, ids it froze)
         self._module_out: Dict[str, torch.Tensor] = {}
 
     # -- building -----------------------------------------------------------------------------------
@@ -137,8 +135,11 @@ class ChannelGraph:
         self.frozen.update(chan.ids.tolist())
         if why is not None:
             self.reasons.append((why, chan.ids))
-            if why not in self.unresolved:
-                self.unresolved.append(why)
+
+    @property
+    def unresolved(self) -> List[str]:
+        """The nodes that froze channels, each once, in graph order."""
+        return list(dict.fromkeys(why for why, _ in self.reasons))
 
     # -- reading ------------------------------------------------------------------------------------
     def classes(self) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -42,6 +42,7 @@ class ChannelPlan:
     groups: Dict[FrozenSet[str], List[int]]
     group_of: Dict[int, FrozenSet[str]]
     modules: Dict[str, nn.Module]
+    notes: List[str]  # what could not be traced, and the nodes that froze channels nothing else kept
 
     @property
     def members(self) -> List[Member]:
@@ -169,7 +170,6 @@ def plan_channels(model: nn.Module, active: Iterable[str], example_input=None, l
     """Analyse ``model``; units whose producers are all in ``active`` (layer names) may be removed."""
     pieces, notes = capture_for_pruning(model, example_input, leaf_modules)
     graph = analyze_channels(pieces)
-    graph.unresolved = notes + graph.unresolved
     modules = dict(model.named_modules())
     roots, frozen = graph.classes()
     active = set(active)
@@ -195,19 +195,19 @@ def plan_channels(model: nn.Module, active: Iterable[str], example_input=None, l
     prunable = [r for r in sorted(producers) if not blocked[r]]
     # Warn only about nodes that cost something: channels nothing else would have kept anyway.
     costly = {why for why, ids in graph.reasons if not bool(kept[roots[ids]].all())}
-    graph.unresolved = [n for n in graph.unresolved if n.startswith("untraceable") or n in costly]
+    notes = notes + [n for n in graph.unresolved if n in costly]
     groups: Dict[FrozenSet[str], List[int]] = {}
     group_of = {}
     for r in prunable:
         key = frozenset(producers[r])
         groups.setdefault(key, []).append(r)
         group_of[r] = key
-    if warn and graph.unresolved:
+    if warn and notes:
         warnings.warn("pattern='channel': the channels reaching these nodes stay (the analysis cannot tell how "
-                      "they map them): " + "; ".join(graph.unresolved[:12])
-                      + (f"; and {len(graph.unresolved) - 12} more" if len(graph.unresolved) > 12 else ""),
+                      "they map them): " + "; ".join(notes[:12])
+                      + (f"; and {len(notes) - 12} more" if len(notes) > 12 else ""),
                       UserWarning, stacklevel=4)
-    return ChannelPlan(graph, roots, prunable, groups, group_of, modules)
+    return ChannelPlan(graph, roots, prunable, groups, group_of, modules, notes)
 
 
 # -- importance ---------------------------------------------------------------------------------------

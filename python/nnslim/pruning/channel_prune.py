@@ -217,7 +217,7 @@ def prune_channels(model: nn.Module, config: PruneConfig, layers: Layers, candid
         active |= {n for n, m in model.named_modules() if isinstance(m, nn.Embedding) and n not in skipped}
     plan = plan_channels(model, active, example_input, leaf_modules, config.hidden_size)
     if not plan.prunable:
-        notes = plan.graph.unresolved
+        notes = plan.notes
         if any(n.startswith("untraceable") for n in notes):
             from nnslim.pruning.channel import PruningGraphError
 
