@@ -5,7 +5,9 @@
 #include <pybind11/pybind11.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "nnslim/hw.h"
 
@@ -99,6 +101,34 @@ inline void check_static_qparams(float in_scale, int zero_point) {
                           std::to_string(in_scale));
   if (zero_point < -128 || zero_point > 127)
     throw py::value_error("input_zero_point: expected an int in [-128, 127], got " + std::to_string(zero_point));
+}
+
+// Index arrays may come as int32 or int64 (torch's CSR tensors use either); anything else is refused.
+inline std::vector<int64_t> index_array(const py::handle& obj, const char* name) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + ": expected a numpy array of int32 or int64, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  if (a.ndim() != 1)
+    throw py::value_error(std::string(name) + ": expected 1 dimension, got shape " + shape_str(a));
+  std::vector<int64_t> out(size_t(a.shape(0)));
+  if (a.dtype().is(py::dtype::of<int64_t>())) {
+    auto v = a.unchecked<int64_t, 1>();
+    for (py::ssize_t i = 0; i < a.shape(0); ++i) out[size_t(i)] = v(i);
+  } else if (a.dtype().is(py::dtype::of<int32_t>())) {
+    auto v = a.unchecked<int32_t, 1>();
+    for (py::ssize_t i = 0; i < a.shape(0); ++i) out[size_t(i)] = v(i);
+  } else {
+    throw py::type_error(std::string(name) + ": expected dtype int32 or int64, got " + std::string(py::str(a.dtype())));
+  }
+  return out;
+}
+
+inline int dim_arg(int64_t v, const char* name, int64_t lo = 0) {
+  if (v < lo || v > std::numeric_limits<int32_t>::max())
+    throw py::value_error(std::string(name) + ": expected a value in [" + std::to_string(lo) + ", 2^31 - 1], got " +
+                          std::to_string(v));
+  return int(v);
 }
 
 }  // namespace nnslim
