@@ -222,7 +222,7 @@ def read_file(path) -> Tuple[Dict[str, torch.Tensor], dict]:
 # family (quantized / sparse drop-ins) and its shape (channel pruning), and turn anything into Identity
 # (folded BatchNorm, fused ReLU); anything else means the file belongs to another architecture.
 _FAMILIES = [
-    {"Linear", "FusedLinear", "Int8Linear", "Int4Linear", "Log2Linear", "SparseLinear"},
+    {"Linear", "FusedLinear", "Int8Linear", "Int4Linear", "Log2Linear", "SparseLinear", "SparseInt8Linear"},
     {"Conv2d", "FusedConv2d", "Int8Conv2d", "SparseConv2d"},
     {"BatchNorm1d"},
     {"BatchNorm2d"},

@@ -6,7 +6,7 @@ import copy
 import dataclasses
 import importlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -40,6 +40,7 @@ class _Context:
     val_data: Any
     eval_fn: Optional[Callable[[nn.Module], float]]
     calibration: List[torch.Tensor]
+    sparsify_decisions: List[Any] = field(default_factory=list)
 
     def metric(self, model: nn.Module) -> Optional[float]:
         if self.eval_fn is not None:
@@ -156,17 +157,26 @@ class QATStage:
 
 @dataclass(frozen=True)
 class SparsifyStage:
-    """Pruned Linear / Conv2d -> SparseLinear / SparseConv2d where the sparse kernel is faster."""
+    """Pruned Linear / Conv2d -> sparse drop-ins where the sparse kernel is faster. ``dtype="int8"``
+    (after a quantize stage, or on fp32 layers) picks per linear layer the fastest of dense int8,
+    block-sparse int8 and fp32 CSR, timed on a calibration batch when there is one."""
 
     min_sparsity: float = 0.5
+    dtype: str = "float32"
 
     def run(self, model: nn.Module, ctx: _Context) -> Tuple[nn.Module, str]:
         from nnslim.sparsify import sparsify
 
-        before = sum(1 for m in model.modules() if type(m).__name__.startswith("Sparse"))
-        sparsify(model, min_sparsity=self.min_sparsity)
-        after = sum(1 for m in model.modules() if type(m).__name__.startswith("Sparse"))
-        return model, f"{after - before} layer(s) on CSR kernels"
+        example = ctx.calibration[0] if self.dtype == "int8" and ctx.calibration else None
+        decisions: List[Any] = []
+        model = sparsify(model, min_sparsity=self.min_sparsity, dtype=self.dtype, example_input=example,
+                         decisions=decisions)
+        ctx.sparsify_decisions.extend(decisions)
+        counts: Dict[str, int] = {}
+        for d in decisions:
+            counts[d.form] = counts.get(d.form, 0) + 1
+        forms = ", ".join(f"{n} {form.replace('_', ' ')}" for form, n in sorted(counts.items()))
+        return model, f"{len(decisions)} layer(s): {forms}" if decisions else "no candidate layers"
 
 
 STAGES = {"distill": DistillStage, "prune": PruneStage, "quantize": QuantizeStage, "qat": QATStage,
@@ -275,6 +285,9 @@ def compress(model: nn.Module, recipe, train_data=None, val_data=None,
     current.eval()
     report.metric_after = ctx.metric(current)
     report.layers_after = layer_stats(current)
+    for d in ctx.sparsify_decisions:
+        if d.name in report.layers_after:
+            report.layers_after[d.name].sparsify = f"{d.form}: {d.reason}"
     report.file_bytes_before, report.file_bytes_after = file_bytes(original), file_bytes(current)
     if example_input is not None:
         tb, ta = interleaved_latency(original, current, example_input)

@@ -1,5 +1,6 @@
-"""``sparsify``: swap pruned ``nn.Linear`` / ``nn.Conv2d`` layers for the CSR drop-ins where that is
-faster, and make the pruning final.
+"""``sparsify``: swap pruned ``nn.Linear`` / ``nn.Conv2d`` layers for the sparse drop-ins where that is
+faster, and make the pruning final. ``dtype="int8"`` also weighs int8 forms for linear layers: dense
+``Int8Linear``, block-sparse ``SparseInt8Linear`` (4x1 blocks) and fp32 ``SparseLinear``.
 
 Whether sparse wins depends on the layer's sparsity and shape, so each layer is decided on its own:
 with ``example_input`` both versions of the layer are timed on the input it actually receives
@@ -21,14 +22,23 @@ import torch.nn.functional as F
 from nnslim._utils import set_submodule
 
 from nnslim.nn._sparse_common import effective_weight
+from nnslim.nn.int8_linear import Int8Linear
 from nnslim.nn.sparse_conv2d import SparseConv2d
+from nnslim.nn.sparse_int8_linear import SparseInt8Linear
 from nnslim.nn.sparse_linear import SparseLinear
 
-__all__ = ["sparsify", "plan_sparsify", "SparsifyDecision", "BREAK_EVEN_SPARSITY"]
+__all__ = ["sparsify", "plan_sparsify", "SparsifyDecision", "BREAK_EVEN_SPARSITY", "BREAK_EVEN_BLOCK_SPARSITY_INT8"]
 
 # Sparsity from which the CSR kernels are predicted to beat dense fp32 (bench/bench_sparse.py sweep,
 # 2 threads: linear 128-512 rows, ResNet layers at batch 1; see docs/sparse.md).
 BREAK_EVEN_SPARSITY = {"linear": 0.6, "conv1x1": 0.7, "conv": 0.75}
+# Fraction of empty 4x1 blocks from which SparseInt8Linear is predicted to beat dense Int8Linear
+# (bench/bench_sparse.py, AMD Zen 3, 2 threads: from 30% at 128 rows, 70% at 8 rows; 1 row never
+# wins, so decode-sized inputs should pass example_input).
+BREAK_EVEN_BLOCK_SPARSITY_INT8 = 0.7
+
+# The forms a layer can end up in ("dense": left as it is).
+FORMS = ("dense", "sparse_f32", "dense_int8", "sparse_int8")
 
 FilterFn = Callable[[nn.Module, str], bool]
 
@@ -40,15 +50,19 @@ class SparsifyDecision:
     sparsity: float             # fraction of exact zeros in the effective weight
     convert: bool
     reason: str
-    dense_us: Optional[float] = None   # timings when decided by measurement
-    sparse_us: Optional[float] = None
+    dense_us: Optional[float] = None   # timings when decided by measurement: the layer as it is
+    sparse_us: Optional[float] = None  # (dense int8 under dtype="int8") and the chosen form
+    form: str = "dense"                # what the layer becomes, one of FORMS
+    timings_us: Optional[Dict[str, float]] = None  # every form timed, by name
 
 
-def _kind(module: nn.Module) -> Optional[str]:
+def _kind(module: nn.Module, dtype: str = "float32") -> Optional[str]:
     # Exact types: subclasses (e.g. MultiheadAttention's out_proj, QAT wrappers) are read by their
     # owners through .weight, which a drop-in would not have.
     if type(module) is nn.Linear:
         return "linear"
+    if dtype == "int8" and type(module) is Int8Linear:
+        return "int8_linear"
     if type(module) is nn.Conv2d:
         if module.groups != 1:
             return "grouped"
@@ -114,16 +128,70 @@ def _time_layer(module: nn.Module, sparse: nn.Module, shape: torch.Size) -> Dict
         return _median_times({"dense": dense, "sparse": lambda: sparse(x)})
 
 
+def _int8_candidates(module: nn.Module) -> Dict[str, Callable[[], nn.Module]]:
+    """Builders of the int8-era forms of a linear layer (an fp32 sparse copy only from fp32 weights)."""
+    if isinstance(module, Int8Linear):
+        return {"dense_int8": lambda: module, "sparse_int8": lambda: SparseInt8Linear.from_dense(module)}
+    return {"dense_int8": lambda: Int8Linear.from_float(_baked(module)),
+            "sparse_int8": lambda: SparseInt8Linear.from_dense(module),
+            "sparse_f32": lambda: SparseLinear.from_dense(module)}
+
+
+def _baked(linear: nn.Linear) -> nn.Linear:
+    """A plain Linear with the effective weight (pruning masks applied)."""
+    out = nn.Linear(linear.in_features, linear.out_features, bias=linear.bias is not None)
+    with torch.no_grad():
+        out.weight.copy_(effective_weight(linear))
+        if linear.bias is not None:
+            out.bias.copy_(linear.bias.detach().float().cpu())
+    return out
+
+
+def _block_sparsity(module: nn.Module) -> float:
+    w = (module.weight_int8 if isinstance(module, Int8Linear) else effective_weight(module)) != 0
+    rows = (w.shape[0] + 3) // 4 * 4
+    padded = torch.zeros(rows, w.shape[1], dtype=torch.bool)
+    padded[: w.shape[0]] = w
+    return 1.0 - float(padded.reshape(rows // 4, 4, -1).any(1).float().mean())
+
+
+def _plan_int8(name: str, module: nn.Module, kind: str, sparsity: float, min_sparsity: float,
+               shape: Optional[torch.Size]) -> SparsifyDecision:
+    builders = _int8_candidates(module)
+    already = kind == "int8_linear"
+    if sparsity < min_sparsity:
+        return SparsifyDecision(name, kind, sparsity, not already,
+                                f"sparsity below min_sparsity={min_sparsity}: dense int8", form="dense_int8")
+    if shape is None:
+        blocks = _block_sparsity(module)
+        form = "sparse_int8" if blocks >= BREAK_EVEN_BLOCK_SPARSITY_INT8 else "dense_int8"
+        reason = (f"{blocks:.0%} of 4x1 blocks empty " + (">=" if form == "sparse_int8" else "<") +
+                  f" break-even {BREAK_EVEN_BLOCK_SPARSITY_INT8:.0%}; pass example_input to time it")
+        return SparsifyDecision(name, kind, sparsity, form != "dense_int8" or not already, reason, form=form)
+    x = torch.randn(shape)
+    mods = {k: b() for k, b in builders.items()}
+    with torch.inference_mode():
+        t = _median_times({k: (lambda m=m: m(x)) for k, m in mods.items()})
+    form = min(t, key=t.get)
+    base = t["dense_int8"]
+    reason = ("measured fastest" if form == "dense_int8" else
+              f"measured {base / t[form]:.2f}x dense int8")
+    return SparsifyDecision(name, kind, sparsity, form != "dense_int8" or not already, reason,
+                            base * 1e6, t[form] * 1e6, form, {k: v * 1e6 for k, v in t.items()})
+
+
 def plan_sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Optional[FilterFn] = None,
-                  example_input=None) -> List[SparsifyDecision]:
+                  example_input=None, dtype: str = "float32") -> List[SparsifyDecision]:
     """What ``sparsify`` would do with each Linear/Conv2d (groups=1) layer, and why."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
     if not 0.0 <= float(min_sparsity) <= 1.0:
         raise ValueError(f"min_sparsity: expected a fraction in [0, 1], got {min_sparsity}")
+    if dtype not in ("float32", "int8"):
+        raise ValueError(f"dtype: expected 'float32' or 'int8', got {dtype!r}")
     candidates = []
     for name, module in model.named_modules():
-        kind = _kind(module)
+        kind = _kind(module, dtype)
         if kind is None or (filter_fn is not None and not filter_fn(module, name)):
             continue
         candidates.append((name, module, kind))
@@ -133,13 +201,17 @@ def plan_sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Option
 
     plan = []
     for name, module, kind in candidates:
-        w = effective_weight(module)
+        w = module.weight_int8 if kind == "int8_linear" else effective_weight(module)
         sparsity = float((w == 0).sum()) / max(1, w.numel())
         if kind == "grouped":
             plan.append(SparsifyDecision(name, kind, sparsity, False, "grouped/depthwise convolutions stay dense"))
             continue
-        if module.weight.device.type != "cpu":  # the break-even and the timings are the CPU kernels'
+        device = (module.weight_int8 if kind == "int8_linear" else module.weight).device
+        if device.type != "cpu":  # the break-even and the timings are the CPU kernels'
             plan.append(SparsifyDecision(name, kind, sparsity, False, "not on the CPU"))
+            continue
+        if dtype == "int8" and kind in ("linear", "int8_linear"):
+            plan.append(_plan_int8(name, module, kind, sparsity, min_sparsity, shapes.get(name)))
             continue
         if sparsity < min_sparsity:
             plan.append(SparsifyDecision(name, kind, sparsity, False, f"sparsity below min_sparsity={min_sparsity}"))
@@ -150,19 +222,21 @@ def plan_sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Option
             faster = t["sparse"] < t["dense"]
             plan.append(SparsifyDecision(name, kind, sparsity, faster,
                                          "measured faster" if faster else "measured slower than dense",
-                                         t["dense"] * 1e6, t["sparse"] * 1e6))
+                                         t["dense"] * 1e6, t["sparse"] * 1e6, "sparse_f32" if faster else "dense",
+                                         {"dense": t["dense"] * 1e6, "sparse_f32": t["sparse"] * 1e6}))
             continue
         threshold = BREAK_EVEN_SPARSITY[kind]
         convert = sparsity >= threshold
         reason = (f"sparsity >= break-even {threshold:.0%} for {kind}" if convert else
                   f"sparsity below break-even {threshold:.0%} for {kind}; pass example_input to time it")
-        plan.append(SparsifyDecision(name, kind, sparsity, convert, reason))
+        plan.append(SparsifyDecision(name, kind, sparsity, convert, reason, form="sparse_f32" if convert else "dense"))
     return plan
 
 
 
 def sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Optional[FilterFn] = None,
-             example_input=None, remove_masks: bool = True) -> nn.Module:
+             example_input=None, remove_masks: bool = True, dtype: str = "float32",
+             decisions: Optional[List[SparsifyDecision]] = None) -> nn.Module:
     """Replace each pruned / sparse ``nn.Linear`` and ``nn.Conv2d`` (groups=1) of ``model`` by
     ``SparseLinear`` / ``SparseConv2d`` where that is faster for that layer; returns ``model``
     (changed in place).
@@ -176,19 +250,32 @@ def sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Optional[Fi
       zeros); converted layers drop their masks with them, and every other pruned module that
       ``filter_fn`` accepts gets its mask baked into a plain weight, so the result is ready for inference.
 
+    - ``dtype="int8"``: every considered ``nn.Linear`` / ``Int8Linear`` ends up in the fastest of dense
+      int8 (``Int8Linear``, dynamic activations unless it already was static), block-sparse int8
+      (``SparseInt8Linear``, 4x1 blocks) and fp32 CSR (``SparseLinear``, from fp32 weights only),
+      timed on ``example_input`` or, without it, by the 4x1 block sparsity
+      (``BREAK_EVEN_BLOCK_SPARSITY_INT8``); layers below ``min_sparsity`` become dense int8.
+      Convolutions keep the fp32 rule (no sparse int8 convolution kernel yet).
+    - ``decisions``: a list that receives the per-layer ``SparsifyDecision`` records (the report).
+
     ``plan_sparsify`` returns the per-layer decisions without changing anything. When ``model`` is
     itself a Linear/Conv2d that gets converted, the returned module is its replacement.
     """
     from nnslim.pruning.masks import is_pruned, remove_mask
 
-    plan = plan_sparsify(model, min_sparsity, filter_fn, example_input)
+    plan = plan_sparsify(model, min_sparsity, filter_fn, example_input, dtype)
+    if decisions is not None:
+        decisions.extend(plan)
     modules = dict(model.named_modules())
     root = model
     for d in plan:
         if not d.convert:
             continue
         module = modules[d.name]
-        new = (SparseLinear if d.kind == "linear" else SparseConv2d).from_dense(module)
+        if d.form in ("dense_int8", "sparse_int8") or d.kind == "int8_linear":
+            new = _int8_candidates(module)[d.form]()
+        else:
+            new = (SparseLinear if d.kind == "linear" else SparseConv2d).from_dense(module)
         new.train(module.training)
         if d.name:
             set_submodule(model, d.name, new)

@@ -95,3 +95,19 @@ def test_compress_channel_pruning_in_steps_on_a_residual_net_then_int8(digits):
     assert report.metric_after is not None and "(2 step(s))" in report.stages[0]["notes"]
     x = next(iter(test))[0][:4]
     assert pruned(x).shape == (4, 10)
+
+
+def test_compress_prune_blocks_quantize_then_sparsify_int8(digits):
+    teacher, train, test = digits
+    recipe = [nnslim.PruneStage(nnslim.PruneConfig(sparsity=0.8, pattern="4x1")),
+              nnslim.QuantizeStage("int8_dynamic"),
+              nnslim.SparsifyStage(dtype="int8")]
+    model, report = nnslim.compress(teacher, recipe, train_data=train, val_data=test)
+    linears = {n: type(m).__name__ for n, m in model.named_modules() if "Linear" in type(m).__name__}
+    assert linears and set(linears.values()) <= {"Int8Linear", "SparseInt8Linear"}
+    notes = {n: s.sparsify for n, s in report.layers_after.items() if s.sparsify}
+    assert set(linears) <= set(notes)  # every layer considered says which form won and why
+    assert all(notes[n].split(":")[0] in ("dense_int8", "sparse_int8") for n in linears)
+    assert all(v.split(":")[0] in ("dense", "sparse_f32") for n, v in notes.items() if n not in linears)  # convs
+    assert "layer(s):" in report.stages[-1]["notes"] and "sparsify" in report.table()
+    assert report.metric_after is not None

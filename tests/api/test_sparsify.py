@@ -119,3 +119,69 @@ def test_bad_arguments():
         sparsify("not a model")
     with pytest.raises(ValueError, match="min_sparsity"):
         sparsify(nn.Linear(2, 2), min_sparsity=1.5)
+
+
+def _mlp(sparsity=0.85):
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(128, 256), nn.ReLU(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 10)).eval()
+    import nnslim
+
+    nnslim.prune(m, nnslim.PruneConfig(sparsity=sparsity, pattern="4x1", scope="layer"))
+    return m
+
+
+def test_int8_forms_timed_on_the_input():
+    from nnslim.nn import Int8Linear, SparseInt8Linear
+
+    m = _mlp()
+    x = torch.randn(64, 128)
+    with torch.no_grad():
+        ref = m(x)
+    decisions = []
+    sparsify(m, dtype="int8", example_input=x, decisions=decisions)
+    assert [d.name for d in decisions] == ["0", "2", "4"]
+    for d in decisions:
+        assert set(d.timings_us) == {"dense_int8", "sparse_int8", "sparse_f32"}
+        assert d.form == min(d.timings_us, key=d.timings_us.get) and d.convert
+        want = {"dense_int8": Int8Linear, "sparse_int8": SparseInt8Linear, "sparse_f32": SparseLinear}[d.form]
+        assert type(m[int(d.name)]) is want
+    with torch.no_grad():
+        y = m(x)
+    assert torch.nn.functional.cosine_similarity(y.flatten(), ref.flatten(), 0) > 0.999
+    assert not any(is_pruned(mod) for mod in m.modules())
+
+
+def test_int8_rule_without_input_and_below_min_sparsity():
+    from nnslim.nn import Int8Linear, SparseInt8Linear
+    from nnslim.sparsify import BREAK_EVEN_BLOCK_SPARSITY_INT8
+
+    m = _mlp(0.9)
+    m.add_module("dense", nn.Linear(10, 10))  # unpruned: becomes dense int8
+    plan = {d.name: d for d in plan_sparsify(m, dtype="int8")}
+    assert plan["0"].form == "sparse_int8" and "break-even" in plan["0"].reason
+    assert plan["dense"].form == "dense_int8" and "min_sparsity" in plan["dense"].reason
+    assert BREAK_EVEN_BLOCK_SPARSITY_INT8 <= 0.9
+    sparsify(m, dtype="int8")
+    assert type(m[0]) is SparseInt8Linear and type(m.dense) is Int8Linear
+
+
+def test_int8_layers_already_quantized_stay_or_become_block_sparse():
+    import nnslim
+    from nnslim.nn import Int8Linear, SparseInt8Linear
+
+    m = _mlp(0.9)
+    nnslim.pruning.remove_masks(m)
+    nnslim.quantize(m, "int8_dynamic")
+    assert type(m[0]) is Int8Linear
+    x = torch.randn(8, 128)
+    with torch.no_grad():
+        ref = m(x)
+    sparsify(m, dtype="int8")
+    assert type(m[0]) is SparseInt8Linear
+    with torch.no_grad():
+        assert torch.equal(m(x), ref)  # the same int8 weights and activations: identical outputs
+
+
+def test_bad_dtype():
+    with pytest.raises(ValueError, match="dtype"):
+        sparsify(nn.Linear(4, 4), dtype="int4")

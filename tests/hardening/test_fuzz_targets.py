@@ -17,12 +17,19 @@ def _target(name):
 
 fuzz_csr = _target("fuzz_csr")
 fuzz_load = _target("fuzz_load")
+fuzz_bsr4 = _target("fuzz_bsr4")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=400))
 def test_fuzz_csr(data):
     fuzz_csr.test_one_input(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300))
+def test_fuzz_bsr4(data):
+    fuzz_bsr4.test_one_input(data)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
