@@ -110,3 +110,19 @@ def test_bad_input():
         m.set_input_qparams(0.1, 0)
     with pytest.raises(ValueError, match="input qparams"):
         SparseInt8Linear.from_dense(_pruned_linear(), input_qparams=(0.0, 0))
+
+
+def test_torch_compile_captures_it_without_graph_breaks():
+    from nnslim.nn._torch_ops import HAVE_CUSTOM_OP
+
+    if not HAVE_CUSTOM_OP:
+        pytest.skip("torch.library.custom_op needs torch >= 2.4")
+    m = nn.Sequential(SparseInt8Linear.from_dense(_pruned_linear()), nn.ReLU(), nn.Linear(70, 5))
+    x = torch.randn(2, 3, 96)
+    with torch.no_grad():
+        want = m(x)
+        assert torch._dynamo.explain(m)(x).graph_break_count == 0
+        torch._dynamo.reset()
+        got = torch.compile(m, backend="eager")(x)
+        torch._dynamo.reset()
+    assert torch.equal(got, want)
