@@ -89,12 +89,17 @@ py::tuple csr_tuple(const Csr& c) {
 class PySparseLinear {
  public:
   PySparseLinear(const py::object& indptr, const py::object& indices, const py::object& values,
-                 std::pair<int64_t, int64_t> shape, const py::object& isa) {
+                 std::pair<int64_t, int64_t> shape, const py::object& isa, const std::string& format) {
     const int N = dim_arg(shape.first, "shape[0] (out_features)"), K = dim_arg(shape.second, "shape[1] (in_features)");
     const Isa target = isa_arg(isa);
+    SpmmFormat f;
+    if (format == "auto") f = SpmmFormat::automatic;
+    else if (format == "csr") f = SpmmFormat::csr;
+    else if (format == "4x1") f = SpmmFormat::blocks4x1;
+    else throw py::value_error("format: expected 'auto', 'csr' or '4x1', got '" + format + "'");
     Csr c = csr_arg(indptr, indices, values, N, K);
     py::gil_scoped_release nogil;
-    op_ = std::make_unique<F32SparseLinear>(std::move(c), target);
+    op_ = std::make_unique<F32SparseLinear>(std::move(c), target, f);
   }
 
   py::array_t<float> forward(const py::object& x_obj, const py::object& bias_obj, int num_threads) const {
@@ -226,13 +231,18 @@ void bind_spmm(py::module_& m) {
                              "fp32 y = x @ W.T + bias for a CSR weight W (out_features, in_features), "
                              "converted once for one kernel path")
       .def(py::init<const py::object&, const py::object&, const py::object&, std::pair<int64_t, int64_t>,
-                    const py::object&>(),
-           py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("shape"), py::arg("isa") = py::none())
+                    const py::object&, const std::string&>(),
+           py::arg("indptr"), py::arg("indices"), py::arg("values"), py::arg("shape"), py::arg("isa") = py::none(),
+           py::arg("format") = "auto")
       .def("forward", &PySparseLinear::forward, py::arg("x"), py::arg("bias") = py::none(),
            py::arg("num_threads") = 1, "x (M, in_features) float32 -> y (M, out_features)")
       .def_property_readonly("isa", [](const PySparseLinear& p) { return std::string(isa_name(p.op().isa())); })
       .def_property_readonly("kernel",
-                             [](const PySparseLinear& p) { return std::string(f32_spmm_config(p.op().isa()).kernel); })
+                             [](const PySparseLinear& p) {
+                               std::string k = f32_spmm_config(p.op().isa()).kernel;
+                               return p.op().blocked() ? k.replace(0, 8, "f32-bspmm 4x1") : k;
+                             })
+      .def_property_readonly("blocked", [](const PySparseLinear& p) { return p.op().blocked(); })
       .def_property_readonly("out_features", [](const PySparseLinear& p) { return p.op().csr().rows; })
       .def_property_readonly("in_features", [](const PySparseLinear& p) { return p.op().csr().cols; })
       .def_property_readonly("nnz", [](const PySparseLinear& p) { return p.op().csr().nnz(); });

@@ -31,9 +31,9 @@ def check_close(y, x, w, b=None):
     assert (err <= RTOL * scale + 1e-30).all(), f"max excess {(err - RTOL * scale).max()}"
 
 
-def run(w, x, b, isa, threads=2):
+def run(w, x, b, isa, threads=2, format="auto"):
     indptr, indices, values = C.csr_from_dense(w)
-    op = C.SparseLinearF32(indptr, indices, values, w.shape, isa)
+    op = C.SparseLinearF32(indptr, indices, values, w.shape, isa, format)
     return op.forward(x, b, threads)
 
 
@@ -45,14 +45,48 @@ SHAPES = [(1, 1, 1), (1, 7, 3), (3, 5, 7), (15, 16, 17), (16, 33, 64), (17, 31, 
 
 @pytest.mark.parametrize("M,N,K", SHAPES)
 @pytest.mark.parametrize("density", [0.1, 0.5])
-def test_matches_dense(isa, M, N, K, density):
+@pytest.mark.parametrize("format", ["auto", "csr", "4x1"])
+def test_matches_dense(isa, M, N, K, density, format):
     rng = np.random.default_rng(M * 7919 + N * 31 + K)
     w = sparse_weight(rng, N, K, density, empty_rows=(0, N // 2))
     x = rng.standard_normal((M, K)).astype(np.float32)
     b = rng.standard_normal(N).astype(np.float32)
     for threads in (1, 2, 3):
-        check_close(run(w, x, b, isa, threads), x, w, b)
-    check_close(run(w, x, None, isa), x, w)
+        check_close(run(w, x, b, isa, threads, format), x, w, b)
+    check_close(run(w, x, None, isa, 2, format), x, w)
+
+
+def block_weight(rng, N, K, block_density):
+    """A weight pruned in 4x1 blocks (4 consecutive output rows x 1 input column)."""
+    keep = np.repeat(rng.random(((N + 3) // 4, K)) < block_density, 4, axis=0)[:N]
+    return rng.standard_normal((N, K)).astype(np.float32) * keep
+
+
+@pytest.mark.parametrize("M,N,K", [(2, 5, 3), (16, 4, 16), (17, 13, 37), (33, 30, 100), (130, 259, 515)])
+def test_block_kernel_on_4x1_pruned_weights(isa, M, N, K):
+    rng = np.random.default_rng(M + N + K)
+    w = block_weight(rng, N, K, 0.3)
+    x = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal(N).astype(np.float32)
+    indptr, indices, values = C.csr_from_dense(w)
+    op = C.SparseLinearF32(indptr, indices, values, w.shape, isa)
+    assert op.blocked and op.kernel.startswith("f32-bspmm 4x1")  # chosen by itself: the blocks are full
+    for threads in (1, 2):
+        check_close(op.forward(x, b, threads), x, w, b)
+    if isa == "scalar":  # the scalar block kernel adds in the reference's order (zeros in blocks add 0)
+        np.testing.assert_array_equal(op.forward(x, b, 1), C.ref_f32_spmm(indptr, indices, values, w.shape, x, b))
+
+
+def test_format_choice_and_bad_format():
+    rng = np.random.default_rng(0)
+    unstructured = sparse_weight(rng, 64, 64, 0.1)  # 4x1 blocks ~29% full: CSR
+    assert not C.SparseLinearF32(*C.csr_from_dense(unstructured), (64, 64)).blocked
+    assert C.SparseLinearF32(*C.csr_from_dense(unstructured), (64, 64), None, "4x1").blocked
+    blocks = block_weight(rng, 64, 64, 0.1)
+    assert C.SparseLinearF32(*C.csr_from_dense(blocks), (64, 64)).blocked
+    assert not C.SparseLinearF32(*C.csr_from_dense(blocks), (64, 64), None, "csr").blocked
+    with pytest.raises(ValueError, match="format: expected 'auto', 'csr' or '4x1'"):
+        C.SparseLinearF32(*C.csr_from_dense(blocks), (64, 64), None, "8x1")
 
 
 @pytest.mark.parametrize("M,N,K", SHAPES[::3])
@@ -115,7 +149,8 @@ def test_hypothesis_every_path(M, N, K, seed, density, bias, threads):
     x = rng.standard_normal((M, K)).astype(np.float32)
     b = rng.standard_normal(N).astype(np.float32) if bias else None
     for isa in C.cpu_info()["available"]:
-        check_close(run(w, x, b, isa, threads), x, w, b)
+        for format in ("csr", "4x1"):
+            check_close(run(w, x, b, isa, threads, format), x, w, b)
 
 
 # ---- the CSR builder and validator -------------------------------------------------------------

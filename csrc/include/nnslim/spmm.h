@@ -38,20 +38,33 @@ std::vector<int> partition_rows_by_nnz(const std::vector<int64_t>& indptr, int p
 
 // ---- sparse linear: Y[M, N] = X[M, K] W[N, K]^T + bias -------------------------------------------
 
+// How the sparse linear layer stores W for its kernels: CSR, or "4x1" blocks (4 consecutive output
+// rows x 1 input column; one x load feeds 4 FMAs). `automatic` picks blocks when at least 40% of
+// the blocks' slots hold a nonzero (4x1 block pruning, or unstructured up to ~65%), else CSR.
+// Inputs of one row always take the CSR gather kernel.
+enum class SpmmFormat : int { automatic = 0, csr = 1, blocks4x1 = 2 };
+
 class F32SparseLinear {
  public:
-  F32SparseLinear(Csr w, Isa isa);
+  F32SparseLinear(Csr w, Isa isa, SpmmFormat format = SpmmFormat::automatic);
   // X row stride ldx, Y row stride ldy; bias may be null. Safe to call from several threads at once.
   void forward(const float* x, size_t ldx, int M, const float* bias, float* y, size_t ldy,
                int num_threads) const;
   const Csr& csr() const { return w_; }
   Isa isa() const { return isa_; }
+  bool blocked() const { return !bptr_.empty(); }
 
  private:
+  void forward_blocks(const float* x, size_t ldx, int M, const float* bias, float* y, size_t ldy,
+                      int threads) const;
   Csr w_;
   Isa isa_;
   int mb_;                       // rows of X per packed block (the kernel's register tile)
   std::vector<int32_t> offsets_; // per nonzero: column index * mb_, its row in a packed X block
+  // 4x1 block form (empty unless chosen): per block row, per block (column), 4 values per block.
+  std::vector<int64_t> bptr_;
+  std::vector<int32_t> bcols_;
+  std::vector<float> bvals_;
 };
 
 // ---- sparse convolution ----------------------------------------------------------------------
