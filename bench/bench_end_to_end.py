@@ -1,5 +1,6 @@
 """End-to-end models written in the repo: a MiniLM-sized transformer encoder (int8_dynamic vs fp32 and
-torch.ao dynamic) and a ResNet-18-style CNN at batch 1 (int8_static; 90% pruned + sparsify).
+torch.ao dynamic), a ResNet-18-style CNN at batch 1 (int8_static; 90% pruned + sparsify) and
+torchvision's ResNet-18 layout (nnslim.models.resnet18: 90% pruned + sparsify(fold_batchnorm=True)).
 
     python bench/bench_end_to_end.py [--quick]
 """
@@ -70,10 +71,33 @@ def resnet_rows(rounds: int):
              "1" if k == "fp32" else f"{cos[k]:.5f}"] for k, v in t.items()]
 
 
+def torchvision_resnet_rows(rounds: int):
+    """torchvision's layout: BatchNorms sit outside Sequential blocks, so only the graph layer folds them."""
+    from nnslim.models import randomize_batchnorm, resnet18
+
+    torch.manual_seed(0)
+    model = resnet18().eval()
+    randomize_batchnorm(model)
+    x = torch.randn(1, 3, 224, 224)
+    pruned = copy.deepcopy(model)
+    nnslim.prune(pruned, nnslim.PruneConfig(sparsity=0.9, scope="layer", skip=["conv1", "fc"]))
+    nnslim.remove_masks(pruned)
+    unfolded = nnslim.sparsify(copy.deepcopy(pruned), example_input=x)
+    folded = nnslim.sparsify(pruned, example_input=x, fold_batchnorm=True)
+    with torch.inference_mode():
+        ref = pruned(x)
+        cos = {"90% pruned, sparsify": _cos(ref, unfolded(x)),
+               "90% pruned, sparsify(fold_batchnorm=True)": _cos(ref, folded(x))}
+        t = interleaved_medians({"fp32": lambda: model(x), "90% pruned, sparsify": lambda: unfolded(x),
+                                 "90% pruned, sparsify(fold_batchnorm=True)": lambda: folded(x)}, rounds=rounds)
+    return [["ResNet-18 (torchvision layout), 224x224, batch 1", k, f"{v * 1e3:.2f}", f"{t['fp32'] / v:.2f}x",
+             "1" if k == "fp32" else f"{cos[k]:.5f}"] for k, v in t.items()]
+
+
 def run_table(quick: bool = False) -> str:
     torch.set_num_threads(2)
     rounds = 5 if quick else 11
-    rows = transformer_rows(rounds) + resnet_rows(rounds)
+    rows = transformer_rows(rounds) + resnet_rows(rounds) + torchvision_resnet_rows(rounds)
     return markdown_table(["model", "variant", "ms (median)", "speedup vs fp32",
                            "output cosine (vs fp32; pruned: vs the same pruned model dense)"], rows)
 
@@ -91,5 +115,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    print(f"# end to end, {nnslim.cpu_info()['selected']}, {torch.get_num_threads()} threads\n")
+    print(f"# end to end, {nnslim.cpu_info().get('cpu', '?')}, {nnslim.cpu_info()['selected']}, "
+          f"{torch.get_num_threads()} threads\n")
     print(run_table(args.quick))

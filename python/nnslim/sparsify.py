@@ -234,9 +234,32 @@ def plan_sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Option
 
 
 
+def _folded_copy(model: nn.Module) -> nn.Module:
+    import copy
+
+    from nnslim.graph import GraphCaptureError, capture, fold_batchnorm
+    from nnslim.graph.layout import keep_layout
+    from nnslim.pruning.masks import is_pruned, remove_masks
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
+    if model.training:
+        raise ValueError("fold_batchnorm=True folds inference statistics: call model.eval() first")
+    work = copy.deepcopy(model)
+    if any(is_pruned(m) for m in work.modules()):
+        remove_masks(work)  # fold the effective weights; a mask would re-apply to the scaled weight
+    try:
+        gm = capture(work)
+    except GraphCaptureError as exc:
+        raise ValueError(f"fold_batchnorm=True needs a model torch.fx can trace: {exc}") from exc
+    fold_batchnorm(gm)
+    keep_layout(gm, work)
+    return gm
+
+
 def sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Optional[FilterFn] = None,
              example_input=None, remove_masks: bool = True, dtype: str = "float32",
-             decisions: Optional[List[SparsifyDecision]] = None) -> nn.Module:
+             decisions: Optional[List[SparsifyDecision]] = None, fold_batchnorm: bool = False) -> nn.Module:
     """Replace each pruned / sparse ``nn.Linear`` and ``nn.Conv2d`` (groups=1) of ``model`` by
     ``SparseLinear`` / ``SparseConv2d`` where that is faster for that layer; returns ``model``
     (changed in place).
@@ -257,12 +280,20 @@ def sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Optional[Fi
       (``BREAK_EVEN_BLOCK_SPARSITY_INT8``); layers below ``min_sparsity`` become dense int8.
       Convolutions keep the fp32 rule (no sparse int8 convolution kernel yet).
     - ``decisions``: a list that receives the per-layer ``SparsifyDecision`` records (the report).
+    - ``fold_batchnorm=True`` (inference only: ``model`` must be in eval mode): first folds every
+      BatchNorm into the conv / linear that feeds it, wherever it sits (the graph layer's
+      ``fold_batchnorm`` pass on a copy; a folded filter keeps its zeros), so the sparse kernels
+      absorb the BatchNorm. Returns a new GraphModule with ``model``'s module tree (folded
+      BatchNorms become Identity); ``model`` itself is left unchanged. ``nnslim.save`` /
+      ``nnslim.load(path, fresh_model)`` rebuild it.
 
     ``plan_sparsify`` returns the per-layer decisions without changing anything. When ``model`` is
     itself a Linear/Conv2d that gets converted, the returned module is its replacement.
     """
     from nnslim.pruning.masks import is_pruned, remove_mask
 
+    if fold_batchnorm:
+        model = _folded_copy(model)
     plan = plan_sparsify(model, min_sparsity, filter_fn, example_input, dtype)
     if decisions is not None:
         decisions.extend(plan)

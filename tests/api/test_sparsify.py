@@ -185,3 +185,28 @@ def test_int8_layers_already_quantized_stay_or_become_block_sparse():
 def test_bad_dtype():
     with pytest.raises(ValueError, match="dtype"):
         sparsify(nn.Linear(4, 4), dtype="int4")
+
+
+def test_fold_batchnorm_on_a_torchvision_layout_resnet(tmp_path):
+    import nnslim
+    from nnslim.models import randomize_batchnorm, resnet18
+
+    torch.manual_seed(0)
+    m = resnet18(num_classes=10).eval()
+    randomize_batchnorm(m)
+    nnslim.prune(m, nnslim.PruneConfig(sparsity=0.9, scope="layer", skip=["conv1", "fc"]))
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = m(x)
+    out = sparsify(m, fold_batchnorm=True)
+    assert is_pruned(m.layer1[0].conv1) and isinstance(m.layer1[0].bn1, nn.BatchNorm2d)  # the model is untouched
+    assert isinstance(out.layer1[0].bn1, nn.Identity) and isinstance(out.layer1[0].conv1, SparseConv2d)
+    assert isinstance(out.layer2[0].downsample[1], nn.Identity)  # BatchNorms outside Sequential blocks too
+    with torch.no_grad():
+        y = out(x)
+        torch.testing.assert_close(y, ref, rtol=1e-4, atol=1e-5)
+        nnslim.save(out, tmp_path / "r.nns")
+        loaded = nnslim.load(tmp_path / "r.nns", resnet18(num_classes=10))
+        assert torch.equal(loaded(x), y)
+    with pytest.raises(ValueError, match="eval"):
+        sparsify(m.train(), fold_batchnorm=True)

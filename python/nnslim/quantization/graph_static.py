@@ -19,6 +19,7 @@ from nnslim._utils import set_submodule
 from nnslim.graph import (GraphCaptureError, capture, fold_batchnorm, fuse_conv_activation, fuse_conv_add,
                           fuse_linear_relu, propagate_shapes)
 from nnslim.graph.fused import FusedConv2d, FusedLinear
+from nnslim.graph.layout import keep_layout
 from nnslim.graph.nan_guard import guard_nan_images
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_linear import Int8Linear
@@ -54,29 +55,6 @@ def _calibration_batches(data, num_batches: Optional[int]) -> List[torch.Tensor]
     return batches
 
 
-def _keep_layout(gm: fx.GraphModule, model: nn.Module) -> None:
-    """Gives ``gm`` the module tree of ``model`` (consumed): Sequential containers stay indexable and
-    every name keeps its place; a module the passes removed (folded BatchNorm, fused activation)
-    becomes nn.Identity there, as the module-by-module path does."""
-    in_graph = dict(gm.named_modules())
-    opaque = tuple(f"{n}." for n in gm.meta.get("nnslim_opaque", []))
-    for fqn, mod in list(model.named_modules()):
-        if not fqn or fqn.startswith(opaque) or next(mod.children(), None) is not None:
-            continue
-        set_submodule(model, fqn, in_graph.get(fqn, None) or nn.Identity())
-    for name in list(gm._modules):
-        delattr(gm, name)
-    for name, child in model.named_children():  # in the original order
-        setattr(gm, name, child)
-    if isinstance(model, nn.Sequential):
-        # q[0] keeps working on a quantized Sequential. torch.fx makes one class per GraphModule
-        # instance, so these methods land on this instance only (a deepcopy gets a fresh class).
-        cls = type(gm)
-        cls.__getitem__ = lambda self, i: list(self._modules.values())[i]
-        cls.__len__ = lambda self: len(self._modules)
-        cls.__iter__ = lambda self: iter(self._modules.values())
-
-
 def build_graph(model: nn.Module, example_input: torch.Tensor) -> fx.GraphModule:
     """The float graph every int8 conversion (and nnslim.load) starts from: captured, BatchNorms folded,
     adds and activations fused, with ``model``'s module layout. Deterministic in the architecture, so
@@ -87,7 +65,7 @@ def build_graph(model: nn.Module, example_input: torch.Tensor) -> fx.GraphModule
     fuse_conv_add(gm)
     fuse_conv_activation(gm)
     fuse_linear_relu(gm)
-    _keep_layout(gm, model)
+    keep_layout(gm, model)
     gm.meta["nnslim_graph"] = {"passes": list(GRAPH_PASSES), "input_shape": list(example_input.shape),
                        "opaque": list(gm.meta.get("nnslim_opaque", []))}
     return gm
