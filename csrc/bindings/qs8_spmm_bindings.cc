@@ -142,9 +142,15 @@ py::array_t<int32_t> ref_spmm_py(const py::object& indptr, const py::object& ind
   const Qs8Bsr4 w = bsr_arg(indptr, indices, values, shape);
   auto a = checked<int8_t>(a_obj, "a", 2);
   check_dim(a, 1, w.cols, "a", "in_features (a.shape[1])");
+  check_int_range(a.shape(0), "a");
   const int M = int(a.shape(0));
   py::array_t<int32_t> c({py::ssize_t(M), py::ssize_t(w.rows)});
-  ref::qs8_bsr4_spmm_s32(w, a.data(), size_t(w.cols), M, c.mutable_data(), size_t(w.rows));
+  const int8_t* ap = a.data();
+  int32_t* cp = c.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    ref::qs8_bsr4_spmm_s32(w, ap, size_t(w.cols), M, cp, size_t(w.rows));
+  }
   return c;
 }
 

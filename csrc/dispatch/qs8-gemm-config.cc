@@ -72,6 +72,7 @@ Partition partition(int M, int panels, int mr, int threads, int64_t work) {
 }
 
 void run_gemm(const Qs8GemmConfig& cfg, const GemmProblem& p, int threads) {
+  threads = clamp_threads(threads);  // the partition below sizes task counts from it
   const PackedB& B = *p.B;
   const int mr = cfg.isa == Isa::amx ? 32 : 8;
   const Partition d = partition(p.M, B.num_panels, mr, threads, int64_t(p.M) * B.N * (p.k1 - p.k0));
@@ -143,7 +144,7 @@ namespace {
 // Quantizes rows of X into q (M x Kp) with `quant(m0, m1)` spread over threads when worth it.
 template <typename F>
 void quantize_parallel(int M, int K, int num_threads, F quant) {
-  const int qthreads = int64_t(M) * K >= (1 << 16) ? num_threads : 1;
+  const int qthreads = int64_t(M) * K >= (1 << 16) ? clamp_threads(num_threads) : 1;
   const int qtasks = std::min(M, qthreads * 4);
   parallel_for(qtasks, qthreads, [&](int t) {
     quant(int(int64_t(M) * t / qtasks), int(int64_t(M) * (t + 1) / qtasks));

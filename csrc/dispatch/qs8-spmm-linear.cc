@@ -12,6 +12,7 @@
 #include "../kernels/qs8-spmm/qs8-spmm.h"
 #include "nnslim/gemm.h"
 #include "nnslim/qs8_spmm.h"
+#include "nnslim/ref.h"
 #include "nnslim/spmm.h"
 
 namespace nnslim {
@@ -163,20 +164,45 @@ bool vnni_self_test() {
   std::vector<int8_t> q(size_t(M) * packed.Kq, 0);
   for (int m = 0; m < M; ++m) std::copy(&A[size_t(m) * K], &A[size_t(m) * K] + K, &q[size_t(m) * packed.Kq]);
   std::vector<int32_t> got(size_t(M) * N, 0), want(size_t(M) * N, 0);
+  std::vector<float> gotf(size_t(M) * N, 0.f), a_scale(size_t(round_up(M, cfg.mb)), 0.f), w_scale(N), bias(N);
+  for (int m = 0; m < M; ++m) a_scale[m] = 0.001f * float(m + 1);
+  for (int n = 0; n < N; ++n) {
+    w_scale[n] = 0.01f + 0.003f * float(n);
+    bias[n] = 0.25f * float(n % 5) - 0.5f;
+  }
   auto xt = aligned_bytes(size_t(packed.Kq) * cfg.mb);
   for (int m0 = 0; m0 < M; m0 += cfg.mb) {
     const int rows = std::min(cfg.mb, M - m0);
     cfg.pack_x(&q[size_t(m0) * packed.Kq], packed.Kq, rows, packed.Kq, xt.get());
-    Qs8SpmmTile t;
-    t.W = &packed;
-    t.x = xt.get();
-    t.m0 = m0;
-    t.mvalid = rows;
-    t.C32 = got.data();
-    t.ldc = N;
-    cfg.kernel(t, 0, w.block_rows());
+    for (int fp32 = 0; fp32 < 2; ++fp32) {  // both stores: int32, and the fp32 epilogue with ReLU
+      Qs8SpmmTile t;
+      t.N = N;
+      t.gptr = packed.gptr.data();
+      t.cols = packed.cols.data();
+      t.wts = packed.wts.data();
+      t.comp = packed.comp.data();
+      t.x = xt.get();
+      t.m0 = m0;
+      t.mvalid = rows;
+      t.ldc = N;
+      if (fp32) {
+        t.Cf = gotf.data();
+        t.a_scale = a_scale.data();
+        t.w_scale = w_scale.data();
+        t.bias = bias.data();
+        t.relu = true;
+      } else {
+        t.C32 = got.data();
+      }
+      cfg.kernel(t, 0, w.block_rows());
+    }
   }
   ref::qs8_bsr4_spmm_s32(w, A.data(), K, M, want.data(), N);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n)
+      if (gotf[size_t(m) * N + n] !=
+          ref::dequant_epilogue(want[size_t(m) * N + n], a_scale[m], w_scale[n], bias[n], true))
+        return false;
   return got == want;
 }
 
@@ -228,6 +254,7 @@ void Qs8SparseLinear::forward_f32(const float* x, size_t ldx, int M, float stati
   const size_t Mp = size_t(round_up(M, mb));
   float* a_scale = thread_scratch<float, 4>(Mp, &s_big);
   std::fill(a_scale + M, a_scale + Mp, 0.f);  // tiles read whole rows of scales
+  num_threads = clamp_threads(num_threads);
   const int qthreads = int64_t(M) * K >= (1 << 16) ? num_threads : 1;
   const int qtasks = std::min(M, qthreads * 4);
   const float inv = static_scale > 0.f ? 1.f / static_scale : 0.f;
@@ -255,28 +282,34 @@ void Qs8SparseLinear::run(const int8_t* q, size_t ldq, int M, const float* a_sca
   const int mb = cfg.mb, Kq = packed_.Kq, nbr = w_.block_rows();
   const int ntiles = (M + mb - 1) / mb;
   const int64_t work = int64_t(M) * (w_.nblocks() + 2 * nbr) * kBlockRows;
-  const int threads = work < kMinParallelWork ? 1 : std::max(1, num_threads);
+  const int threads = work < kMinParallelWork ? 1 : clamp_threads(num_threads);
   const size_t tile_bytes = size_t(Kq) * mb * cfg.x_elem_bytes;
-  std::unique_ptr<void, FreeBytes> xt;
+  // Reused per-thread scratch (fresh buffers per call cost page faults), aligned for the kernels' loads.
+  std::vector<char> xt_big;
+  char* base = nullptr;
   if (cfg.x_elem_bytes) {
-    xt = aligned_bytes(tile_bytes * ntiles);
-    char* base = static_cast<char*>(xt.get());
+    char* raw = thread_scratch<char, 5>(tile_bytes * ntiles + 64, &xt_big);
+    base = raw + (64 - reinterpret_cast<uintptr_t>(raw) % 64) % 64;
     parallel_for(ntiles, std::min(threads, ntiles), [&](int i) {
       cfg.pack_x(q + size_t(i) * mb * ldq, ldq, std::min(mb, M - i * mb), Kq, base + tile_bytes * i);
     });
   }
   // Block rows split by nonzero blocks (each weight group is read once per activation tile).
-  const int parts = threads == 1 ? 1 : 2 * threads;
+  const int parts = threads == 1 ? 1 : std::min(2 * threads, std::max(1, nbr));
   const std::vector<int> bounds = partition_rows_by_nnz(packed_.gptr, parts, 1);
   parallel_for(ntiles * parts, threads, [&](int task) {
     const int i = task / parts, part = task % parts;
     if (bounds[part] >= bounds[part + 1]) return;
     Qs8SpmmTile t;
-    t.W = &packed_;
+    t.N = packed_.N;
+    t.gptr = packed_.gptr.data();
+    t.cols = packed_.cols.data();
+    t.wts = packed_.wts.data();
+    t.comp = packed_.comp.data();
     t.m0 = i * mb;
     t.mvalid = std::min(mb, M - t.m0);
     if (cfg.x_elem_bytes) {
-      t.x = static_cast<const char*>(xt.get()) + tile_bytes * i;
+      t.x = base + tile_bytes * i;
     } else {
       t.x = q + size_t(t.m0) * ldq;
       t.ldx = ldq;

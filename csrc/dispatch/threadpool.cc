@@ -126,6 +126,11 @@ ThreadPool* pool_for_this_process() {
 }  // namespace
 #endif  // !_OPENMP
 
+int clamp_threads(int num_threads) {
+  static const int hw_threads = std::max(1, int(std::thread::hardware_concurrency()));
+  return std::max(1, std::min(num_threads, 4 * hw_threads));
+}
+
 void parallel_for(int ntasks, int num_threads, const std::function<void(int)>& fn) {
   if (ntasks <= 0) return;
   if (num_threads > ntasks) num_threads = ntasks;

@@ -128,13 +128,21 @@ def _time_layer(module: nn.Module, sparse: nn.Module, shape: torch.Size) -> Dict
         return _median_times({"dense": dense, "sparse": lambda: sparse(x)})
 
 
+# Widest input SparseInt8Linear takes (its int32 sums stay exact); the dense Int8Linear chunks K.
+_SPARSE_INT8_MAX_K = 131071
+
+
 def _int8_candidates(module: nn.Module) -> Dict[str, Callable[[], nn.Module]]:
     """Builders of the int8-era forms of a linear layer (an fp32 sparse copy only from fp32 weights)."""
     if isinstance(module, Int8Linear):
-        return {"dense_int8": lambda: module, "sparse_int8": lambda: SparseInt8Linear.from_dense(module)}
-    return {"dense_int8": lambda: Int8Linear.from_float(_baked(module)),
-            "sparse_int8": lambda: SparseInt8Linear.from_dense(module),
-            "sparse_f32": lambda: SparseLinear.from_dense(module)}
+        out = {"dense_int8": lambda: module, "sparse_int8": lambda: SparseInt8Linear.from_dense(module)}
+    else:
+        out = {"dense_int8": lambda: Int8Linear.from_float(_baked(module)),
+               "sparse_int8": lambda: SparseInt8Linear.from_dense(module),
+               "sparse_f32": lambda: SparseLinear.from_dense(module)}
+    if module.in_features > _SPARSE_INT8_MAX_K:
+        del out["sparse_int8"]
+    return out
 
 
 def _baked(linear: nn.Linear) -> nn.Linear:
@@ -164,7 +172,7 @@ def _plan_int8(name: str, module: nn.Module, kind: str, sparsity: float, min_spa
                                 f"sparsity below min_sparsity={min_sparsity}: dense int8", form="dense_int8")
     if shape is None:
         blocks = _block_sparsity(module)
-        form = "sparse_int8" if blocks >= BREAK_EVEN_BLOCK_SPARSITY_INT8 else "dense_int8"
+        form = "sparse_int8" if blocks >= BREAK_EVEN_BLOCK_SPARSITY_INT8 and "sparse_int8" in builders else "dense_int8"
         reason = (f"{blocks:.0%} of 4x1 blocks empty " + (">=" if form == "sparse_int8" else "<") +
                   f" break-even {BREAK_EVEN_BLOCK_SPARSITY_INT8:.0%}; pass example_input to time it")
         return SparsifyDecision(name, kind, sparsity, form != "dense_int8" or not already, reason, form=form)

@@ -210,3 +210,17 @@ def test_fold_batchnorm_on_a_torchvision_layout_resnet(tmp_path):
         assert torch.equal(loaded(x), y)
     with pytest.raises(ValueError, match="eval"):
         sparsify(m.train(), fold_batchnorm=True)
+
+
+def test_int8_wide_layers_skip_the_sparse_int8_form():
+    from nnslim.nn import Int8Linear
+
+    lin = nn.Linear(140000, 4)
+    with torch.no_grad():
+        lin.weight.zero_()
+        lin.weight[:, :10] = 1.0
+    plan = plan_sparsify(nn.Sequential(lin), dtype="int8")
+    assert plan[0].form == "dense_int8"
+    d = plan_sparsify(nn.Sequential(lin), dtype="int8", example_input=torch.randn(2, 140000))[0]
+    assert "sparse_int8" not in d.timings_us
+    assert type(sparsify(nn.Sequential(lin), dtype="int8")[0]) is Int8Linear

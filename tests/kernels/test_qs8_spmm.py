@@ -178,3 +178,18 @@ def test_bad_call_arguments_raise():
     with pytest.raises(ValueError, match="isa"):
         C.SparseInt8LinearOp(*_valid(), (6, 8), "sse9")
     assert op.forward_dynamic(np.ones((0, 8), np.float32), s).shape == (0, 6)
+
+
+def test_threaded_path_is_exact_and_huge_thread_counts_are_clamped(isa):
+    # Above the driver's threading threshold (the small cases above run on one thread).
+    M, N, K = 256, 512, 512
+    w = _weight(N, K, 0.6)
+    a = RNG.integers(-128, 128, (M, K)).astype(np.int8)
+    blocks = C.bsr4_from_dense(w)
+    op = C.SparseInt8LinearOp(*blocks, (N, K), isa)
+    want = C.ref_qs8_bsr4_spmm_s32(*blocks, (N, K), a)
+    for threads in (2, 3, 7, 2**29 + 1, 2**30):
+        np.testing.assert_array_equal(op.gemm_s32(a, threads), want)
+    x = RNG.standard_normal((M, K)).astype(np.float32)
+    s = np.full(N, 0.01, np.float32)
+    np.testing.assert_array_equal(op.forward_dynamic(x, s, None, False, 2**30), op.forward_dynamic(x, s, None, False, 1))

@@ -132,4 +132,8 @@ T* thread_scratch(size_t n, std::vector<T>* oversized) {
 // Runs fn(task) for task in [0, ntasks) on up to num_threads threads (the caller included).
 void parallel_for(int ntasks, int num_threads, const std::function<void(int)>& fn);
 
+// num_threads clamped to [1, 4 x the machine's hardware threads], parallel_for's own limit: drivers
+// that size task counts from a thread count clamp first, so an absurd request cannot overflow them.
+int clamp_threads(int num_threads);
+
 }  // namespace nnslim

@@ -24,7 +24,7 @@ struct Qs8Bsr4 {
   std::vector<int64_t> indptr;
   std::vector<int32_t> indices;
   std::vector<int8_t> values;
-  int block_rows() const { return (rows + kBlockRows - 1) / kBlockRows; }
+  int block_rows() const { return int((int64_t(rows) + kBlockRows - 1) / kBlockRows); }
   int64_t nblocks() const { return int64_t(indices.size()); }
 };
 

@@ -28,7 +28,7 @@ inline void transpose4_lanes(const __m256* r, __m256* o) {
 
 // acc[2 * r + h]: block row r, half h (0: rows 0-3 | 8-11, 1: rows 4-7 | 12-15).
 void store_tile(const Qs8SpmmTile& t, int n0, const __m256i* acc) {
-  const bool full = t.mvalid == kMB && n0 + kBlockRows <= t.W->N;
+  const bool full = t.mvalid == kMB && n0 + kBlockRows <= t.N;
   __m256 v[8];
   if (t.C32) {
     for (int i = 0; i < 8; ++i) v[i] = _mm256_castsi256_ps(acc[i]);
@@ -37,7 +37,7 @@ void store_tile(const Qs8SpmmTile& t, int n0, const __m256i* acc) {
     const __m256 as[2] = {_mm256_set_m128(_mm_loadu_ps(a + 8), _mm_loadu_ps(a)),
                           _mm256_set_m128(_mm_loadu_ps(a + 12), _mm_loadu_ps(a + 4))};
     for (int r = 0; r < kBlockRows; ++r) {
-      const int n = n0 + r < t.W->N ? n0 + r : t.W->N - 1;  // padded rows: any valid scale, not stored
+      const int n = n0 + r < t.N ? n0 + r : t.N - 1;  // padded rows: any valid scale, not stored
       const __m256 ws = _mm256_set1_ps(t.w_scale[n]);
       const __m256 b = _mm256_set1_ps(t.bias ? t.bias[n] : 0.f);
       for (int h = 0; h < 2; ++h) {
@@ -70,7 +70,7 @@ void store_tile(const Qs8SpmmTile& t, int n0, const __m256i* acc) {
       _mm_store_ps(tmp[4 * h + j], _mm256_castps256_ps128(o[h][j]));
       _mm_store_ps(tmp[8 + 4 * h + j], _mm256_extractf128_ps(o[h][j], 1));
     }
-  const int nvalid = t.W->N - n0 < kBlockRows ? t.W->N - n0 : kBlockRows;
+  const int nvalid = t.N - n0 < kBlockRows ? t.N - n0 : kBlockRows;
   for (int i = 0; i < t.mvalid; ++i)
     __builtin_memcpy(base + size_t(t.m0 + i) * t.ldc + n0, tmp[i], sizeof(float) * nvalid);
 }
@@ -89,14 +89,13 @@ void nnslim_qs8_spmm_pack_x__avx2(const int8_t* q, size_t ldq, int rows, int Kq,
 }
 
 void nnslim_qs8_spmm_4x1__avx2(const Qs8SpmmTile& t, int b0, int b1) {
-  const Qs8Bsr4Packed& W = *t.W;
   const int16_t* x = static_cast<const int16_t*>(t.x);
-  const int32_t* cols = W.cols.data();
-  const int32_t* wts = W.wts.data();
+  const int32_t* cols = t.cols;
+  const int32_t* wts = t.wts;
   for (int b = b0; b < b1; ++b) {
     __m256i c0l = _mm256_setzero_si256(), c0h = c0l, c1l = c0l, c1h = c0l, c2l = c0l, c2h = c0l, c3l = c0l,
             c3h = c0l;
-    for (int64_t g = W.gptr[b], ge = W.gptr[b + 1]; g < ge; ++g) {
+    for (int64_t g = t.gptr[b], ge = t.gptr[b + 1]; g < ge; ++g) {
       const __m256i xa = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + size_t(cols[2 * g]) * kMB));
       const __m256i xb = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + size_t(cols[2 * g + 1]) * kMB));
       const __m256i lo = _mm256_unpacklo_epi16(xa, xb), hi = _mm256_unpackhi_epi16(xa, xb);

@@ -28,11 +28,11 @@ inline void transpose4_lanes(const __m512* r, __m512* o) {
 
 // acc[4 * r + j]: block row r, row group j (see the file comment).
 void store_tile(const Qs8SpmmTile& t, int n0, const __m512i* acc) {
-  const int N = t.W->N;
+  const int N = t.N;
   const bool full = t.mvalid == kMB && n0 + kBlockRows <= N;
   __m512 v[16];
   for (int r = 0; r < kBlockRows; ++r) {
-    const __m512i comp = _mm512_set1_epi32(t.W->comp[n0 + r]);
+    const __m512i comp = _mm512_set1_epi32(t.comp[n0 + r]);
     for (int j = 0; j < 4; ++j) {
       const __m512i s = _mm512_sub_epi32(acc[4 * r + j], comp);
       v[4 * r + j] = _mm512_castsi512_ps(s);
@@ -90,7 +90,8 @@ void nnslim_qs8_spmm_pack_x__avx512vnni(const int8_t* q, size_t ldq, int rows, i
   __m128i r[16], c[16];
   for (int k = 0; k < Kq; k += 16)
     for (int g = 0; g < kMB / 16; ++g) {
-      load_rows_16(q + size_t(16 * g) * ldq, ldq, rows - 16 * g, k, r);
+      // Groups past the tile's rows read nothing (no pointer is formed past q's rows).
+      load_rows_16(rows > 16 * g ? q + size_t(16 * g) * ldq : q, ldq, rows - 16 * g, k, r);
       transpose_16x16_u8(r, c);
       for (int j = 0; j < 16; ++j)
         _mm_store_si128(reinterpret_cast<__m128i*>(out + size_t(k + j) * kMB + 16 * g), _mm_xor_si128(c[j], flip));
@@ -98,14 +99,13 @@ void nnslim_qs8_spmm_pack_x__avx512vnni(const int8_t* q, size_t ldq, int rows, i
 }
 
 void nnslim_qs8_spmm_4x1__avx512vnni(const Qs8SpmmTile& t, int b0, int b1) {
-  const Qs8Bsr4Packed& W = *t.W;
   const uint8_t* x = static_cast<const uint8_t*>(t.x);
-  const int32_t* cols = W.cols.data();
-  const int32_t* wts = W.wts.data();
+  const int32_t* cols = t.cols;
+  const int32_t* wts = t.wts;
   for (int b = b0; b < b1; ++b) {
     __m512i acc[16];
     for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_si512();
-    for (int64_t g = W.gptr[b], ge = W.gptr[b + 1]; g < ge; ++g) {
+    for (int64_t g = t.gptr[b], ge = t.gptr[b + 1]; g < ge; ++g) {
       const int32_t* c = cols + 4 * g;
       const __m512i xa = _mm512_load_si512(x + size_t(c[0]) * kMB);
       const __m512i xb = _mm512_load_si512(x + size_t(c[1]) * kMB);

@@ -13,8 +13,13 @@
 
 namespace nnslim {
 
+// Raw pointers only: ISA files must not instantiate std:: templates (see .ci/check_isa_symbols.py).
 struct Qs8SpmmTile {
-  const Qs8Bsr4Packed* W = nullptr;
+  int N = 0;                       // output rows
+  const int64_t* gptr = nullptr;   // Qs8Bsr4Packed's arrays
+  const int32_t* cols = nullptr;
+  const int32_t* wts = nullptr;
+  const int32_t* comp = nullptr;
   const void* x = nullptr;     // packed activations of this tile (scalar: quantized rows, stride ldx)
   size_t ldx = 0;              // scalar only
   int m0 = 0, mvalid = 0;      // absolute first row of the tile, rows in it (<= the ISA's MB)

@@ -19,7 +19,9 @@ class SparseInt8Linear(PackedWeightsMixin, nn.Module):
     """``y = x @ dequant(W)^T + b`` with int8 weights (per output channel scales) kept as blocks of 4
     consecutive output rows x 1 input column; only blocks holding a nonzero are stored and multiplied.
     Activations are int8, quantized per row at run time (default) or with a calibrated scale / zero
-    point (``static=True``); results equal the dense ``Int8Linear``'s on the same weights.
+    point (``static=True``); results equal the dense ``Int8Linear``'s on the same weights (bit for bit
+    up to in_features = 65536; beyond, the dense layer adds per-65536-column partial sums in fp32 and
+    the two differ by rounding). in_features is limited to 131071 (exact int32 sums).
 
     Pruning in "4x1" blocks (``PruneConfig(pattern="4x1")``) makes every stored block full; other
     sparsity also works (a block stores its zeros), with less gain.
