@@ -12,6 +12,7 @@ void bind_spmm(py::module_& m);
 void bind_q4(py::module_& m);
 void bind_qs8_dwconv(py::module_& m);
 void bind_qs8_spmm(py::module_& m);
+void bind_pool(py::module_& m);
 }
 
 PYBIND11_MODULE(_C, m) {
@@ -32,4 +33,5 @@ PYBIND11_MODULE(_C, m) {
   nnslim::bind_q4(m);
   nnslim::bind_qs8_dwconv(m);
   nnslim::bind_qs8_spmm(m);
+  nnslim::bind_pool(m);
 }

@@ -242,6 +242,16 @@ def plan_sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Option
 
 
 
+def _swap_pools(model: nn.Module) -> None:
+    from nnslim.nn.max_pool2d import MaxPool2d
+
+    for name, module in list(model.named_modules()):
+        if name and type(module) is nn.MaxPool2d and not module.return_indices:
+            new = MaxPool2d.from_float(module)
+            new.train(module.training)
+            set_submodule(model, name, new)
+
+
 def _folded_copy(model: nn.Module) -> nn.Module:
     import copy
 
@@ -267,7 +277,8 @@ def _folded_copy(model: nn.Module) -> nn.Module:
 
 def sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Optional[FilterFn] = None,
              example_input=None, remove_masks: bool = True, dtype: str = "float32",
-             decisions: Optional[List[SparsifyDecision]] = None, fold_batchnorm: bool = False) -> nn.Module:
+             decisions: Optional[List[SparsifyDecision]] = None, fold_batchnorm: bool = False,
+             fast_pooling: Optional[bool] = None) -> nn.Module:
     """Replace each pruned / sparse ``nn.Linear`` and ``nn.Conv2d`` (groups=1) of ``model`` by
     ``SparseLinear`` / ``SparseConv2d`` where that is faster for that layer; returns ``model``
     (changed in place).
@@ -294,6 +305,9 @@ def sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Optional[Fi
       absorb the BatchNorm. Returns a new GraphModule with ``model``'s module tree (folded
       BatchNorms become Identity); ``model`` itself is left unchanged. ``nnslim.save`` /
       ``nnslim.load(path, fresh_model)`` rebuild it.
+    - ``fast_pooling`` (default: the value of ``fold_batchnorm``): every ``nn.MaxPool2d`` becomes
+      ``nnslim.nn.MaxPool2d``, the same pooling on nnslim's NCHW kernel (torch's NCHW max pool is
+      the slowest layer of a sparse ResNet-18: 4.9 ms of 28 here, nnslim's 0.33 ms; equal results).
 
     ``plan_sparsify`` returns the per-layer decisions without changing anything. When ``model`` is
     itself a Linear/Conv2d that gets converted, the returned module is its replacement.
@@ -302,6 +316,8 @@ def sparsify(model: nn.Module, min_sparsity: float = 0.5, filter_fn: Optional[Fi
 
     if fold_batchnorm:
         model = _folded_copy(model)
+    if fold_batchnorm if fast_pooling is None else fast_pooling:
+        _swap_pools(model)
     plan = plan_sparsify(model, min_sparsity, filter_fn, example_input, dtype)
     if decisions is not None:
         decisions.extend(plan)

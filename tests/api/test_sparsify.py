@@ -202,12 +202,15 @@ def test_fold_batchnorm_on_a_torchvision_layout_resnet(tmp_path):
     assert is_pruned(m.layer1[0].conv1) and isinstance(m.layer1[0].bn1, nn.BatchNorm2d)  # the model is untouched
     assert isinstance(out.layer1[0].bn1, nn.Identity) and isinstance(out.layer1[0].conv1, SparseConv2d)
     assert isinstance(out.layer2[0].downsample[1], nn.Identity)  # BatchNorms outside Sequential blocks too
+    from nnslim.nn import MaxPool2d
+
+    assert type(out.maxpool) is MaxPool2d and type(m.maxpool) is nn.MaxPool2d  # fast_pooling follows fold_batchnorm
     with torch.no_grad():
         y = out(x)
         torch.testing.assert_close(y, ref, rtol=1e-4, atol=1e-5)
         nnslim.save(out, tmp_path / "r.nns")
         loaded = nnslim.load(tmp_path / "r.nns", resnet18(num_classes=10))
-        assert torch.equal(loaded(x), y)
+        assert torch.equal(loaded(x), y) and type(loaded.maxpool) is MaxPool2d
     with pytest.raises(ValueError, match="eval"):
         sparsify(m.train(), fold_batchnorm=True)
 

@@ -101,3 +101,4 @@ def test_all_zero_layer_and_bad_inputs():
             s(torch.randn(1, 3, 2, 2))
     with pytest.raises(RuntimeError, match="inference-only"):
         s(torch.randn(1, 3, 5, 5, requires_grad=True))
+

@@ -4,9 +4,10 @@ from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_embedding import Int8Embedding
 from nnslim.nn.int8_linear import Int8Linear
 from nnslim.nn.log2_linear import Log2Linear
+from nnslim.nn.max_pool2d import MaxPool2d
 from nnslim.nn.sparse_conv2d import SparseConv2d
 from nnslim.nn.sparse_int8_linear import SparseInt8Linear
 from nnslim.nn.sparse_linear import SparseLinear
 
 __all__ = ["Int8Linear", "Int8Conv2d", "Int4Linear", "Log2Linear", "SparseLinear", "SparseConv2d", "Int8Embedding",
-           "SparseInt8Linear"]
+           "SparseInt8Linear", "MaxPool2d"]
