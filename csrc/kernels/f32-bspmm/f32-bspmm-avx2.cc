@@ -3,6 +3,7 @@
 // registers (4 x 4 within each 128-bit lane) into 4 consecutive outputs per activation row.
 #include <immintrin.h>
 
+#include "../common/transpose4-inl.h"
 #include "f32-bspmm.h"
 
 namespace nnslim {
@@ -10,15 +11,6 @@ namespace nnslim {
 namespace {
 
 constexpr int kMB = 16;
-
-inline void transpose4_lanes(const __m256* r, __m256* o) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  o[0] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-  o[1] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-  o[2] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-  o[3] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-}
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 // `lo` holds activation rows 0-3 and 8-11, `hi` rows 4-7 and 12-15, undone by the store.
 #include <immintrin.h>
 
+#include "../common/transpose4-inl.h"
 #include "qs8-spmm-transpose-inl.h"
 #include "qs8-spmm.h"
 
@@ -14,17 +15,6 @@ namespace nnslim {
 namespace {
 
 constexpr int kMB = 16;
-
-// 4 x 4 transpose within each 128-bit lane: r[b] position t holds block row b of the lane's t-th
-// activation row; o[t] then holds that activation row's 4 outputs (block rows 0-3).
-inline void transpose4_lanes(const __m256* r, __m256* o) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  o[0] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-  o[1] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-  o[2] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-  o[3] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-}
 
 // acc[2 * r + h]: block row r, half h (0: rows 0-3 | 8-11, 1: rows 4-7 | 12-15).
 void store_tile(const Qs8SpmmTile& t, int n0, const __m256i* acc) {

@@ -8,6 +8,7 @@
 // position t holds activation row 16L + 4j + t.
 #include <immintrin.h>
 
+#include "../common/transpose4-inl.h"
 #include "qs8-spmm-transpose-inl.h"
 #include "qs8-spmm.h"
 
@@ -16,15 +17,6 @@ namespace nnslim {
 namespace {
 
 constexpr int kMB = 64;
-
-inline void transpose4_lanes(const __m512* r, __m512* o) {
-  const __m512 t0 = _mm512_unpacklo_ps(r[0], r[1]), t1 = _mm512_unpackhi_ps(r[0], r[1]);
-  const __m512 t2 = _mm512_unpacklo_ps(r[2], r[3]), t3 = _mm512_unpackhi_ps(r[2], r[3]);
-  o[0] = _mm512_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-  o[1] = _mm512_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-  o[2] = _mm512_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-  o[3] = _mm512_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-}
 
 // acc[4 * r + j]: block row r, row group j (see the file comment).
 void store_tile(const Qs8SpmmTile& t, int n0, const __m512i* acc) {

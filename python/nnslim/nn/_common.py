@@ -54,6 +54,19 @@ def per_channel_symmetric_int8(weight: torch.Tensor):
     return q.reshape(weight.shape), scale.float()
 
 
+def set_static_input_qparams(module, scale: float, zero_point: int) -> None:
+    """Stores calibrated activation qparams in a static layer's ``input_scale`` / ``input_zero_point``
+    buffers (Int8Linear, SparseInt8Linear) and drops its packed copy (the folded bias changes)."""
+    name = type(module).__name__
+    if not module.static:
+        raise RuntimeError(f"set_input_qparams: this {name} quantizes activations dynamically")
+    if not (scale > 0 and torch.isfinite(torch.tensor(scale))) or not -128 <= int(zero_point) <= 127:
+        raise ValueError(f"input qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
+    module.input_scale.fill_(float(scale))
+    module.input_zero_point.fill_(int(zero_point))
+    module._packed = None
+
+
 class PackedWeightsMixin:
     """Lifecycle of a module's kernel-specific packed weights (``self._packed``), built lazily from
     its portable buffers: dropped whenever the buffers may have changed (load_state_dict, .to()) and

@@ -9,7 +9,7 @@ import torch.nn as nn
 from nnslim import _native
 from nnslim.nn import _row_dispatch, _torch_ops
 from nnslim.nn._common import (PackedWeightsMixin, as_float32_rows, check_inference_input,
-                               per_channel_symmetric_int8)
+                               per_channel_symmetric_int8, set_static_input_qparams)
 
 
 def fold_zero_point(bias: Optional[torch.Tensor], weight_int8: torch.Tensor, weight_scale: torch.Tensor,
@@ -80,13 +80,7 @@ class Int8Linear(PackedWeightsMixin, nn.Module):
         return mod
 
     def set_input_qparams(self, scale: float, zero_point: int) -> None:
-        if not self.static:
-            raise RuntimeError("set_input_qparams: this Int8Linear quantizes activations dynamically")
-        if not (scale > 0 and torch.isfinite(torch.tensor(scale))) or not -128 <= int(zero_point) <= 127:
-            raise ValueError(f"input qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
-        self.input_scale.fill_(float(scale))
-        self.input_zero_point.fill_(int(zero_point))
-        self._packed = None
+        set_static_input_qparams(self, scale, zero_point)
 
     def dequantized_weight(self) -> torch.Tensor:
         return self.weight_int8.float() * self.weight_scale[:, None]

@@ -9,7 +9,8 @@ import torch.nn as nn
 
 from nnslim import _native
 from nnslim.nn import _torch_ops
-from nnslim.nn._common import PackedWeightsMixin, as_float32_rows, check_inference_input, per_channel_symmetric_int8
+from nnslim.nn._common import (PackedWeightsMixin, as_float32_rows, check_inference_input, per_channel_symmetric_int8,
+                               set_static_input_qparams)
 
 BLOCK_ROWS = 4
 _BLOCK_BUFFERS = ("block_indptr", "block_indices", "block_values")
@@ -103,13 +104,7 @@ class SparseInt8Linear(PackedWeightsMixin, nn.Module):
         self._packed = None
 
     def set_input_qparams(self, scale: float, zero_point: int) -> None:
-        if not self.static:
-            raise RuntimeError("set_input_qparams: this SparseInt8Linear quantizes activations dynamically")
-        if not (scale > 0 and torch.isfinite(torch.tensor(scale))) or not -128 <= int(zero_point) <= 127:
-            raise ValueError(f"input qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
-        self.input_scale.fill_(float(scale))
-        self.input_zero_point.fill_(int(zero_point))
-        self._packed = None
+        set_static_input_qparams(self, scale, zero_point)
 
     @property
     def nblocks(self) -> int:
