@@ -119,6 +119,12 @@ class PySparseInt8Linear {
 
   const Qs8SparseLinear& op() const { return *op_; }
   const std::string& note() const { return note_; }
+  void set_row_kernel(const std::string& mode) {
+    if (mode == "auto") op_->set_row_kernel(Qs8SparseLinear::RowKernel::automatic);
+    else if (mode == "always") op_->set_row_kernel(Qs8SparseLinear::RowKernel::always);
+    else if (mode == "never") op_->set_row_kernel(Qs8SparseLinear::RowKernel::never);
+    else throw py::value_error("row_kernel: expected 'auto', 'always' or 'never', got '" + mode + "'");
+  }
 
  private:
   std::unique_ptr<Qs8SparseLinear> op_;
@@ -175,6 +181,8 @@ void bind_qs8_spmm(py::module_& m) {
            "a (M, in_features) int8 -> a @ W.T in int32")
       .def_property_readonly("isa", [](const PySparseInt8Linear& p) { return std::string(isa_name(p.op().isa())); })
       .def_property_readonly("note", &PySparseInt8Linear::note)
+      .def("set_row_kernel", &PySparseInt8Linear::set_row_kernel, py::arg("mode"),
+           "'auto' (few-row kernel up to its row limit), 'always' or 'never'")
       .def_property_readonly("nblocks", [](const PySparseInt8Linear& p) { return p.op().bsr().nblocks(); });
   m.def("bsr4_from_dense", &bsr4_from_dense_py, py::arg("weight"),
         "blocks (4 rows x 1 column) of a 2-D int8 array holding a nonzero -> (block_indptr int64, "

@@ -33,8 +33,8 @@ __all__ = ["sparsify", "plan_sparsify", "SparsifyDecision", "BREAK_EVEN_SPARSITY
 # 2 threads: linear 128-512 rows, ResNet layers at batch 1; see docs/sparse.md).
 BREAK_EVEN_SPARSITY = {"linear": 0.6, "conv1x1": 0.7, "conv": 0.75}
 # Fraction of empty 4x1 blocks from which SparseInt8Linear is predicted to beat dense Int8Linear
-# (bench/bench_sparse.py, AMD Zen 3, 2 threads: from 30% at 128 rows, 70% at 8 rows; 1 row never
-# wins, so decode-sized inputs should pass example_input).
+# (AMD Zen 3, 2 threads: from 30% at 128 rows, ~70% at 1-8 rows; wide layers at few rows need more,
+# so decode-sized inputs should pass example_input).
 BREAK_EVEN_BLOCK_SPARSITY_INT8 = 0.7
 
 # The forms a layer can end up in ("dense": left as it is).

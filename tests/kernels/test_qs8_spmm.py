@@ -33,8 +33,10 @@ def test_exact_against_reference(isa, M, N, K):
     op = C.SparseInt8LinearOp(*blocks, (N, K), isa)
     want = C.ref_qs8_bsr4_spmm_s32(*blocks, (N, K), a)
     np.testing.assert_array_equal(want, _dense_product(a, w))
-    np.testing.assert_array_equal(op.gemm_s32(a, 1), want)
-    np.testing.assert_array_equal(op.gemm_s32(a, 2), want)
+    for mode in ("auto", "always", "never"):  # the few-row kernel (AVX2) on every row count, and tiles
+        op.set_row_kernel(mode)
+        np.testing.assert_array_equal(op.gemm_s32(a, 1), want)
+        np.testing.assert_array_equal(op.gemm_s32(a, 2), want)
 
 
 @pytest.mark.parametrize("pattern", ["empty", "full", "one_block", "odd_groups", "extremes"])
@@ -56,6 +58,8 @@ def test_block_row_shapes(isa, pattern):
     a = np.full((M, K), -128, np.int8) if pattern == "extremes" else RNG.integers(-128, 128, (M, K)).astype(np.int8)
     blocks = C.bsr4_from_dense(w)
     op = C.SparseInt8LinearOp(*blocks, (N, K), isa)
+    np.testing.assert_array_equal(op.gemm_s32(a, 2), _dense_product(a, w))
+    op.set_row_kernel("always")
     np.testing.assert_array_equal(op.gemm_s32(a, 2), _dense_product(a, w))
 
 
@@ -84,6 +88,10 @@ def test_fp32_outputs_equal_dense_int8(isa, M, N, K, relu):
     dense = C.PackedQs8Weights(w, isa)
     np.testing.assert_array_equal(op.forward_dynamic(x, scale, bias, relu, 2),
                                   dense.linear_dynamic(x, scale, bias, relu, 2))
+    op.set_row_kernel("always")
+    np.testing.assert_array_equal(op.forward_dynamic(x, scale, bias, relu, 2),
+                                  dense.linear_dynamic(x, scale, bias, relu, 2))
+    op.set_row_kernel("auto")
     np.testing.assert_array_equal(op.forward_dynamic(x, scale, None, relu, 1),
                                   dense.linear_dynamic(x, scale, None, relu, 1))
     np.testing.assert_array_equal(op.forward_static(x, 0.03, -5, scale, bias, relu, 2),
@@ -177,6 +185,8 @@ def test_bad_call_arguments_raise():
         C.SparseInt8LinearOp(np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros((0, 4), np.int8), (4, 200000))
     with pytest.raises(ValueError, match="isa"):
         C.SparseInt8LinearOp(*_valid(), (6, 8), "sse9")
+    with pytest.raises(ValueError, match="row_kernel"):
+        op.set_row_kernel("sometimes")
     assert op.forward_dynamic(np.ones((0, 8), np.float32), s).shape == (0, 6)
 
 

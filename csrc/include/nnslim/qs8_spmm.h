@@ -62,12 +62,17 @@ class Qs8SparseLinear {
   void forward_s32(const int8_t* A, size_t lda, int M, int32_t* C, size_t ldc, int num_threads) const;
   const Qs8Bsr4& bsr() const { return w_; }
   Isa isa() const { return packed_.isa; }
+  // The few-row kernel (AVX2: no packing; used for 1-row calls by default): `always` / `never` force
+  // either path, for tests and benchmarks. Paths without one always use tiles.
+  enum class RowKernel { automatic, always, never };
+  void set_row_kernel(RowKernel mode) { row_kernel_ = mode; }
 
  private:
   void run(const int8_t* q, size_t ldq, int M, const float* a_scale, const float* w_scale, const float* bias,
            bool relu, float* y, int32_t* c32, size_t ldc, int num_threads) const;
   Qs8Bsr4 w_;
   Qs8Bsr4Packed packed_;
+  RowKernel row_kernel_ = RowKernel::automatic;
 };
 
 // The kernel path a requested ISA runs (see the constructor); `note` says why when it differs.

@@ -108,4 +108,42 @@ void nnslim_qs8_spmm_4x1__avx2(const Qs8SpmmTile& t, int b0, int b1) {
   }
 }
 
+// Few rows (decoding, online serving): no packing, a 16-row tile would be mostly padding. Each
+// activation row's two block values of a group are paired in a scalar register and broadcast; the
+// group's 4 row pairs (one 128-bit load, the same packed weights as the tile kernel) take one
+// vpmaddwd, two groups per 256-bit instruction. Reads the quantized rows as they are (t.x, t.ldx).
+void nnslim_qs8_spmm_4x1_rows__avx2(const Qs8SpmmTile& t, int b0, int b1) {
+  const int8_t* q = static_cast<const int8_t*>(t.x);
+  const int32_t* cols = t.cols;
+  const int32_t* wts = t.wts;
+  auto pair = [&](const int8_t* x, int64_t g) {
+    return int32_t(uint32_t(uint16_t(int16_t(x[cols[2 * g]]))) | (uint32_t(uint16_t(int16_t(x[cols[2 * g + 1]]))) << 16));
+  };
+  for (int b = b0; b < b1; ++b) {
+    const int64_t g0 = t.gptr[b], g1 = t.gptr[b + 1];
+    for (int i = 0; i < t.mvalid; ++i) {
+      const int8_t* x = q + size_t(i) * t.ldx;
+      __m256i acc = _mm256_setzero_si256();
+      int64_t g = g0;
+      for (; g + 2 <= g1; g += 2) {
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wts + 4 * g));
+        const __m256i xv = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(pair(x, g))),
+                                                   _mm_set1_epi32(pair(x, g + 1)), 1);
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(xv, w));
+      }
+      __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+      if (g < g1) {
+        const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wts + 4 * g));
+        sum = _mm_add_epi32(sum, _mm_madd_epi16(_mm_set1_epi32(pair(x, g)), w));
+      }
+      alignas(16) int32_t out[kBlockRows];
+      _mm_store_si128(reinterpret_cast<__m128i*>(out), sum);
+      Qs8SpmmTile row = t;
+      row.m0 = t.m0 + i;
+      row.mvalid = 1;
+      qs8_spmm_store_tile_scalar(row, b * kBlockRows, out, 1);
+    }
+  }
+}
+
 }  // namespace nnslim

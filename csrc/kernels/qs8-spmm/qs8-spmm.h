@@ -40,6 +40,9 @@ using Qs8SpmmPackX = void (*)(const int8_t* q, size_t ldq, int rows, int Kq, voi
 #define NNSLIM_DECLARE_QS8_SPMM(isa)                                               \
   void nnslim_qs8_spmm_4x1__##isa(const Qs8SpmmTile& t, int b0, int b1);         \
   void nnslim_qs8_spmm_pack_x__##isa(const int8_t* q, size_t ldq, int rows, int Kq, void* dst);
+// AVX2 few-row kernel: reads quantized rows directly (t.x, t.ldx), any mvalid.
+void nnslim_qs8_spmm_4x1_rows__avx2(const Qs8SpmmTile& t, int b0, int b1);
+
 NNSLIM_DECLARE_QS8_SPMM(scalar)
 NNSLIM_DECLARE_QS8_SPMM(avx2)
 NNSLIM_DECLARE_QS8_SPMM(avx512vnni)
@@ -52,6 +55,8 @@ struct Qs8SpmmConfig {
   int x_elem_bytes;   // bytes per packed activation (0: the scalar kernel reads q directly)
   Qs8SpmmKernel kernel;
   Qs8SpmmPackX pack_x;
+  Qs8SpmmKernel rows_kernel;  // for calls of at most rows_max rows: reads q directly (null: none)
+  int rows_max;
 };
 
 const Qs8SpmmConfig& qs8_spmm_config(Isa isa);  // scalar, avx2 or avx512vnni
