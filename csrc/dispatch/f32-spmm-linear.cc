@@ -82,23 +82,28 @@ void F32SparseLinear::forward_blocks(const float* x, size_t ldx, int M, const fl
   parallel_for(ntiles, std::min(threads, ntiles), [&](int i) {
     cfg.pack_xt(x + size_t(i) * mb * ldx, ldx, std::min(mb, M - i * mb), K, mb, xtp + size_t(i) * K * mb);
   });
-  const int parts = threads == 1 ? 1 : 2 * threads;
+  // Whole tile ranges per task when there are many tiles, block-row ranges when few (see qs8-spmm).
+  const int parts = threads == 1 || ntiles >= 2 * threads ? 1 : 2 * threads;
+  const int tile_tasks = threads == 1 ? 1 : std::min(ntiles, 4 * threads);
   const std::vector<int> bounds = partition_rows_by_nnz(bptr_, parts, 1);
-  parallel_for(ntiles * parts, threads, [&](int task) {
-    const int i = task / parts, part = task % parts;
+  parallel_for(tile_tasks * parts, threads, [&](int task) {
+    const int chunk = task / parts, part = task % parts;
     if (bounds[part] >= bounds[part + 1]) return;
-    BspmmArgs a;
-    a.bptr = bptr_.data();
-    a.cols = bcols_.data();
-    a.values = bvals_.data();
-    a.bias = bias;
-    a.N = w_.rows;
-    a.xt = xtp + size_t(i) * K * mb;
-    a.m0 = i * mb;
-    a.mvalid = std::min(mb, M - a.m0);
-    a.y = y;
-    a.ldy = ldy;
-    bc.kernel(a, bounds[part], bounds[part + 1]);
+    for (int i = int(int64_t(ntiles) * chunk / tile_tasks), ie = int(int64_t(ntiles) * (chunk + 1) / tile_tasks);
+         i < ie; ++i) {
+      BspmmArgs a;
+      a.bptr = bptr_.data();
+      a.cols = bcols_.data();
+      a.values = bvals_.data();
+      a.bias = bias;
+      a.N = w_.rows;
+      a.xt = xtp + size_t(i) * K * mb;
+      a.m0 = i * mb;
+      a.mvalid = std::min(mb, M - a.m0);
+      a.y = y;
+      a.ldy = ldy;
+      bc.kernel(a, bounds[part], bounds[part + 1]);
+    }
   });
 }
 
@@ -109,7 +114,7 @@ void F32SparseLinear::forward(const float* x, size_t ldx, int M, const float* bi
   const int K = w_.cols, mb = mb_;
   const int nblocks = (M + mb - 1) / mb;
   const int64_t work = (w_.nnz() + 4 * int64_t(w_.rows)) * M;
-  const int threads = work < kMinParallelWork ? 1 : std::max(1, num_threads);
+  const int threads = work < kMinParallelWork ? 1 : clamp_threads(num_threads);
 
   if (blocked() && M > cfg.gather_max_m) return forward_blocks(x, ldx, M, bias, y, ldy, threads);
   if (M <= cfg.gather_max_m) {

@@ -301,38 +301,46 @@ void Qs8SparseLinear::run(const int8_t* q, size_t ldq, int M, const float* a_sca
   if (cfg.x_elem_bytes) {
     char* raw = thread_scratch<char, 5>(tile_bytes * ntiles + 64, &xt_big);
     base = raw + (64 - reinterpret_cast<uintptr_t>(raw) % 64) % 64;
-    parallel_for(ntiles, std::min(threads, ntiles), [&](int i) {
-      cfg.pack_x(q + size_t(i) * mb * ldq, ldq, std::min(mb, M - i * mb), Kq, base + tile_bytes * i);
+    const int pack_tasks = std::min(ntiles, 4 * threads);
+    parallel_for(pack_tasks, std::min(threads, ntiles), [&](int c) {
+      for (int i = int(int64_t(ntiles) * c / pack_tasks), ie = int(int64_t(ntiles) * (c + 1) / pack_tasks); i < ie; ++i)
+        cfg.pack_x(q + size_t(i) * mb * ldq, ldq, std::min(mb, M - i * mb), Kq, base + tile_bytes * i);
     });
   }
-  // Block rows split by nonzero blocks (each weight group is read once per activation tile).
-  const int parts = threads == 1 ? 1 : std::min(2 * threads, std::max(1, nbr));
+  // Tasks of whole tile ranges when there are many tiles (one task per small tile cost more in
+  // scheduling than in work: K = 64 layers ran at 5 GMAC/s), block-row ranges split by nonzero
+  // blocks when there are few.
+  const int parts = threads == 1 || ntiles >= 2 * threads ? 1 : std::min(2 * threads, std::max(1, nbr));
+  const int tile_tasks = threads == 1 ? 1 : std::min(ntiles, 4 * threads);
   const std::vector<int> bounds = partition_rows_by_nnz(packed_.gptr, parts, 1);
-  parallel_for(ntiles * parts, threads, [&](int task) {
-    const int i = task / parts, part = task % parts;
+  parallel_for(tile_tasks * parts, threads, [&](int task) {
+    const int chunk = task / parts, part = task % parts;
     if (bounds[part] >= bounds[part + 1]) return;
-    Qs8SpmmTile t;
-    t.N = packed_.N;
-    t.gptr = packed_.gptr.data();
-    t.cols = packed_.cols.data();
-    t.wts = packed_.wts.data();
-    t.comp = packed_.comp.data();
-    t.m0 = i * mb;
-    t.mvalid = std::min(mb, M - t.m0);
-    if (cfg.x_elem_bytes) {
-      t.x = base + tile_bytes * i;
-    } else {
-      t.x = q + size_t(t.m0) * ldq;
-      t.ldx = ldq;
+    for (int i = int(int64_t(ntiles) * chunk / tile_tasks), ie = int(int64_t(ntiles) * (chunk + 1) / tile_tasks);
+         i < ie; ++i) {
+      Qs8SpmmTile t;
+      t.N = packed_.N;
+      t.gptr = packed_.gptr.data();
+      t.cols = packed_.cols.data();
+      t.wts = packed_.wts.data();
+      t.comp = packed_.comp.data();
+      t.m0 = i * mb;
+      t.mvalid = std::min(mb, M - t.m0);
+      if (cfg.x_elem_bytes) {
+        t.x = base + tile_bytes * i;
+      } else {
+        t.x = q + size_t(t.m0) * ldq;
+        t.ldx = ldq;
+      }
+      t.a_scale = a_scale;
+      t.w_scale = w_scale;
+      t.bias = bias;
+      t.relu = relu;
+      t.Cf = y;
+      t.C32 = c32;
+      t.ldc = ldc;
+      cfg.kernel(t, bounds[part], bounds[part + 1]);
     }
-    t.a_scale = a_scale;
-    t.w_scale = w_scale;
-    t.bias = bias;
-    t.relu = relu;
-    t.Cf = y;
-    t.C32 = c32;
-    t.ldc = ldc;
-    cfg.kernel(t, bounds[part], bounds[part + 1]);
   });
 }
 
