@@ -54,6 +54,35 @@ def per_channel_symmetric_int8(weight: torch.Tensor):
     return q.reshape(weight.shape), scale.float()
 
 
+class Int8LinearCommon:
+    """What the int8 linear layers (Int8Linear, SparseInt8Linear) share besides their weight storage:
+    sizes, the ``weight_scale`` / ``bias`` / static ``input_scale`` / ``input_zero_point`` buffers, the
+    constructor arguments save/load rebuilds them from, and the static qparams setter."""
+
+    def _init_int8_linear(self, in_features: int, out_features: int, bias: bool, static: bool, relu: bool) -> None:
+        if in_features <= 0 or out_features <= 0:
+            raise ValueError(f"in_features and out_features must be positive, got {in_features}, {out_features}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.static = bool(static)
+        self.relu = bool(relu)
+        self.register_buffer("weight_scale", torch.ones(out_features, dtype=torch.float32))
+        if bias:
+            self.register_buffer("bias", torch.zeros(out_features, dtype=torch.float32))
+        else:
+            self.bias = None
+        if self.static:
+            self.register_buffer("input_scale", torch.tensor(1.0))
+            self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int32))
+
+    def init_kwargs(self) -> dict:
+        return dict(in_features=self.in_features, out_features=self.out_features, bias=self.bias is not None,
+                    static=self.static, relu=self.relu)
+
+    def set_input_qparams(self, scale: float, zero_point: int) -> None:
+        set_static_input_qparams(self, scale, zero_point)
+
+
 def set_static_input_qparams(module, scale: float, zero_point: int) -> None:
     """Stores calibrated activation qparams in a static layer's ``input_scale`` / ``input_zero_point``
     buffers (Int8Linear, SparseInt8Linear) and drops its packed copy (the folded bias changes)."""

@@ -8,8 +8,8 @@ import torch.nn as nn
 
 from nnslim import _native
 from nnslim.nn import _row_dispatch, _torch_ops
-from nnslim.nn._common import (PackedWeightsMixin, as_float32_rows, check_inference_input,
-                               per_channel_symmetric_int8, set_static_input_qparams)
+from nnslim.nn._common import (Int8LinearCommon, PackedWeightsMixin, as_float32_rows, check_inference_input,
+                               per_channel_symmetric_int8)
 
 
 def fold_zero_point(bias: Optional[torch.Tensor], weight_int8: torch.Tensor, weight_scale: torch.Tensor,
@@ -24,7 +24,7 @@ def fold_zero_point(bias: Optional[torch.Tensor], weight_int8: torch.Tensor, wei
     return (b - term).float().contiguous()
 
 
-class Int8Linear(PackedWeightsMixin, nn.Module):
+class Int8Linear(Int8LinearCommon, PackedWeightsMixin, nn.Module):
     """``y = x @ dequant(W)^T + b`` with int8 weights (per output channel scales) and int8
     activations, accumulated exactly in int32.
 
@@ -40,26 +40,9 @@ class Int8Linear(PackedWeightsMixin, nn.Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, static: bool = False,
                  relu: bool = False):
         super().__init__()
-        if in_features <= 0 or out_features <= 0:
-            raise ValueError(f"in_features and out_features must be positive, got {in_features}, {out_features}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
-        self.static = bool(static)
-        self.relu = bool(relu)
+        self._init_int8_linear(in_features, out_features, bias, static, relu)
         self.register_buffer("weight_int8", torch.zeros(out_features, in_features, dtype=torch.int8))
-        self.register_buffer("weight_scale", torch.ones(out_features, dtype=torch.float32))
-        if bias:
-            self.register_buffer("bias", torch.zeros(out_features, dtype=torch.float32))
-        else:
-            self.bias = None
-        if self.static:
-            self.register_buffer("input_scale", torch.tensor(1.0))
-            self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int32))
         self._init_packing()
-
-    def init_kwargs(self) -> dict:
-        return dict(in_features=self.in_features, out_features=self.out_features, bias=self.bias is not None,
-                    static=self.static, relu=self.relu)
 
     @classmethod
     def from_float(cls, linear: nn.Linear, config=None, input_qparams: Optional[Tuple[float, int]] = None,
@@ -78,9 +61,6 @@ class Int8Linear(PackedWeightsMixin, nn.Module):
             mod.set_input_qparams(*input_qparams)
         mod.pack()
         return mod
-
-    def set_input_qparams(self, scale: float, zero_point: int) -> None:
-        set_static_input_qparams(self, scale, zero_point)
 
     def dequantized_weight(self) -> torch.Tensor:
         return self.weight_int8.float() * self.weight_scale[:, None]

@@ -9,14 +9,14 @@ import torch.nn as nn
 
 from nnslim import _native
 from nnslim.nn import _torch_ops
-from nnslim.nn._common import (PackedWeightsMixin, as_float32_rows, check_inference_input, per_channel_symmetric_int8,
-                               set_static_input_qparams)
+from nnslim.nn._common import (Int8LinearCommon, PackedWeightsMixin, as_float32_rows, check_inference_input,
+                               per_channel_symmetric_int8)
 
 BLOCK_ROWS = 4
 _BLOCK_BUFFERS = ("block_indptr", "block_indices", "block_values")
 
 
-class SparseInt8Linear(PackedWeightsMixin, nn.Module):
+class SparseInt8Linear(Int8LinearCommon, PackedWeightsMixin, nn.Module):
     """``y = x @ dequant(W)^T + b`` with int8 weights (per output channel scales) kept as blocks of 4
     consecutive output rows x 1 input column; only blocks holding a nonzero are stored and multiplied.
     Activations are int8, quantized per row at run time (default) or with a calibrated scale / zero
@@ -37,29 +37,12 @@ class SparseInt8Linear(PackedWeightsMixin, nn.Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, static: bool = False,
                  relu: bool = False):
         super().__init__()
-        if in_features <= 0 or out_features <= 0:
-            raise ValueError(f"in_features and out_features must be positive, got {in_features}, {out_features}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
-        self.static = bool(static)
-        self.relu = bool(relu)
+        self._init_int8_linear(in_features, out_features, bias, static, relu)
         nbr = (self.out_features + BLOCK_ROWS - 1) // BLOCK_ROWS
         self.register_buffer("block_indptr", torch.zeros(nbr + 1, dtype=torch.int64))
         self.register_buffer("block_indices", torch.zeros(0, dtype=torch.int32))
         self.register_buffer("block_values", torch.zeros(0, BLOCK_ROWS, dtype=torch.int8))
-        self.register_buffer("weight_scale", torch.ones(out_features, dtype=torch.float32))
-        if bias:
-            self.register_buffer("bias", torch.zeros(out_features, dtype=torch.float32))
-        else:
-            self.bias = None
-        if self.static:
-            self.register_buffer("input_scale", torch.tensor(1.0))
-            self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int32))
         self._init_packing()
-
-    def init_kwargs(self) -> dict:
-        return dict(in_features=self.in_features, out_features=self.out_features, bias=self.bias is not None,
-                    static=self.static, relu=self.relu)
 
     @classmethod
     def from_dense(cls, linear: nn.Module, input_qparams: Optional[Tuple[float, int]] = None,
@@ -102,9 +85,6 @@ class SparseInt8Linear(PackedWeightsMixin, nn.Module):
         self.block_values = torch.from_numpy(values)
         self.weight_scale.copy_(weight_scale.detach().float().cpu())
         self._packed = None
-
-    def set_input_qparams(self, scale: float, zero_point: int) -> None:
-        set_static_input_qparams(self, scale, zero_point)
 
     @property
     def nblocks(self) -> int:
