@@ -89,12 +89,12 @@ class PySparseInt8Linear {
     return y;
   }
 
-  py::array_t<float> forward_dynamic(const py::object& x, const py::object& scale, const py::object& bias, bool relu,
+  py::array_t<float> linear_dynamic(const py::object& x, const py::object& scale, const py::object& bias, bool relu,
                                      int num_threads) const {
     return forward(x, 0.f, 0, scale, bias, relu, num_threads);
   }
 
-  py::array_t<float> forward_static(const py::object& x, float in_scale, int zero_point, const py::object& scale,
+  py::array_t<float> linear_static(const py::object& x, float in_scale, int zero_point, const py::object& scale,
                                     const py::object& bias, bool relu, int num_threads) const {
     check_static_qparams(in_scale, zero_point);
     return forward(x, in_scale, zero_point, scale, bias, relu, num_threads);
@@ -170,10 +170,10 @@ void bind_qs8_spmm(py::module_& m) {
                     const py::object&>(),
            py::arg("block_indptr"), py::arg("block_indices"), py::arg("block_values"), py::arg("shape"),
            py::arg("isa") = py::none())
-      .def("forward_dynamic", &PySparseInt8Linear::forward_dynamic, py::arg("x"), py::arg("weight_scale"),
+      .def("linear_dynamic", &PySparseInt8Linear::linear_dynamic, py::arg("x"), py::arg("weight_scale"),
            py::arg("bias") = py::none(), py::arg("relu") = false, py::arg("num_threads") = 1,
            "x (M, in_features) float32, activations quantized per row -> y (M, out_features)")
-      .def("forward_static", &PySparseInt8Linear::forward_static, py::arg("x"), py::arg("input_scale"),
+      .def("linear_static", &PySparseInt8Linear::linear_static, py::arg("x"), py::arg("input_scale"),
            py::arg("input_zero_point"), py::arg("weight_scale"), py::arg("bias") = py::none(),
            py::arg("relu") = false, py::arg("num_threads") = 1,
            "static activations; the zero point's term must be folded into bias")

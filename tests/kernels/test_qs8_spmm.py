@@ -86,25 +86,25 @@ def test_fp32_outputs_equal_dense_int8(isa, M, N, K, relu):
     bias = RNG.standard_normal(N).astype(np.float32)
     op = C.SparseInt8LinearOp(*C.bsr4_from_dense(w), (N, K), isa)
     dense = C.PackedQs8Weights(w, isa)
-    np.testing.assert_array_equal(op.forward_dynamic(x, scale, bias, relu, 2),
+    np.testing.assert_array_equal(op.linear_dynamic(x, scale, bias, relu, 2),
                                   dense.linear_dynamic(x, scale, bias, relu, 2))
     op.set_row_kernel("always")
-    np.testing.assert_array_equal(op.forward_dynamic(x, scale, bias, relu, 2),
+    np.testing.assert_array_equal(op.linear_dynamic(x, scale, bias, relu, 2),
                                   dense.linear_dynamic(x, scale, bias, relu, 2))
     op.set_row_kernel("auto")
-    np.testing.assert_array_equal(op.forward_dynamic(x, scale, None, relu, 1),
+    np.testing.assert_array_equal(op.linear_dynamic(x, scale, None, relu, 1),
                                   dense.linear_dynamic(x, scale, None, relu, 1))
-    np.testing.assert_array_equal(op.forward_static(x, 0.03, -5, scale, bias, relu, 2),
+    np.testing.assert_array_equal(op.linear_static(x, 0.03, -5, scale, bias, relu, 2),
                                   dense.linear_static(x, 0.03, -5, scale, bias, relu, 2))
     if M > 3:
-        assert np.isnan(op.forward_dynamic(x, scale, bias, relu, 2)[1]).all()
+        assert np.isnan(op.linear_dynamic(x, scale, bias, relu, 2)[1]).all()
 
 
 def test_all_paths_agree_on_fp32():
     w = _weight(37, 300, 0.8, full_range=False)
     x = RNG.standard_normal((90, 300)).astype(np.float32)
     s = np.full(37, 0.01, np.float32)
-    outs = [C.SparseInt8LinearOp(*C.bsr4_from_dense(w), (37, 300), isa).forward_dynamic(x, s, None, False, 2)
+    outs = [C.SparseInt8LinearOp(*C.bsr4_from_dense(w), (37, 300), isa).linear_dynamic(x, s, None, False, 2)
             for isa in available_isas()]
     for o in outs[1:]:
         np.testing.assert_array_equal(o, outs[0])
@@ -166,19 +166,19 @@ def test_bad_call_arguments_raise():
     op = C.SparseInt8LinearOp(*_valid(), (6, 8))
     s = np.ones(6, np.float32)
     with pytest.raises(ValueError, match="x: expected in_features"):
-        op.forward_dynamic(np.ones((2, 7), np.float32), s)
+        op.linear_dynamic(np.ones((2, 7), np.float32), s)
     with pytest.raises(TypeError, match="x: expected dtype float32"):
-        op.forward_dynamic(np.ones((2, 8), np.float64), s)
+        op.linear_dynamic(np.ones((2, 8), np.float64), s)
     with pytest.raises(ValueError, match="weight_scale: expected out_features"):
-        op.forward_dynamic(np.ones((2, 8), np.float32), np.ones(5, np.float32))
+        op.linear_dynamic(np.ones((2, 8), np.float32), np.ones(5, np.float32))
     with pytest.raises(ValueError, match="bias: expected out_features"):
-        op.forward_dynamic(np.ones((2, 8), np.float32), s, np.ones(3, np.float32))
+        op.linear_dynamic(np.ones((2, 8), np.float32), s, np.ones(3, np.float32))
     with pytest.raises(ValueError, match="num_threads"):
-        op.forward_dynamic(np.ones((2, 8), np.float32), s, None, False, 0)
+        op.linear_dynamic(np.ones((2, 8), np.float32), s, None, False, 0)
     with pytest.raises(ValueError, match="input_scale"):
-        op.forward_static(np.ones((2, 8), np.float32), 0.0, 0, s)
+        op.linear_static(np.ones((2, 8), np.float32), 0.0, 0, s)
     with pytest.raises(ValueError, match="input_zero_point"):
-        op.forward_static(np.ones((2, 8), np.float32), 0.1, 300, s)
+        op.linear_static(np.ones((2, 8), np.float32), 0.1, 300, s)
     with pytest.raises(ValueError, match="a: expected in_features"):
         op.gemm_s32(np.ones((2, 9), np.int8))
     with pytest.raises(ValueError, match="shape"):
@@ -187,7 +187,7 @@ def test_bad_call_arguments_raise():
         C.SparseInt8LinearOp(*_valid(), (6, 8), "sse9")
     with pytest.raises(ValueError, match="row_kernel"):
         op.set_row_kernel("sometimes")
-    assert op.forward_dynamic(np.ones((0, 8), np.float32), s).shape == (0, 6)
+    assert op.linear_dynamic(np.ones((0, 8), np.float32), s).shape == (0, 6)
 
 
 def test_threaded_path_is_exact_and_huge_thread_counts_are_clamped(isa):
@@ -202,4 +202,4 @@ def test_threaded_path_is_exact_and_huge_thread_counts_are_clamped(isa):
         np.testing.assert_array_equal(op.gemm_s32(a, threads), want)
     x = RNG.standard_normal((M, K)).astype(np.float32)
     s = np.full(N, 0.01, np.float32)
-    np.testing.assert_array_equal(op.forward_dynamic(x, s, None, False, 2**30), op.forward_dynamic(x, s, None, False, 1))
+    np.testing.assert_array_equal(op.linear_dynamic(x, s, None, False, 2**30), op.linear_dynamic(x, s, None, False, 1))

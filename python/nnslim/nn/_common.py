@@ -82,6 +82,25 @@ class Int8LinearCommon:
     def set_input_qparams(self, scale: float, zero_point: int) -> None:
         set_static_input_qparams(self, scale, zero_point)
 
+    def _run_rows(self, op, rows: torch.Tensor, lead, dtype: torch.dtype) -> torch.Tensor:
+        """Runs ``op`` (a native op with linear_static / linear_dynamic, e.g. PackedQs8Weights or
+        SparseInt8LinearOp) on float32 ``rows``; returns (*lead, out_features) in ``dtype``."""
+        from nnslim import _native
+
+        if self.static:
+            bias = None if self._bias_folded is None else self._bias_folded.numpy()
+            y = op.linear_static(rows.numpy(), float(self.input_scale), int(self.input_zero_point),
+                                 self.weight_scale.numpy(), bias, self.relu, _native.num_threads())
+        else:
+            bias = None if self.bias is None else self.bias.numpy()
+            y = op.linear_dynamic(rows.numpy(), self.weight_scale.numpy(), bias, self.relu, _native.num_threads())
+        out = torch.from_numpy(y).reshape(*lead, self.out_features)
+        return out if dtype == torch.float32 else out.to(dtype)
+
+    def _activation_repr(self) -> str:
+        return (f"static (scale={float(self.input_scale):.3g}, zero_point={int(self.input_zero_point)})"
+                if self.static else "dynamic per-row")
+
 
 def set_static_input_qparams(module, scale: float, zero_point: int) -> None:
     """Stores calibrated activation qparams in a static layer's ``input_scale`` / ``input_zero_point``

@@ -108,21 +108,11 @@ class Int8Linear(Int8LinearCommon, PackedWeightsMixin, nn.Module):
         if rows.shape[0] == 0:
             return torch.empty(*lead, self.out_features, dtype=x.dtype)
         packed = self._packed_for_rows(rows.shape[0])
-        if self.static:
-            bias = None if self._bias_folded is None else self._bias_folded.numpy()
-            y = packed.linear_static(rows.numpy(), float(self.input_scale), int(self.input_zero_point),
-                                     self.weight_scale.numpy(), bias, self.relu, _native.num_threads())
-        else:
-            bias = None if self.bias is None else self.bias.numpy()
-            y = packed.linear_dynamic(rows.numpy(), self.weight_scale.numpy(), bias, self.relu,
-                                      _native.num_threads())
-        out = torch.from_numpy(y).reshape(*lead, self.out_features)
-        return out if x.dtype == torch.float32 else out.to(x.dtype)
+        return self._run_rows(packed, rows, lead, x.dtype)
 
     def extra_repr(self) -> str:
         isa = self._packed.isa if self._packed is not None else "unpacked"
-        act = (f"static (scale={float(self.input_scale):.3g}, zero_point={int(self.input_zero_point)})"
-               if self.static else "dynamic per-row")
+        act = self._activation_repr()
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}, bits=8 (weights per-channel, activations {act})"
                 f"{', relu' if self.relu else ''}, kernel={isa}")

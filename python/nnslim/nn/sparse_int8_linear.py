@@ -158,20 +158,11 @@ class SparseInt8Linear(Int8LinearCommon, PackedWeightsMixin, nn.Module):
         if rows.shape[0] == 0:
             return torch.empty(*lead, self.out_features, dtype=x.dtype)
         op = self.pack()
-        if self.static:
-            bias = None if self._bias_folded is None else self._bias_folded.numpy()
-            y = op.forward_static(rows.numpy(), float(self.input_scale), int(self.input_zero_point),
-                                  self.weight_scale.numpy(), bias, self.relu, _native.num_threads())
-        else:
-            bias = None if self.bias is None else self.bias.numpy()
-            y = op.forward_dynamic(rows.numpy(), self.weight_scale.numpy(), bias, self.relu, _native.num_threads())
-        out = torch.from_numpy(y).reshape(*lead, self.out_features)
-        return out if x.dtype == torch.float32 else out.to(x.dtype)
+        return self._run_rows(op, rows, lead, x.dtype)
 
     def extra_repr(self) -> str:
         isa = self._packed.isa if self._packed is not None else "unpacked"
-        act = (f"static (scale={float(self.input_scale):.3g}, zero_point={int(self.input_zero_point)})"
-               if self.static else "dynamic per-row")
+        act = self._activation_repr()
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
                 f"blocks=4x1 ({self.block_density:.1%} of blocks stored), activations={act}"
                 f"{', relu' if self.relu else ''}, kernel=qs8-spmm {isa}")
