@@ -25,6 +25,9 @@ from nnslim.nn import Int8Linear  # noqa: E402
 
 SHAPES = [(768, 768), (768, 3072), (3072, 768), (4096, 4096)]
 ROWS = [1, 32, 128, 512]
+# decoding / online serving: the row counts where AMX machines switch to the VNNI kernel (issue 14)
+DECODE_SHAPES = [(768, 3072), (3072, 768), (4096, 4096)]
+DECODE_ROWS = [1, 4, 16]
 ENGINES = [e for e in ("x86", "onednn", "fbgemm") if e in torch.backends.quantized.supported_engines]
 
 
@@ -53,11 +56,11 @@ def contenders(M: int, K: int, N: int):
     return fns
 
 
-def run_table(quick: bool = False) -> str:
+def run_table(quick: bool = False, shapes=None, ms=None) -> str:
     torch.set_num_threads(2)
     rows = []
-    shapes = SHAPES[:2] if quick else SHAPES
-    ms = [1, 128] if quick else ROWS
+    shapes = shapes or (SHAPES[:2] if quick else SHAPES)
+    ms = ms or ([1, 128] if quick else ROWS)
     with torch.inference_mode():
         for K, N in shapes:
             for M in ms:
@@ -104,5 +107,7 @@ if __name__ == "__main__":
     args = ap.parse_args()
     print(f"# Int8Linear, {nnslim.cpu_info()['selected']}, {torch.get_num_threads()} threads\n")
     print(run_table(args.quick))
+    print(f"\n# decode rows (M <= 16; on AMX these run the {'avx512_vnni' if nnslim.cpu_info()['selected'] == 'amx' else 'selected'} kernel)\n")
+    print(run_table(args.quick, DECODE_SHAPES, DECODE_ROWS))
     print()
     print(raw_gemm_table())
