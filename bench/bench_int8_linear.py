@@ -107,7 +107,10 @@ if __name__ == "__main__":
     args = ap.parse_args()
     print(f"# Int8Linear, {nnslim.cpu_info()['selected']}, {torch.get_num_threads()} threads\n")
     print(run_table(args.quick))
-    print(f"\n# decode rows (M <= 16; on AMX these run the {'avx512_vnni' if nnslim.cpu_info()['selected'] == 'amx' else 'selected'} kernel)\n")
+    from nnslim.nn._row_dispatch import SMALL_ROWS_KERNEL
+
+    alt = SMALL_ROWS_KERNEL.get(nnslim.cpu_info()["selected"])
+    print("\n# decode rows (M <= 16" + (f"; rows <= {alt[1]} run the {alt[0]} kernel" if alt else "") + ")\n")
     print(run_table(args.quick, DECODE_SHAPES, DECODE_ROWS))
     print()
     print(raw_gemm_table())

@@ -218,8 +218,8 @@ def test_fake_outputs_match_real_shapes_and_strides(kwargs, shape):
 def test_row_dispatch_choice_without_amx_hardware():
     from nnslim.nn._row_dispatch import kernel_for_rows
 
-    # the crossover measured on an AMX Xeon (bench/bench_int8_linear.py): VNNI wins below 8 rows
-    assert [kernel_for_rows("amx", m) for m in (1, 4, 7, 8, 16, 512)] == ["avx512_vnni"] * 3 + ["amx"] * 3
+    # the crossover measured on an AMX Xeon (nnslim/nn/_row_dispatch.py): VNNI up to 3 rows
+    assert [kernel_for_rows("amx", m) for m in (1, 2, 3, 4, 16, 512)] == ["avx512_vnni"] * 3 + ["amx"] * 3
     assert kernel_for_rows("avx512_vnni", 1) == "avx512_vnni" and kernel_for_rows("avx2", 1) == "avx2"
 
 

@@ -57,6 +57,22 @@ void ukernel(const int8_t* a, size_t lda, const uint8_t* w, int kblocks, int32_t
   _tile_stored(3, c + 16 * kNR + 16, 4 * kNR);
 }
 
+// 16 rows or fewer (a decode batch): one A tile, two accumulators; half the tile work of the
+// 32-row kernel, which matters once the weight stream is not the only cost.
+void ukernel16(const int8_t* a, size_t lda, const uint8_t* w, int kblocks, int32_t* c) {
+  _tile_zero(0);
+  _tile_zero(1);
+  for (int kb = 0; kb < kblocks; ++kb) {
+    _tile_loadd(4, a + kb * kKB, lda);
+    _tile_loadd(6, w + size_t(kb) * 16 * 4 * kNR, 4 * kNR);
+    _tile_loadd(7, w + size_t(kb) * 16 * 4 * kNR + 64, 4 * kNR);
+    _tile_dpbssd(0, 4, 6);
+    _tile_dpbssd(1, 4, 7);
+  }
+  _tile_stored(0, c, 4 * kNR);
+  _tile_stored(1, c + 16, 4 * kNR);
+}
+
 }  // namespace
 
 void nnslim_qs8_gemm_pack__amx(const int8_t* B, int N, int K, PackedB* out) {
@@ -96,15 +112,19 @@ void nnslim_qs8_gemm__amx(const GemmProblem& p, int m0, int m1, int p0, int p1) 
     const int rows = m1 - m < kMR ? m1 - m : kMR;
     const int8_t* a = p.A + m * p.lda + p.k0;
     size_t lda = p.lda;
-    if (rows < kMR) {
-      int8_t* t = tail.get(size_t(kMR) * klen);
+    const bool half = rows <= 16;
+    if (rows < (half ? 16 : kMR)) {
+      int8_t* t = tail.get(size_t(half ? 16 : kMR) * klen);
       for (int r = 0; r < rows; ++r) std::memcpy(t + size_t(r) * klen, a + r * p.lda, klen);
       a = t;
       lda = klen;
     }
     for (int panel = p0; panel < p1; ++panel) {
       const uint8_t* w = B.data + size_t(panel) * B.bytes_per_panel + size_t(p.k0 / 4) * 4 * kNR;
-      ukernel(a, lda, w, kblocks, c);
+      if (half)
+        ukernel16(a, lda, w, kblocks, c);
+      else
+        ukernel(a, lda, w, kblocks, c);
       const int n0 = panel * kNR;
       const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
       for (int r = 0; r < rows; ++r) {
