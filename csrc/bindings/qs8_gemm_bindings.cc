@@ -200,6 +200,40 @@ py::array conv2d_static(const py::object& x_obj, const py::list& weights, py::tu
   return y;
 }
 
+// Test entry for the block finisher (kernels/qs8-requant): columns [col0, col0 + cols) of every
+// pixel of y (NHWC float32) through post-op and, with output_scale, requantization.
+py::array finish_block(const py::object& y_obj, const py::object& isa, int col0, int cols, const py::object& residual,
+                       const std::string& act, float lo, float hi, float res_scale, int res_zp,
+                       const py::object& out_scale, int out_zp) {
+  auto y = checked<float>(y_obj, "y", 4);
+  Conv2dShape s{};
+  s.N = int(y.shape(0));
+  s.OH = int(y.shape(1));
+  s.OW = int(y.shape(2));
+  const int C = int(y.shape(3));
+  if (cols < 0) cols = C - col0;
+  if (col0 < 0 || col0 + cols > C)
+    throw py::value_error("col0, cols: expected 0 <= col0 <= col0 + cols <= channels");
+  py::array keep;
+  const PostOp op = postop_args(residual, act, lo, hi, s, C, &keep, res_scale, res_zp);
+  const Qs8GemmConfig& cfg = qs8_gemm_config(isa_arg(isa));
+  const int rows = s.N * s.OH * s.OW;
+  py::array_t<float> out(std::vector<py::ssize_t>{s.N, s.OH, s.OW, C});
+  std::copy(y.data(), y.data() + size_t(rows) * C, out.mutable_data());
+  if (out_scale.is_none()) {
+    cfg.finish_block(out.mutable_data() + col0, C, rows, cols, op, 0, col0, nullptr, nullptr, 0);
+    return std::move(out);
+  }
+  const float sc = out_scale.cast<float>();
+  if (!(sc > 0.f) || !std::isfinite(sc)) throw py::value_error("output_scale: expected a finite positive float");
+  if (out_zp < -128 || out_zp > 127) throw py::value_error("output_zero_point: expected an int in [-128, 127]");
+  py::array_t<int8_t> q(std::vector<py::ssize_t>{s.N, s.OH, s.OW, C});
+  std::fill(q.mutable_data(), q.mutable_data() + size_t(rows) * C, int8_t(0));
+  const Requant rq{1.f / sc, out_zp};
+  cfg.finish_block(out.mutable_data() + col0, C, rows, cols, op, 0, col0, &rq, q.mutable_data() + col0, C);
+  return std::move(q);
+}
+
 void bind_qs8_gemm(py::module_& m) {
   py::class_<PyPackedQs8>(m, "PackedQs8Weights",
                           "int8 weights (out_features, in_features) packed once for one kernel path")
@@ -217,6 +251,11 @@ void bind_qs8_gemm(py::module_& m) {
            py::arg("input_zero_point"), py::arg("weight_scale"), py::arg("bias") = py::none(),
            py::arg("relu") = false, py::arg("num_threads") = 1,
            "fp32 y with calibrated (static) activation quantization; bias must fold the zero point");
+  m.def("qs8_finish_block", &finish_block, py::arg("y"), py::arg("isa") = py::none(), py::arg("col0") = 0,
+        py::arg("cols") = -1, py::arg("residual") = py::none(), py::arg("activation") = "none",
+        py::arg("act_lo") = 0.f, py::arg("act_hi") = 0.f, py::arg("residual_scale") = 1.f,
+        py::arg("residual_zero_point") = 0, py::arg("output_scale") = py::none(), py::arg("output_zero_point") = 0,
+        "post-op (+ requantization) of columns [col0, col0 + cols) of an NHWC float32 block: int8 node outputs");
   m.def("qs8_quantize_rows_static", &quantize_rows_static, py::arg("x"), py::arg("scale"), py::arg("zero_point"),
         py::arg("isa") = py::none(), py::arg("reference") = false,
         "static int8 quantization with one scale / zero point -> (q, row_scales)");

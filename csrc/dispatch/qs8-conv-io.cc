@@ -36,26 +36,14 @@ void qs8_quantize_images(const Qs8GemmConfig& cfg, const float* X, int N, int64_
 
 void qs8_conv_finish_block(const Qs8GemmConfig& cfg, float* block, size_t ldb, int rows, int cols, int64_t row0,
                            int col0, size_t ldy, const ConvIO& io) {
-  if (!io.post.empty()) apply_postop(block, ldb, rows, cols, io.post, row0, col0);
-  if (io.Yq) {
-    // Value by value, so the result does not depend on how columns were split across threads: NaN
-    // becomes the zero point, +-Inf saturates (the row quantizer would zero a whole row-block).
-    constexpr float kMax = 3.40282347e38f;
-    for (int r = 0; r < rows; ++r) {
-      float* row = block + size_t(r) * ldb;
-      for (int c = 0; c < cols; ++c) {
-        const float v = row[c];
-        row[c] = v != v ? 0.f : (v > kMax ? kMax : (v < -kMax ? -kMax : v));
-      }
-    }
-    // No value is non-finite any more, so whole blocks of rows go through the row quantizer at once.
-    float unused[128];
-    for (int r0 = 0; r0 < rows; r0 += 128) {
-      const int n = rows - r0 < 128 ? rows - r0 : 128;
-      cfg.quantize_rows_static(block + size_t(r0) * ldb, ldb, 0, n, cols, cols, io.out_scale, 1.f / io.out_scale,
-                               io.out_zero_point, io.Yq + size_t(row0 + r0) * ldy + col0, ldy, unused);
-    }
+  if (!io.Yq) {
+    if (!io.post.empty()) cfg.finish_block(block, ldb, rows, cols, io.post, row0, col0, nullptr, nullptr, 0);
+    return;
   }
+  // Value by value, so the result does not depend on how columns were split across threads: NaN
+  // becomes the zero point, +-Inf saturates (the row quantizer would zero a whole row-block).
+  const Requant rq{1.f / io.out_scale, io.out_zero_point};
+  cfg.finish_block(block, ldb, rows, cols, io.post, row0, col0, &rq, io.Yq + size_t(row0) * ldy + col0, ldy);
 }
 
 }  // namespace nnslim

@@ -74,6 +74,10 @@ struct Qs8GemmConfig {
   // Static quantization with one scale / zero point; row_scales = scale, or NaN for non-finite rows.
   void (*quantize_rows_static)(const float* X, size_t ldx, int m0, int m1, int K, int Kp, float scale,
                                float inv_scale, int32_t zero_point, int8_t* Q, size_t ldq, float* row_scales);
+  // Post-op (and, with rq, requantization into yq) of an fp32 output block in one pass
+  // (kernels/qs8-requant/qs8-requant.h).
+  void (*finish_block)(float* block, size_t ldb, int rows, int cols, const PostOp& op, int64_t row0, int col0,
+                       const Requant* rq, int8_t* yq, size_t ldy);
 };
 
 const Qs8GemmConfig& qs8_gemm_config(Isa isa);

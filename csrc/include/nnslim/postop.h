@@ -29,6 +29,12 @@ struct PostOp {
   bool empty() const { return !has_residual() && act == Activation::none; }
 };
 
+// Requantization of a node's fp32 result into the int8 tensor the next node reads.
+struct Requant {
+  float inv_scale = 1.f;  // 1 / output scale
+  int32_t zero_point = 0;
+};
+
 // y[r, c] = act(y[r, c] + residual[row0 + r, col0 + c]) for rows [0, rows), columns [0, cols): y is
 // an output block whose first element is output pixel row0, channel col0. NaN stays NaN.
 void apply_postop(float* y, size_t ldy, int rows, int cols, const PostOp& op, int64_t row0, int col0);
