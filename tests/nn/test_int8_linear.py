@@ -272,3 +272,12 @@ def test_bound_call_arguments_follow_buffer_changes():
         a = s(x)
         s.set_input_qparams(0.1, 3)
         assert not torch.equal(s(x), a)
+
+
+def test_conv_gemm_kernel_choice_without_amx_hardware():
+    from nnslim.nn._row_dispatch import conv_gemm_kernel
+
+    assert conv_gemm_kernel("amx", 16, 96) == "avx512_vnni"    # MobileNet expand 1x1: K padded 4x on AMX
+    assert conv_gemm_kernel("amx", 144, 24) == "avx512_vnni"   # narrow projection
+    assert conv_gemm_kernel("amx", 576, 64) == "amx" and conv_gemm_kernel("amx", 64, 384) == "amx"
+    assert conv_gemm_kernel("avx2", 16, 96) == "avx2" and conv_gemm_kernel("avx512_vnni", 576, 64) == "avx512_vnni"

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from nnslim import _native
-from nnslim.nn import _torch_ops
+from nnslim.nn import _row_dispatch, _torch_ops
 from nnslim.nn._common import (FUSED_ACTIVATIONS, PackedWeightsMixin, activation_repr, check_inference_input,
                                 per_channel_symmetric_int8)
 from nnslim.nn.int8_linear import fold_zero_point
@@ -164,7 +164,8 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
                 else:
                     # (out, in/g, kh, kw) -> per group (out/g, kh * kw * in/g): the (kh, kw, c) order of NHWC im2col rows.
                     w = self.weight_int8.permute(0, 2, 3, 1).reshape(self.out_channels, -1)
-                    packed = [_native.C.PackedQs8Weights(w[i * cout_g:(i + 1) * cout_g].contiguous().numpy())
+                    isa = _row_dispatch.conv_gemm_kernel(_native.C.selected_isa(), w.shape[1], cout_g)
+                    packed = [_native.C.PackedQs8Weights(w[i * cout_g:(i + 1) * cout_g].contiguous().numpy(), isa)
                               for i in range(g)]
                 self._bias_folded = fold_zero_point(self.bias, self.weight_int8, self.weight_scale,
                                                     float(self.input_scale), int(self.input_zero_point))
