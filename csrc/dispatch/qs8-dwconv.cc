@@ -15,8 +15,12 @@ namespace nnslim {
 const Qs8DwConfig& qs8_dwconv_config(Isa isa) {
   static const Qs8DwConfig scalar{Isa::scalar, 1, nnslim_qs8_dwconv_pack__scalar, nnslim_qs8_dwconv_ukernel__scalar};
   static const Qs8DwConfig avx2{Isa::avx2, 16, nnslim_qs8_dwconv_pack__avx2, nnslim_qs8_dwconv_ukernel__avx2};
+  // AMX has no tile shape for a per-channel reduction: it runs the VNNI kernel (as oneDNN does).
+  static const Qs8DwConfig vnni{Isa::avx512vnni, 32, nnslim_qs8_dwconv_pack__avx512vnni,
+                                nnslim_qs8_dwconv_ukernel__avx512vnni};
   require_isa(isa);
-  return isa == Isa::scalar ? scalar : avx2;
+  if (isa == Isa::scalar) return scalar;
+  return isa == Isa::avx2 ? avx2 : vnni;
 }
 
 std::unique_ptr<PackedDw> qs8_dwconv_pack(const int8_t* w, int C, int taps, Isa isa) {

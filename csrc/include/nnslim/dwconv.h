@@ -19,7 +19,7 @@ struct PackedDw {
   Isa isa = Isa::scalar;
   int C = 0, taps = 0;
   int Cp = 0;                 // C rounded up to the kernel's channel tile (scale / bias arrays hold Cp)
-  std::vector<int16_t> data;  // widened to int16: the AVX2 kernel multiplies pairs of taps with vpmaddwd
+  std::vector<int16_t> data;  // widened to int16: the SIMD kernels multiply pairs of taps (vpmaddwd / vpdpwssd)
 };
 
 // Computes `count` output pixels. rows[i * taps + t] is the int8 input row (C bytes) of pixel i's
@@ -33,8 +33,8 @@ struct Qs8DwConfig {
               float* out, size_t ldo);
 };
 
-// The config for `isa`: AVX-512 and AMX machines run the AVX2 kernel (depthwise has no reduction
-// over channels for VNNI or AMX tiles to speed up; see the README's Limits).
+// The config for `isa`: AVX-512 VNNI (vpdpwssd, 32 channels a step) also serves AMX machines
+// (depthwise has no reduction over channels for AMX tiles).
 const Qs8DwConfig& qs8_dwconv_config(Isa isa);
 
 std::unique_ptr<PackedDw> qs8_dwconv_pack(const int8_t* w, int C, int taps, Isa isa);

@@ -12,6 +12,7 @@ namespace nnslim {
                                         const float* scale, const float* bias, float* out, size_t ldo);
 NNSLIM_DECLARE_QS8_DWCONV(scalar)
 NNSLIM_DECLARE_QS8_DWCONV(avx2)
+NNSLIM_DECLARE_QS8_DWCONV(avx512vnni)
 #undef NNSLIM_DECLARE_QS8_DWCONV
 
 }  // namespace nnslim
