@@ -1,4 +1,4 @@
-// Python bindings of the fp32 NCHW max pool and its reference.
+// Python bindings of the fp32 NCHW max pool (and its reference) and the int8 NHWC max pool.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -13,15 +13,16 @@ namespace py = pybind11;
 
 namespace {
 
-Pool2dShape shape_arg(const py::array_t<float>& x, std::pair<int, int> k, std::pair<int, int> s, std::pair<int, int> p,
-                      std::pair<int, int> d, bool ceil_mode) {
+// NCHW (h_dim = 2) or NHWC (h_dim = 1) input.
+Pool2dShape shape_arg(const py::array& x, std::pair<int, int> k, std::pair<int, int> s, std::pair<int, int> p,
+                      std::pair<int, int> d, bool ceil_mode, int h_dim = 2) {
   for (int i = 0; i < 4; ++i) check_int_range(x.shape(i), "x");
-  const int64_t planes = int64_t(x.shape(0)) * x.shape(1);
+  const int64_t planes = int64_t(x.shape(0)) * x.shape(h_dim == 2 ? 1 : 3);
   if (planes > 0x7fffffff) throw py::value_error("x: batch * channels exceeds 2^31 - 1");
   Pool2dShape sh;
   sh.planes = int(planes);
-  sh.H = int(x.shape(2));
-  sh.W = int(x.shape(3));
+  sh.H = int(x.shape(h_dim));
+  sh.W = int(x.shape(h_dim + 1));
   sh.kh = k.first, sh.kw = k.second, sh.sh = s.first, sh.sw = s.second;
   sh.ph = p.first, sh.pw = p.second, sh.dh = d.first, sh.dw = d.second;
   sh.ceil_mode = ceil_mode;
@@ -53,9 +54,31 @@ py::array_t<float> maxpool_py(const py::object& x_obj, std::pair<int, int> k, st
   return y;
 }
 
+py::array_t<int8_t> maxpool_nhwc_py(const py::object& x_obj, std::pair<int, int> k, std::pair<int, int> s,
+                                    std::pair<int, int> p, std::pair<int, int> d, bool ceil_mode,
+                                    const py::object& isa, int num_threads) {
+  auto x = checked<int8_t>(x_obj, "x", 4);
+  const Pool2dShape sh = shape_arg(x, k, s, p, d, ceil_mode, 1);
+  const Isa target = isa_arg(isa);
+  checked_threads(num_threads);
+  const int N = int(x.shape(0)), C = int(x.shape(3));
+  py::array_t<int8_t> y({x.shape(0), py::ssize_t(sh.OH), py::ssize_t(sh.OW), x.shape(3)});
+  const int8_t* xp = x.data();
+  int8_t* yp = y.mutable_data();
+  if (N > 0 && C > 0) {
+    py::gil_scoped_release nogil;
+    qs8_maxpool2d_nhwc(sh, N, C, xp, yp, target, num_threads);
+  }
+  return y;
+}
+
 }  // namespace
 
 void bind_pool(py::module_& m) {
+  m.def("qs8_maxpool2d_nhwc", &maxpool_nhwc_py, py::arg("x"), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("padding") = std::pair<int, int>{0, 0}, py::arg("dilation") = std::pair<int, int>{1, 1},
+        py::arg("ceil_mode") = false, py::arg("isa") = py::none(), py::arg("num_threads") = 1,
+        "max pool of an NHWC int8 array (an int8 graph edge), as torch's max_pool2d on its values");
   m.def("f32_maxpool2d",
         [](const py::object& x, std::pair<int, int> k, std::pair<int, int> s, std::pair<int, int> p,
            std::pair<int, int> d, bool ceil_mode, const py::object& isa, int num_threads) {

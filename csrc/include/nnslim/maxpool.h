@@ -21,6 +21,10 @@ struct Pool2dShape {
 
 void f32_maxpool2d(const Pool2dShape& s, const float* x, float* y, Isa isa, int num_threads);
 
+// int8 NHWC max pool (an int8 edge of the graph: the output keeps the input's qparams). s.planes is
+// unused; x is (N, H, W, C), y (N, OH, OW, C). AVX-512 machines run the AVX2 kernel (memory-bound).
+void qs8_maxpool2d_nhwc(const Pool2dShape& s, int N, int C, const int8_t* x, int8_t* y, Isa isa, int num_threads);
+
 namespace ref {
 void f32_maxpool2d(const Pool2dShape& s, const float* x, float* y);
 }  // namespace ref
