@@ -40,3 +40,20 @@ def test_maxpool_rejects_bad_arguments():
         C.qs8_maxpool2d_nhwc(np.zeros((1, 4, 4, 8), np.float32), (2, 2), (2, 2))
     with pytest.raises(ValueError, match="too small"):
         C.qs8_maxpool2d_nhwc(x, (9, 9), (1, 1))
+
+
+def test_module_runs_int8_nhwc_edges_and_refuses_bad_ones():
+    """nnslim.nn.MaxPool2d on an int8 edge (another int8 node's NHWC output): int8 out, same values
+    as torch on the dequantized input; fake output (torch.compile) has the real shape."""
+    from nnslim.nn import MaxPool2d
+
+    pool = MaxPool2d(3, 2, 1, ceil_mode=True)
+    x = torch.randint(-128, 128, (2, 13, 11, 40), dtype=torch.int8)
+    y = pool(x)
+    want = torch.from_numpy(_torch_ref(x.numpy(), 3, 2, 1, 1, True))
+    assert y.dtype == torch.int8 and torch.equal(y, want)
+    assert pool._fake_output(x).shape == y.shape
+    with pytest.raises(ValueError, match="contiguous CPU NHWC"):
+        pool(x.permute(0, 2, 1, 3))
+    with pytest.raises(ValueError, match="contiguous CPU NHWC"):
+        MaxPool2d(2, return_indices=True)(x)

@@ -3,7 +3,11 @@
 torch's NCHW max pool is slow on CPUs (measured: 4.9 ms for ResNet's 3x3 / 2 pool at 64 x 112 x 112,
 2 threads, AMD Zen 3; its channels_last kernel is fast, but a sparse / NCHW model would pay two
 layout copies). The results are torch's (max is exact; NaN in a window gives NaN); only +0 / -0
-ties may come out with the other sign."""
+ties may come out with the other sign.
+
+On an int8 graph edge (whole-model int8_static) the input is an int8 NHWC tensor from the
+previous int8 node: it runs csrc/kernels/qs8-maxpool/ and returns int8 NHWC in the same
+quantization (max commutes with the monotone dequantization), so the edge stays int8."""
 from __future__ import annotations
 
 import torch
@@ -43,14 +47,32 @@ class MaxPool2d(nn.MaxPool2d):
                 and 2 * p[0] <= k[0] and 2 * p[1] <= k[1] and _native.has_cpu_kernels())
 
     def forward(self, x: torch.Tensor):
+        if isinstance(x, torch.Tensor) and x.dtype == torch.int8:
+            if x.dim() != 4 or not x.is_contiguous() or x.device.type != "cpu" or self.return_indices:
+                raise ValueError("MaxPool2d: an int8 input must be a contiguous CPU NHWC tensor (another int8 "
+                                 f"node's output) and return_indices=False; got shape {tuple(x.shape)}")
+            return _torch_ops.forward(self, x)
         if not isinstance(x, torch.Tensor) or not self._native_ok(x):
             return super().forward(x)
         return _torch_ops.forward(self, x)
 
     def _fake_output(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.int8:
+            n, oh, ow, c = self._int8_output_shape(x)
+            return x.new_empty(n, oh, ow, c)
         return super().forward(x)
 
+    def _int8_output_shape(self, x: torch.Tensor):
+        n, h, w, c = x.shape
+        probe = super().forward(torch.empty(1, 1, h, w, device="meta"))
+        return n, probe.shape[2], probe.shape[3], c
+
     def _forward_impl(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.int8:
+            y = _native.C.qs8_maxpool2d_nhwc(x.numpy(), _pair(self.kernel_size), _pair(self.stride),
+                                             _pair(self.padding), _pair(self.dilation), bool(self.ceil_mode), None,
+                                             _native.num_threads())
+            return torch.from_numpy(y)
         x4 = x if x.dim() == 4 else x.unsqueeze(0)
         y = _native.C.f32_maxpool2d(x4.numpy(), _pair(self.kernel_size), _pair(self.stride), _pair(self.padding),
                                     _pair(self.dilation), bool(self.ceil_mode), None, _native.num_threads())
@@ -62,4 +84,4 @@ class MaxPool2d(nn.MaxPool2d):
         self._op_handle = _torch_ops.register(self)  # a copy must not answer to the original's handle
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + ", kernel=f32-maxpool"
+        return super().extra_repr() + ", kernel=f32-maxpool (int8 NHWC input: qs8-maxpool)"

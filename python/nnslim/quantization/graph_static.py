@@ -23,6 +23,7 @@ from nnslim.graph.layout import keep_layout
 from nnslim.graph.nan_guard import guard_nan_images
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_linear import Int8Linear
+from nnslim.nn.max_pool2d import MaxPool2d
 from nnslim.quantization.calibrate import batch_input, calibrate
 from nnslim.quantization.config import Int8StaticConfig
 
@@ -113,6 +114,10 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
         gm.get_submodule(producer).set_output_qparams(*qparams)
         for consumer, as_residual in consumers:
             mod = gm.get_submodule(consumer)
+            if as_residual is None:  # a max pool on the edge: int8 in, int8 out, same qparams
+                if type(mod) is not MaxPool2d:
+                    set_submodule(gm, consumer, MaxPool2d.from_float(mod))
+                continue
             (mod.set_residual_qparams if as_residual else mod.set_input_qparams)(*qparams)
     if edges:
         guard_nan_images(gm)
@@ -130,28 +135,47 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
     return gm
 
 
+def _int8_pool(gm: fx.GraphModule, n: fx.Node, calls: Dict[str, int]) -> bool:
+    """A max pool an int8 edge can pass through (max keeps the quantization; nnslim.nn.MaxPool2d runs it)."""
+    if n.op != "call_module" or calls.get(n.target) != 1 or len(n.args) != 1 or n.kwargs:
+        return False
+    m = gm.get_submodule(n.target)
+    return type(m) in (nn.MaxPool2d, MaxPool2d) and not m.return_indices
+
+
 def int8_edges(gm: fx.GraphModule) -> Dict[str, List]:
     """producer fqn -> [(consumer fqn, as_residual)] for every Int8Conv2d whose output feeds only
-    Int8Conv2d inputs or fused residuals (each module called once): those edges can stay int8."""
+    Int8Conv2d inputs or fused residuals (each module called once), directly or through max pools:
+    those edges can stay int8. A pool on the way is listed as (pool fqn, None), before its consumers."""
     calls: Dict[str, int] = {}
     for n in gm.graph.nodes:
         if n.op == "call_module":
             calls[n.target] = calls.get(n.target, 0) + 1
+
+    def int8_uses(node: fx.Node, allow_pool: bool):
+        uses = []
+        for u in node.users:
+            if allow_pool and _int8_pool(gm, u, calls):
+                inner = int8_uses(u, False)
+                if not inner:
+                    return None
+                uses += [(u.target, None)] + inner
+                continue
+            if u.op != "call_module" or not isinstance(gm.get_submodule(u.target), Int8Conv2d) or calls[u.target] != 1:
+                return None
+            positions = [i for i, a in enumerate(u.args) if a is node]
+            if not positions or u.kwargs or any(i > 1 for i in positions):
+                return None
+            uses += [(u.target, i == 1) for i in positions]
+        return uses or None
+
     edges = {}
     for n in gm.graph.nodes:
         if n.op != "call_module" or not isinstance(gm.get_submodule(n.target), Int8Conv2d) or calls[n.target] != 1:
             continue
-        uses = []
-        for u in n.users:
-            if u.op != "call_module" or not isinstance(gm.get_submodule(u.target), Int8Conv2d) or calls[u.target] != 1:
-                break
-            positions = [i for i, a in enumerate(u.args) if a is n]
-            if not positions or u.kwargs or any(i > 1 for i in positions):
-                break
-            uses += [(u.target, i == 1) for i in positions]
-        else:
-            if uses:
-                edges[n.target] = uses
+        uses = int8_uses(n, True)
+        if uses:
+            edges[n.target] = uses
     return edges
 
 
@@ -172,6 +196,12 @@ def _inputs_of(gm: fx.GraphModule, names: List[str], batches: List[torch.Tensor]
 
 _LAYOUT_OPS = {"flatten", "reshape", "view", "size", "getattr", "getitem", "contiguous", "Flatten", "Dropout",
                "Identity"}
+
+
+def _on_int8_edge(gm: fx.GraphModule, n: fx.Node) -> bool:
+    src = n.args[0] if n.args else None
+    return isinstance(src, fx.Node) and src.op == "call_module" and \
+        getattr(gm.get_submodule(src.target), "int8_output", False)
 
 
 def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
@@ -197,6 +227,9 @@ def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
                     extra += ", int8 out"
                 rows.append(dict(node=n.name, op=kind, runs="int8",
                                  why=extra + (f", fused {' + '.join(fused)}" if fused else "")))
+                continue
+            if isinstance(m, MaxPool2d) and _on_int8_edge(gm, n):
+                rows.append(dict(node=n.name, op=kind, runs="int8", why="max pool on the int8 edge"))
                 continue
             if n.target in opaque:
                 why = "untraceable submodule, converted module by module"
