@@ -43,12 +43,12 @@ inline void copy_run(int8_t* dst, const int8_t* src, int n) {
 }
 
 // Row r of the im2col matrix of group g: (kh, kw, c) order, zero point where the window leaves the image.
-void im2col_row(const int8_t* xq, const Conv2dShape& s, int g, int64_t pixel, int8_t zp, int Kp, int8_t* row) {
+// Output pixel (n, oh, ow); callers step through pixels without dividing (64-bit divisions per row
+// cost as much as a short stem row's copies).
+void im2col_row(const int8_t* xq, const int8_t* x_end, const Conv2dShape& s, int g, int64_t n, int64_t oh, int64_t ow,
+                int8_t zp, int Kp, int8_t* row) {
   const int cg = s.C / s.groups;
   // int64 coordinates: oh * stride - pad + kh * dilation can exceed int32 for legal (checked) shapes.
-  const int64_t ow = pixel % s.OW;
-  const int64_t oh = (pixel / s.OW) % s.OH;
-  const int64_t n = pixel / (int64_t(s.OW) * s.OH);
   int8_t* dst = row;
   // Without groups and dilation along W, a window row's KW pixels are adjacent in NHWC memory: one
   // run of KW * C bytes (C = 3 for a stem conv would otherwise be 3-byte copies).
@@ -57,7 +57,14 @@ void im2col_row(const int8_t* xq, const Conv2dShape& s, int g, int64_t pixel, in
   for (int kh = 0; kh < s.KH; ++kh) {
     const int64_t ih = oh * s.stride_h - s.pad_h + int64_t(kh) * s.dil_h;
     if (whole_rows && ih >= 0 && ih < s.H && iw0 >= 0 && iw0 + s.KW <= s.W) {
-      copy_run(dst, xq + ((n * s.H + ih) * s.W + iw0) * s.C, s.KW * cg);
+      const int8_t* src = xq + ((n * s.H + ih) * s.W + iw0) * s.C;
+      const int len = s.KW * cg;
+      // A short run (stem convs: 7 x 3 = 21 bytes) as one 32-byte move when both ends have room: the
+      // bytes past the run land where the next run (or the K padding, zeroed below) is written next.
+      if (len <= 32 && dst + 32 <= row + Kp && src + 32 <= x_end)
+        std::memcpy(dst, src, 32);
+      else
+        copy_run(dst, src, len);
       dst += s.KW * cg;
       continue;
     }
@@ -101,6 +108,7 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
                         img_scale.data(), num_threads);
     xq = q;
   }
+  const int8_t* x_end = xq + in_rows * s.C;
   float* pixel_scale = thread_scratch<float, 1>(pixels, &ps_big);
   const int64_t img_out = int64_t(s.OH) * s.OW;
   for (int n = 0; n < s.N; ++n) std::fill(pixel_scale + n * img_out, pixel_scale + (n + 1) * img_out, img_scale[n]);
@@ -137,8 +145,14 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
         p.lda = s.C;
       } else {
         a = thread_scratch<int8_t, 1>(size_t(rows) * B.Kp, &a_big);
-        for (int r = 0; r < rows; ++r)
-          im2col_row(xq, s, g, p0 + r, int8_t(io.in_zero_point), B.Kp, a + size_t(r) * B.Kp);
+        int64_t ow = p0 % s.OW, oh = (p0 / s.OW) % s.OH, n = p0 / (int64_t(s.OW) * s.OH);
+        for (int r = 0; r < rows; ++r) {
+          im2col_row(xq, x_end, s, g, n, oh, ow, int8_t(io.in_zero_point), B.Kp, a + size_t(r) * B.Kp);
+          if (++ow == s.OW) {
+            ow = 0;
+            if (++oh == s.OH) oh = 0, ++n;
+          }
+        }
         p.A = a;
         p.lda = B.Kp;
       }
