@@ -113,6 +113,10 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
   const int64_t img_out = int64_t(s.OH) * s.OW;
   for (int n = 0; n < s.N; ++n) std::fill(pixel_scale + n * img_out, pixel_scale + (n + 1) * img_out, img_scale[n]);
 
+  // An int8 output on kernels that can requantize in their epilogue: no fp32 block at all.
+  const bool fused = io.Yq && cfg.fuses_requant;
+  const Requant rq{io.Yq ? 1.f / io.out_scale : 1.f, io.out_zero_point};
+
   // 2. Per block of output pixels: im2col (unless pointwise), then the GEMM of every group.
   const bool direct = is_pointwise(s) && B0.Kp == s.C;
   const int row_tasks = int((pixels + kRowsPerTask - 1) / kRowsPerTask);
@@ -166,6 +170,15 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
       p.b_scale = b_scale + int64_t(g) * coutg;
       p.bias = bias ? bias + int64_t(g) * coutg : nullptr;
       p.relu = relu;
+      if (fused) {
+        p.epilogue = Epilogue::requant_s8;
+        p.post = &io.post;
+        p.rq = &rq;
+        p.Cq = io.Yq + p0 * s.Cout + int64_t(g) * coutg;
+        p.ldcq = s.Cout;
+        p.post_row0 = p0;
+        p.post_col0 = g * coutg;
+      }
       const int panel0 = int(int64_t(B.num_panels) * cs / col_splits);
       const int panel1 = int(int64_t(B.num_panels) * (cs + 1) / col_splits);
       if (col_splits > 1) {
@@ -174,7 +187,7 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
       }
       if (panel1 > panel0) cfg.gemm(p, 0, rows, panel0, panel1);
     }
-    if (col1 > col0) qs8_conv_finish_block(cfg, out + col0, s.Cout, rows, col1 - col0, p0, col0, s.Cout, io);
+    if (!fused && col1 > col0) qs8_conv_finish_block(cfg, out + col0, s.Cout, rows, col1 - col0, p0, col0, s.Cout, io);
   });
 }
 

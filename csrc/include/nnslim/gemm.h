@@ -22,6 +22,10 @@ enum class Epilogue : int {
   store_s32,  // C32 = acc
   store_f32,  // Cf = acc * (a_scale[m] * b_scale[n]) + bias[n], then optional ReLU
   accum_f32,  // Cf += acc * (a_scale[m] * b_scale[n])
+  // store_f32's value, then post (residual of output row post_row0 + m, column post_col0 + n;
+  // activation) and requantization into Cq (row stride ldcq): an int8 node's output in one pass.
+  // Only kernels whose config has fuses_requant implement it.
+  requant_s8,
 };
 
 // Weights packed for one ISA. The layout is private to that ISA's kernel; only `isa` says which.
@@ -55,6 +59,13 @@ struct GemmProblem {
   const float* b_scale = nullptr;
   const float* bias = nullptr;  // may be null
   bool relu = false;
+  // Epilogue::requant_s8 only
+  const PostOp* post = nullptr;
+  const Requant* rq = nullptr;
+  int8_t* Cq = nullptr;
+  size_t ldcq = 0;
+  int64_t post_row0 = 0;
+  int post_col0 = 0;
 };
 
 // Everything one ISA contributes, chosen together so layout, padding and kernel always agree.
@@ -78,6 +89,7 @@ struct Qs8GemmConfig {
   // (kernels/qs8-requant/qs8-requant.h).
   void (*finish_block)(float* block, size_t ldb, int rows, int cols, const PostOp& op, int64_t row0, int col0,
                        const Requant* rq, int8_t* yq, size_t ldy);
+  bool fuses_requant;  // gemm implements Epilogue::requant_s8
 };
 
 const Qs8GemmConfig& qs8_gemm_config(Isa isa);

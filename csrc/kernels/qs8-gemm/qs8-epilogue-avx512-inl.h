@@ -3,6 +3,7 @@
 #pragma once
 #include <immintrin.h>
 
+#include "../common/finish-avx512-inl.h"
 #include "qs8-gemm.h"
 
 namespace nnslim {
@@ -23,6 +24,13 @@ inline void qs8_store16_avx512(const GemmProblem& p, int m, int n, int nvalid, _
   const __m512 b = p.bias ? _mm512_maskz_loadu_ps(mk, p.bias + n) : _mm512_setzero_ps();
   __m512 y = _mm512_add_ps(prod, b);
   if (p.relu) y = _mm512_max_ps(_mm512_setzero_ps(), y);  // NaN and -0.0 pass, as in ref
+  if (p.epilogue == Epilogue::requant_s8) {
+    const PostOp& op = *p.post;
+    y = finish_residual512(y, op, size_t(p.post_row0 + m) * op.ldr + p.post_col0 + n, mk);
+    y = finish_activate512(y, op);
+    _mm_mask_storeu_epi8(p.Cq + m * p.ldcq + n, mk, finish_requant512(y, *p.rq));
+    return;
+  }
   _mm512_mask_storeu_ps(c, mk, y);
 }
 

@@ -1,0 +1,71 @@
+// AVX-512 pieces of an int8 node's output epilogue (residual add, activation, requantization), shared
+// by the block finisher (qs8-requant-avx512.cc) and the GEMM epilogue that fuses them
+// (qs8-epilogue-avx512-inl.h). Same float operations, in the same order, as the scalar finisher;
+// comparisons and blends instead of max / min keep its NaN and -0.0 behaviour.
+// Internal linkage only: every includer is an AVX-512 file.
+#pragma once
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+#include "nnslim/postop.h"
+#include "nnslim/ref.h"
+
+namespace nnslim {
+namespace {
+
+// v < lo ? lo : (v > hi ? hi : v)
+inline __m512 finish_clamp512(__m512 v, __m512 lo, __m512 hi) {
+  const __mmask16 below = _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ);
+  const __mmask16 above = _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ);
+  return _mm512_mask_blend_ps(below, _mm512_mask_blend_ps(above, v, hi), lo);
+}
+
+// y + residual[base .. base + 16) (masked), as op describes it.
+inline __m512 finish_residual512(__m512 y, const PostOp& op, size_t base, __mmask16 mk) {
+  if (op.residual) return _mm512_add_ps(y, _mm512_maskz_loadu_ps(mk, op.residual + base));
+  if (op.residual_q) {
+    const __m512i q = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mk, op.residual_q + base));
+    const __m512 r = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q, _mm512_set1_epi32(op.res_zero_point))),
+                                   _mm512_set1_ps(op.res_scale));
+    return _mm512_add_ps(y, r);
+  }
+  return y;
+}
+
+inline __m512 finish_activate512(__m512 y, const PostOp& op) {
+  const __m512 zero = _mm512_setzero_ps();
+  switch (op.act) {
+    case Activation::none:
+      return y;
+    case Activation::relu:
+      return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, zero, _CMP_LT_OQ), y, zero);
+    case Activation::clamp:
+      return finish_clamp512(y, _mm512_set1_ps(op.lo), _mm512_set1_ps(op.hi));
+    case Activation::hardswish: {
+      const __m512 t = finish_clamp512(_mm512_add_ps(y, _mm512_set1_ps(3.f)), zero, _mm512_set1_ps(6.f));
+      return _mm512_div_ps(_mm512_mul_ps(y, t), _mm512_set1_ps(6.f));
+    }
+    case Activation::hardsigmoid: {
+      const __m512 t = finish_clamp512(_mm512_add_ps(y, _mm512_set1_ps(3.f)), zero, _mm512_set1_ps(6.f));
+      return _mm512_div_ps(t, _mm512_set1_ps(6.f));
+    }
+  }
+  return y;
+}
+
+// NaN -> 0, +-Inf -> +-FLT_MAX, then the static quantizer: 16 int8 values in the low 128 bits.
+inline __m128i finish_requant512(__m512 y, const Requant& rq) {
+  y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q), y, _mm512_setzero_ps());
+  // No NaN is left, so max / min are exact here.
+  y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(-3.40282347e38f)), _mm512_set1_ps(3.40282347e38f));
+  const __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(y, _mm512_set1_ps(rq.inv_scale)),
+                                               _mm512_set1_ps(-ref::kStaticClamp)),
+                                 _mm512_set1_ps(ref::kStaticClamp));
+  __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(t), _mm512_set1_epi32(rq.zero_point));  // RNE, as nearbyint
+  q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_set1_epi32(-128)), _mm512_set1_epi32(127));
+  return _mm512_cvtepi32_epi8(q);
+}
+
+}  // namespace
+}  // namespace nnslim
+#endif  // __AVX512F__
