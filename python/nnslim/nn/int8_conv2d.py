@@ -247,7 +247,8 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
             nhwc = x.permute(0, 2, 3, 1)
             if not nhwc.is_contiguous():
                 nhwc = nhwc.contiguous()
-        self.pack()
+        if self._packed is None:  # the lock only when packing
+            self.pack()
         res = None
         if residual is not None:
             oh, ow = self._output_hw(*self._input_hw(x))

@@ -80,7 +80,7 @@ class Int8Linear(Int8LinearCommon, PackedWeightsMixin, nn.Module):
     def _packed_for_rows(self, rows: int):
         """The packed weights for a call with ``rows`` rows (nnslim.nn._row_dispatch): few rows on an
         AMX machine use a second, lazily packed copy for the VNNI kernel."""
-        packed = self.pack()
+        packed = self._packed if self._packed is not None else self.pack()
         isa = _row_dispatch.kernel_for_rows(packed.isa, rows)
         if isa == packed.isa:
             return packed
