@@ -22,13 +22,13 @@ void qs8_row_sums(const int8_t* A, size_t lda, int M, int k0, int k1, int32_t* o
 const Qs8GemmConfig& qs8_gemm_config(Isa isa) {
   static const Qs8GemmConfig configs[] = {
       {Isa::scalar, 1, 1, nullptr, nnslim_qs8_gemm_pack__scalar, nnslim_qs8_gemm__scalar,
-       nnslim_qs8_quant_rows__scalar, nnslim_qs8_quant_rows_static__scalar, nnslim_qs8_finish_block__scalar, false},
+       nnslim_qs8_quant_rows__scalar, nnslim_qs8_quant_rows_static__scalar, nnslim_qs8_finish_block__scalar, false, nullptr},
       {Isa::avx2, 16, 2, nullptr, nnslim_qs8_gemm_pack__avx2, nnslim_qs8_gemm__avx2,
-       nnslim_qs8_quant_rows__avx2, nnslim_qs8_quant_rows_static__avx2, nnslim_qs8_finish_block__avx2, false},
+       nnslim_qs8_quant_rows__avx2, nnslim_qs8_quant_rows_static__avx2, nnslim_qs8_finish_block__avx2, false, nullptr},
       {Isa::avx512vnni, 32, 4, nnslim_qs8_row_sums__avx512vnni, nnslim_qs8_gemm_pack__avx512vnni, nnslim_qs8_gemm__avx512vnni,
-       nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_static__avx512, nnslim_qs8_finish_block__avx512, true},
+       nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_static__avx512, nnslim_qs8_finish_block__avx512, true, nullptr},
       {Isa::amx, 32, 64, nullptr, nnslim_qs8_gemm_pack__amx, nnslim_qs8_gemm__amx,
-       nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_static__avx512, nnslim_qs8_finish_block__avx512, true},
+       nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_static__avx512, nnslim_qs8_finish_block__avx512, true, nnslim_qs8_conv_direct_row__amx},
   };
   return configs[static_cast<int>(isa)];
 }

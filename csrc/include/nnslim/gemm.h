@@ -68,6 +68,18 @@ struct GemmProblem {
   int post_col0 = 0;
 };
 
+// One output row of a convolution read straight from a zero-point-padded NHWC input: K block kb of
+// output pixel ow starts at tap[kb] + ow * stride (C % 64 == 0, so a 64-wide K block never crosses
+// a tap). Epilogue rows are problem rows m0 + ow. The input must have 32 * stride + 64 readable
+// bytes past the last pixel any block starts at (tile rows past the row's end are computed, never
+// stored).
+struct DirectConvRow {
+  const int8_t* const* tap = nullptr;
+  size_t stride = 0;
+  int width = 0;
+  int m0 = 0;
+};
+
 // Everything one ISA contributes, chosen together so layout, padding and kernel always agree.
 struct Qs8GemmConfig {
   Isa isa;
@@ -90,6 +102,8 @@ struct Qs8GemmConfig {
   void (*finish_block)(float* block, size_t ldb, int rows, int cols, const PostOp& op, int64_t row0, int col0,
                        const Requant* rq, int8_t* yq, size_t ldy);
   bool fuses_requant;  // gemm implements Epilogue::requant_s8
+  // Direct convolution of one output row without im2col (AMX only, else null): see DirectConvRow.
+  void (*conv_direct_row)(const GemmProblem& p, const DirectConvRow& row, int p0, int p1);
 };
 
 const Qs8GemmConfig& qs8_gemm_config(Isa isa);

@@ -73,7 +73,70 @@ void ukernel16(const int8_t* a, size_t lda, const uint8_t* w, int kblocks, int32
   _tile_stored(1, c + 16, 4 * kNR);
 }
 
+// The same two kernels reading K block kb of tile row 0 at tap[kb] + off (a direct convolution).
+void ukernel_taps(const int8_t* const* tap, size_t off, size_t lda, const uint8_t* w, int kblocks, int32_t* c) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int kb = 0; kb < kblocks; ++kb) {
+    const int8_t* a = tap[kb] + off;
+    _tile_loadd(4, a, lda);
+    _tile_loadd(5, a + 16 * lda, lda);
+    _tile_loadd(6, w + size_t(kb) * 16 * 4 * kNR, 4 * kNR);
+    _tile_loadd(7, w + size_t(kb) * 16 * 4 * kNR + 64, 4 * kNR);
+    _tile_dpbssd(0, 4, 6);
+    _tile_dpbssd(1, 4, 7);
+    _tile_dpbssd(2, 5, 6);
+    _tile_dpbssd(3, 5, 7);
+  }
+  _tile_stored(0, c, 4 * kNR);
+  _tile_stored(1, c + 16, 4 * kNR);
+  _tile_stored(2, c + 16 * kNR, 4 * kNR);
+  _tile_stored(3, c + 16 * kNR + 16, 4 * kNR);
+}
+
+void ukernel16_taps(const int8_t* const* tap, size_t off, size_t lda, const uint8_t* w, int kblocks, int32_t* c) {
+  _tile_zero(0);
+  _tile_zero(1);
+  for (int kb = 0; kb < kblocks; ++kb) {
+    _tile_loadd(4, tap[kb] + off, lda);
+    _tile_loadd(6, w + size_t(kb) * 16 * 4 * kNR, 4 * kNR);
+    _tile_loadd(7, w + size_t(kb) * 16 * 4 * kNR + 64, 4 * kNR);
+    _tile_dpbssd(0, 4, 6);
+    _tile_dpbssd(1, 4, 7);
+  }
+  _tile_stored(0, c, 4 * kNR);
+  _tile_stored(1, c + 16, 4 * kNR);
+}
+
 }  // namespace
+
+void nnslim_qs8_conv_direct_row__amx(const GemmProblem& p, const DirectConvRow& row, int p0, int p1) {
+  const PackedB& B = *p.B;
+  const int kblocks = (p.k1 - p.k0) / kKB;
+  alignas(64) int32_t c[kMR * kNR];
+  load_tile_config();
+  for (int ow0 = 0; ow0 < row.width; ow0 += kMR) {
+    const int rows = row.width - ow0 < kMR ? row.width - ow0 : kMR;
+    const size_t off = size_t(ow0) * row.stride;
+    for (int panel = p0; panel < p1; ++panel) {
+      const uint8_t* w = B.data + size_t(panel) * B.bytes_per_panel;
+      if (rows <= 16)
+        ukernel16_taps(row.tap, off, row.stride, w, kblocks, c);
+      else
+        ukernel_taps(row.tap, off, row.stride, w, kblocks, c);
+      const int n0 = panel * kNR;
+      const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
+      for (int r = 0; r < rows; ++r) {
+        qs8_store16_avx512(p, row.m0 + ow0 + r, n0, nvalid, _mm512_load_si512(c + r * kNR));
+        if (nvalid > 16)
+          qs8_store16_avx512(p, row.m0 + ow0 + r, n0 + 16, nvalid - 16, _mm512_load_si512(c + r * kNR + 16));
+      }
+    }
+  }
+  _tile_release();
+}
 
 void nnslim_qs8_gemm_pack__amx(const int8_t* B, int N, int K, PackedB* out) {
   const int Kp = round_up(K, kKB);

@@ -14,6 +14,9 @@ NNSLIM_DECLARE_QS8_GEMM(avx512vnni)
 NNSLIM_DECLARE_QS8_GEMM(amx)
 #undef NNSLIM_DECLARE_QS8_GEMM
 
+// AMX direct convolution of one output row (Qs8GemmConfig::conv_direct_row).
+void nnslim_qs8_conv_direct_row__amx(const GemmProblem& p, const DirectConvRow& row, int p0, int p1);
+
 // Row sums with vpsadbw (64 bytes per instruction); same result as qs8_row_sums.
 void nnslim_qs8_row_sums__avx512vnni(const int8_t* A, size_t lda, int M, int k0, int k1, int32_t* out);
 
