@@ -42,42 +42,65 @@ inline void copy_run(int8_t* dst, const int8_t* src, int n) {
   }
 }
 
-// Row r of the im2col matrix of group g: (kh, kw, c) order, zero point where the window leaves the image.
-// Output pixel (n, oh, ow); callers step through pixels without dividing (64-bit divisions per row
-// cost as much as a short stem row's copies).
-void im2col_row(const int8_t* xq, const int8_t* x_end, const Conv2dShape& s, int g, int64_t n, int64_t oh, int64_t ow,
-                int8_t zp, int Kp, int8_t* row) {
+// The (kh) tap row of one im2col row: KW * cg bytes in (kw, c) order, the zero point where the
+// window leaves the image.
+void im2col_tap_row(const int8_t* xq, const Conv2dShape& s, int g, int64_t n, int64_t ih, int64_t iw0, int8_t zp,
+                    int8_t* dst) {
   const int cg = s.C / s.groups;
-  // int64 coordinates: oh * stride - pad + kh * dilation can exceed int32 for legal (checked) shapes.
-  int8_t* dst = row;
-  // Without groups and dilation along W, a window row's KW pixels are adjacent in NHWC memory: one
-  // run of KW * C bytes (C = 3 for a stem conv would otherwise be 3-byte copies).
+  for (int kw = 0; kw < s.KW; ++kw, dst += cg) {
+    const int64_t iw = iw0 + int64_t(kw) * s.dil_w;
+    if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W)
+      std::memset(dst, zp, cg);
+    else
+      copy_run(dst, xq + ((n * s.H + ih) * s.W + iw) * s.C + int64_t(g) * cg, cg);
+  }
+}
+
+// Rows [p0, p0 + rows) of the im2col matrix of group g, row stride Kp: (kh, kw, c) order, zero point
+// where a window leaves the image, zeros from K to Kp. Tap rows go kh by kh over a run of pixels of
+// one output row, so the common case (window inside the image, no groups, no W dilation: one run of
+// KW * C adjacent bytes) is a tight strided copy; a stem conv's 21-byte runs are single 32-byte moves
+// whose overhang the next tap row, or the K padding zeroed last, overwrites.
+void im2col_rows(const int8_t* xq, const int8_t* x_end, const Conv2dShape& s, int g, int64_t p0, int rows, int8_t zp,
+                 int K, int Kp, int8_t* a) {
+  const int cg = s.C / s.groups;
+  const int len = s.KW * cg;
   const bool whole_rows = s.groups == 1 && s.dil_w == 1;
-  const int64_t iw0 = ow * s.stride_w - s.pad_w;
-  for (int kh = 0; kh < s.KH; ++kh) {
-    const int64_t ih = oh * s.stride_h - s.pad_h + int64_t(kh) * s.dil_h;
-    if (whole_rows && ih >= 0 && ih < s.H && iw0 >= 0 && iw0 + s.KW <= s.W) {
-      const int8_t* src = xq + ((n * s.H + ih) * s.W + iw0) * s.C;
-      const int len = s.KW * cg;
-      // A short run (stem convs: 7 x 3 = 21 bytes) as one 32-byte move when both ends have room: the
-      // bytes past the run land where the next run (or the K padding, zeroed below) is written next.
-      if (len <= 32 && dst + 32 <= row + Kp && src + 32 <= x_end)
-        std::memcpy(dst, src, 32);
-      else
-        copy_run(dst, src, len);
-      dst += s.KW * cg;
-      continue;
-    }
-    for (int kw = 0; kw < s.KW; ++kw, dst += cg) {
-      const int64_t iw = iw0 + int64_t(kw) * s.dil_w;
-      if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) {
-        std::memset(dst, zp, cg);
-      } else {
-        copy_run(dst, xq + ((n * s.H + ih) * s.W + iw) * s.C + int64_t(g) * cg, cg);
+  // Output columns whose window lies inside the image horizontally: iw0 >= 0 and iw0 + KW <= W.
+  const int64_t ow_in0 = (s.pad_w + s.stride_w - 1) / s.stride_w;
+  const int64_t ow_in1 = s.W >= s.KW ? (s.W - s.KW + s.pad_w) / s.stride_w + 1 : 0;
+  // int64 coordinates: oh * stride - pad + kh * dilation can exceed int32 for legal (checked) shapes.
+  int64_t pix = p0;
+  int r0 = 0;
+  while (r0 < rows) {
+    const int64_t ow0 = pix % s.OW, oh = (pix / s.OW) % s.OH, n = pix / (int64_t(s.OW) * s.OH);
+    const int cnt = int(std::min<int64_t>(rows - r0, s.OW - ow0));  // pixels left in this output row
+    int8_t* base = a + size_t(r0) * Kp;
+    for (int kh = 0; kh < s.KH; ++kh) {
+      const int64_t ih = oh * s.stride_h - s.pad_h + int64_t(kh) * s.dil_h;
+      const bool row_in = ih >= 0 && ih < s.H;
+      const int8_t* src_row = xq + (n * s.H + (row_in ? ih : 0)) * s.W * s.C;
+      for (int i = 0; i < cnt; ++i) {
+        const int64_t ow = ow0 + i;
+        const int64_t iw0 = ow * s.stride_w - s.pad_w;
+        int8_t* row = base + size_t(i) * Kp;
+        int8_t* dst = row + size_t(kh) * len;
+        if (whole_rows && row_in && ow >= ow_in0 && ow < ow_in1) {
+          const int8_t* src = src_row + iw0 * s.C;
+          if (len <= 32 && dst + 32 <= row + Kp && src + 32 <= x_end)
+            std::memcpy(dst, src, 32);
+          else
+            copy_run(dst, src, len);
+        } else {
+          im2col_tap_row(xq, s, g, n, ih, iw0, zp, dst);
+        }
       }
     }
+    if (Kp > K)
+      for (int i = 0; i < cnt; ++i) std::memset(base + size_t(i) * Kp + K, 0, Kp - K);
+    r0 += cnt;
+    pix += cnt;
   }
-  std::memset(dst, 0, Kp - (dst - row));
 }
 
 // Kernels with a direct row path (AMX) take k x k convs whose K blocks each stay inside one tap and
@@ -241,14 +264,7 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
         p.lda = s.C;
       } else {
         a = thread_scratch<int8_t, 1>(size_t(rows) * B.Kp, &a_big);
-        int64_t ow = p0 % s.OW, oh = (p0 / s.OW) % s.OH, n = p0 / (int64_t(s.OW) * s.OH);
-        for (int r = 0; r < rows; ++r) {
-          im2col_row(xq, x_end, s, g, n, oh, ow, int8_t(io.in_zero_point), B.Kp, a + size_t(r) * B.Kp);
-          if (++ow == s.OW) {
-            ow = 0;
-            if (++oh == s.OH) oh = 0, ++n;
-          }
-        }
+        im2col_rows(xq, x_end, s, g, p0, rows, int8_t(io.in_zero_point), s.KH * s.KW * (s.C / s.groups), B.Kp, a);
         p.A = a;
         p.lda = B.Kp;
       }
