@@ -29,7 +29,7 @@ def _same(a, b):
 
 @pytest.mark.parametrize("act,lo,hi", ACTS)
 @pytest.mark.parametrize("residual", [None, "f32", "int8"])
-@pytest.mark.parametrize("out", [None, (0.05, 0), (0.3, -7), (1e-3, 127)])
+@pytest.mark.parametrize("out", [None, (0.05, 0), (0.3, -7), (1e-3, 127), (1e36, 5)])
 @pytest.mark.parametrize("cols", [1, 7, 8, 16, 17, 33, 96])
 def test_finish_block_matches_scalar(isa, act, lo, hi, residual, out, cols):
     rng = np.random.default_rng(cols * 31 + len(act))

@@ -56,14 +56,16 @@ inline __m512 finish_activate512(__m512 y, const PostOp& op) {
 // NaN -> 0, +-Inf -> +-FLT_MAX, then the static quantizer: 16 int8 values in the low 128 bits.
 inline __m128i finish_requant512(__m512 y, const Requant& rq) {
   y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q), y, _mm512_setzero_ps());
-  // No NaN is left, so max / min are exact here.
-  y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(-3.40282347e38f)), _mm512_set1_ps(3.40282347e38f));
+  // +-Inf -> +-FLT_MAX matters only when FLT_MAX * inv_scale stays inside the +-kStaticClamp clamp
+  // below (an output scale above ~3e35); otherwise both saturate alike. No NaN is left, so max /
+  // min are exact.
+  if (rq.inv_scale < 1e-30f)
+    y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(-3.40282347e38f)), _mm512_set1_ps(3.40282347e38f));
   const __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(y, _mm512_set1_ps(rq.inv_scale)),
                                                _mm512_set1_ps(-ref::kStaticClamp)),
                                  _mm512_set1_ps(ref::kStaticClamp));
-  __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(t), _mm512_set1_epi32(rq.zero_point));  // RNE, as nearbyint
-  q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_set1_epi32(-128)), _mm512_set1_epi32(127));
-  return _mm512_cvtepi32_epi8(q);
+  const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(t), _mm512_set1_epi32(rq.zero_point));  // RNE, as nearbyint
+  return _mm512_cvtsepi32_epi8(q);  // signed saturation = the clamp to [-128, 127]
 }
 
 }  // namespace

@@ -48,6 +48,7 @@ void nnslim_qs8_finish_block__avx2(float* block, size_t ldb, int rows, int cols,
   const __m256 rs = _mm256_set1_ps(op.res_scale);
   const __m256i rzp = _mm256_set1_epi32(op.res_zero_point);
   const int cv = cols & ~7;
+  const bool tiny_inv = rq && rq->inv_scale < 1e-30f;
   for (int r = 0; r < rows; ++r) {
     float* row = block + size_t(r) * ldb;
     const size_t base = size_t(row0 + r) * op.ldr + col0;
@@ -65,7 +66,8 @@ void nnslim_qs8_finish_block__avx2(float* block, size_t ldb, int rows, int cols,
         continue;
       }
       y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(y, y, _CMP_UNORD_Q));
-      y = _mm256_min_ps(_mm256_max_ps(y, fmin), fmax);  // no NaN left: max / min are exact here
+      // +-Inf -> +-FLT_MAX matters only for output scales above ~3e35 (see finish-avx512-inl.h).
+      if (tiny_inv) y = _mm256_min_ps(_mm256_max_ps(y, fmin), fmax);  // no NaN left: exact
       const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(y, inv), qmin), qmax);
       const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(t), zp);  // RNE, as nearbyint
       // Saturating packs clamp to [-128, 127], as the scalar kernel does.
