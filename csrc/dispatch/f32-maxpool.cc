@@ -69,7 +69,12 @@ void f32_maxpool2d(const Pool2dShape& s, const float* x, float* y, Isa isa, int 
           const int ih = oh * s.sh - s.ph + i * s.dh;
           if (ih >= 0 && ih < s.H) rows[size_t(nrows++)] = plane + size_t(ih) * s.W;
         }
-        // nrows >= 1: padding is at most half the kernel, so every window meets the input.
+        // With dilation a window's rows can all fall in the padding (e.g. k = 2, pad = 1, dilation 3,
+        // H = 2): torch gives -inf there.
+        if (nrows == 0) {
+          std::fill(out + size_t(oh) * s.OW, out + size_t(oh + 1) * s.OW, -std::numeric_limits<float>::infinity());
+          continue;
+        }
         rows_kernel(rows.data(), nrows, copy, row.data() + s.pw);
         slide_kernel(row.data(), span, s.kw, s.dw, slide.data());
         for (int ow = 0; ow < s.OW; ++ow) out[size_t(oh) * s.OW + ow] = slide[size_t(ow) * s.sw];

@@ -107,8 +107,9 @@ void im2col_rows(const int8_t* xq, const int8_t* x_end, const Conv2dShape& s, in
 // whose output rows fill most of a 16- or 32-row tile; the rest build im2col rows. Measured on an
 // AMX Xeon, 3x3 stride 1: 1.23-1.34x the im2col path at 56 / 28 / 14-wide maps, but 0.5x at 7 wide
 // (tiles 44% full) and no gain at stride 2 (the padded copy is 4x the output there).
-bool use_direct_rows(const Qs8GemmConfig& cfg, const Conv2dShape& s, const PackedB& B, int64_t pixels) {
-  return cfg.conv_direct_row && s.groups == 1 && !is_pointwise(s) && s.C % 64 == 0 && B.Kp == B.K && s.stride_w == 1 && s.OW >= 12 &&
+bool use_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dShape& s, const PackedB& B,
+                     int64_t pixels) {
+  return cfg.conv_direct_row && (!io.Yq || cfg.fuses_requant) && s.groups == 1 && !is_pointwise(s) && s.C % 64 == 0 && B.Kp == B.K && s.stride_w == 1 && s.OW >= 12 &&
          pixels < 0x7fffffff;
 }
 
@@ -227,7 +228,7 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
   const Requant rq{io.Yq ? 1.f / io.out_scale : 1.f, io.out_zero_point};
 
   // 2a. AMX with 64-channel multiples: straight from a padded copy of the input, no im2col.
-  if (use_direct_rows(cfg, s, B0, pixels)) {
+  if (use_direct_rows(cfg, io, s, B0, pixels)) {
     conv_direct_rows(cfg, io, s, B0, xq, pixel_scale, b_scale, bias, relu, fused, rq, num_threads);
     return;
   }

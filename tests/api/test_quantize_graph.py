@@ -236,3 +236,13 @@ def test_nnslim_dropins_stay_single_graph_nodes():
     x = torch.rand(4, 1, 8, 8)
     with torch.no_grad():
         assert F.cosine_similarity(m(x).flatten(), q(x).flatten(), 0) > 0.999
+
+
+def test_int8_conv_pickles_and_reloads():
+    """A packed Int8Conv2d (its bound kernel call included) pickles; the copy repacks on first use."""
+    import pickle
+
+    q = Int8Conv2d.from_float(nn.Conv2d(8, 16, 3, padding=1), input_qparams=(0.05, 0))
+    x = torch.randn(1, 8, 10, 10)
+    with torch.no_grad():
+        assert torch.equal(pickle.loads(pickle.dumps(q))(x), q(x))

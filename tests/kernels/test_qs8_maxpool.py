@@ -57,3 +57,19 @@ def test_module_runs_int8_nhwc_edges_and_refuses_bad_ones():
         pool(x.permute(0, 2, 1, 3))
     with pytest.raises(ValueError, match="contiguous CPU NHWC"):
         MaxPool2d(2, return_indices=True)(x)
+
+
+def test_window_missing_the_input_gives_the_lowest_value(isa):
+    """k = 2, pad = 1, dilation 3 on H = 2: torch's size rule allows windows with no input row; fp32
+    gives -inf like torch, int8 the lowest code."""
+    from nnslim.nn import MaxPool2d
+
+    xf = torch.randn(1, 3, 2, 5)
+    pool = MaxPool2d((2, 1), 1, (1, 0), (3, 1))
+    want = F.max_pool2d(xf, (2, 1), 1, (1, 0), (3, 1))
+    assert torch.isinf(want).any()
+    assert torch.equal(pool(xf), want)
+    xq = torch.randint(-128, 128, (1, 2, 5, 3), dtype=torch.int8)
+    got = C.qs8_maxpool2d_nhwc(xq.numpy(), (2, 1), (1, 1), (1, 0), (3, 1), False, isa)
+    ref = F.max_pool2d(xq.permute(0, 3, 1, 2).float(), (2, 1), 1, (1, 0), (3, 1)).permute(0, 2, 3, 1)
+    assert np.array_equal(got, torch.where(torch.isinf(ref), -128.0, ref).to(torch.int8).numpy())

@@ -281,3 +281,21 @@ def test_conv_gemm_kernel_choice_without_amx_hardware():
     assert conv_gemm_kernel("amx", 144, 24) == "avx512_vnni"   # narrow projection
     assert conv_gemm_kernel("amx", 576, 64) == "amx" and conv_gemm_kernel("amx", 64, 384) == "amx"
     assert conv_gemm_kernel("avx2", 16, 96) == "avx2" and conv_gemm_kernel("avx512_vnni", 576, 64) == "avx512_vnni"
+
+
+def test_bound_call_arguments_follow_storage_swaps_relu_and_inference_tensors():
+    torch.manual_seed(0)
+    x = torch.randn(3, 32)
+    q = Int8Linear.from_float(nn.Linear(32, 8))
+    with torch.no_grad():
+        y0 = q(x)
+        q.bias.data = q.bias.data + 2.0  # same tensor object, new storage
+        assert torch.allclose(q(x), y0 + 2, atol=1e-5)
+        q.relu = True
+        assert torch.allclose(q(x), torch.relu(y0 + 2), atol=1e-5) and (q(x) >= 0).all()
+    with torch.inference_mode():  # buffers made here are inference tensors (no version counter)
+        s = Int8Linear.from_float(nn.Linear(32, 8), input_qparams=(0.05, 0))
+        a = s(x)
+        s.input_scale.fill_(0.1)
+        s._packed = None  # in-place qparams need a repack for the folded bias, as set_input_qparams does
+        assert not torch.equal(s(x), a)

@@ -7,6 +7,7 @@
 #include "qs8-gemm.h"
 
 namespace nnslim {
+namespace {  // internal linkage: only AVX-512 files include this (see kernels/common/)
 
 inline void qs8_store16_avx512(const GemmProblem& p, int m, int n, int nvalid, __m512i acc) {
   const __mmask16 mk = nvalid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nvalid) - 1);
@@ -34,4 +35,5 @@ inline void qs8_store16_avx512(const GemmProblem& p, int m, int n, int nvalid, _
   _mm512_mask_storeu_ps(c, mk, y);
 }
 
+}  // namespace
 }  // namespace nnslim

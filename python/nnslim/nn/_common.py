@@ -101,15 +101,23 @@ class Int8LinearCommon:
         d = self.__dict__
         bufs = d["_buffers"]
         ws, b, folded = bufs["weight_scale"], bufs.get("bias"), d.get("_bias_folded")
+        relu = self.relu
+
+        def where(t):  # identity and memory: `.data = ...` / set_() keep the id but move the storage
+            return (0, 0) if t is None else (id(t), t.data_ptr())
+
         if self.static:
             s, z = bufs["input_scale"], bufs["input_zero_point"]
-            key = (id(ws), id(b), id(folded), id(s), s._version, id(z), z._version)
+            if s.is_inference() or z.is_inference():  # no version counter to watch: read them every call
+                key = None
+            else:
+                key = where(ws) + where(b) + where(folded) + where(s) + where(z) + (s._version, z._version, relu)
         else:
-            key = (id(ws), id(b))
+            key = where(ws) + where(b) + (relu,)
         cached = d.get("_native_call_cache")
-        if cached is not None and cached[0] == key:
+        if key is not None and cached is not None and cached[0] == key:
             return cached[1]
-        wsn, relu = ws.numpy(), self.relu
+        wsn = ws.numpy()
         if self.static:
             bn = None if folded is None else folded.numpy()
             scale, zp = float(s), int(z)
@@ -121,8 +129,9 @@ class Int8LinearCommon:
 
             def call(op, x, threads):
                 return op.linear_dynamic(x, wsn, bn, relu, threads)
-        # the tensors ride along so their ids cannot be reused while the key holds them
-        d["_native_call_cache"] = (key, call, (ws, b, folded) + ((s, z) if self.static else ()))
+        if key is not None:
+            # the tensors ride along so their ids cannot be reused while the key holds them
+            d["_native_call_cache"] = (key, call, (ws, b, folded) + ((s, z) if self.static else ()))
         return call
 
     def _activation_repr(self) -> str:
@@ -141,6 +150,7 @@ def set_static_input_qparams(module, scale: float, zero_point: int) -> None:
     module.input_scale.fill_(float(scale))
     module.input_zero_point.fill_(int(zero_point))
     module._packed = None
+    module.__dict__.pop("_native_call_cache", None)
 
 
 class PackedWeightsMixin:
@@ -161,9 +171,11 @@ class PackedWeightsMixin:
     def _load_from_state_dict(self, *args, **kwargs):
         super()._load_from_state_dict(*args, **kwargs)
         self._packed = None  # stale: the stored weights changed
+        self.__dict__.pop("_native_call_cache", None)
 
     def _apply(self, fn, recurse=True):
         self._packed = None
+        self.__dict__.pop("_native_call_cache", None)  # buffers may move (share_memory, dtype, device)
         return super()._apply(fn, recurse)
 
     def __getstate__(self):

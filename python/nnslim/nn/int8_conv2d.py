@@ -172,7 +172,7 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
                 # Everything but the activations bound once, not read per call: tensor -> float and
                 # module attribute lookups cost microseconds, which add up over the ~50 int8 nodes of
                 # a MobileNet at batch 1.
-                self._run = self._bind_kernel(packed)
+                self._packed_run = self._bind_kernel(packed)
                 self._packed = packed
             return self._packed
 
@@ -261,7 +261,7 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
             if tuple(residual.shape) != want:
                 raise ValueError(f"Int8Conv2d: residual: expected shape {want}, got {tuple(residual.shape)}")
             res = res.numpy()
-        y = torch.from_numpy(self._run(nhwc.numpy(), res, _native.num_threads()))
+        y = torch.from_numpy(self._packed_run(nhwc.numpy(), res, _native.num_threads()))
         if self.int8_output:
             return y
         out = y.permute(0, 3, 1, 2)
