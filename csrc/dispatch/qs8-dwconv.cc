@@ -12,12 +12,37 @@
 
 namespace nnslim {
 
+namespace {
+
+// The SIMD kernels' weight layout, written portably: per block of `tile` channels and tap pair p,
+// the vpunpcklwd half then the vpunpckhwd half of (tap 2p, tap 2p + 1) as int16. vpunpck works within
+// 128-bit lanes of 8 channels: the low half holds channels 0-3 of each lane, the high half 4-7, each
+// channel as (w[2p], w[2p + 1]). An odd last tap pairs with a zero weight.
+void pack_tap_pairs(const int8_t* w, int C, int taps, int tile, PackedDw* out) {
+  const int P = (taps + 1) / 2, blocks = out->Cp / tile;
+  int16_t* dst = out->data.data();
+  for (int b = 0; b < blocks; ++b)
+    for (int p = 0; p < P; ++p)
+      for (int half = 0; half < 2; ++half)
+        for (int lane = 0; lane < tile / 8; ++lane)
+          for (int j = 0; j < 4; ++j) {
+            const int c = b * tile + 8 * lane + 4 * half + j;
+            const int t0 = 2 * p, t1 = 2 * p + 1;
+            *dst++ = c < C ? w[size_t(c) * taps + t0] : 0;
+            *dst++ = (c < C && t1 < taps) ? w[size_t(c) * taps + t1] : 0;
+          }
+}
+
+void pack_avx2(const int8_t* w, int C, int taps, PackedDw* out) { pack_tap_pairs(w, C, taps, 16, out); }
+void pack_avx512vnni(const int8_t* w, int C, int taps, PackedDw* out) { pack_tap_pairs(w, C, taps, 32, out); }
+
+}  // namespace
+
 const Qs8DwConfig& qs8_dwconv_config(Isa isa) {
   static const Qs8DwConfig scalar{Isa::scalar, 1, nnslim_qs8_dwconv_pack__scalar, nnslim_qs8_dwconv_ukernel__scalar};
-  static const Qs8DwConfig avx2{Isa::avx2, 16, nnslim_qs8_dwconv_pack__avx2, nnslim_qs8_dwconv_ukernel__avx2};
+  static const Qs8DwConfig avx2{Isa::avx2, 16, pack_avx2, nnslim_qs8_dwconv_ukernel__avx2};
   // AMX has no tile shape for a per-channel reduction: it runs the VNNI kernel (as oneDNN does).
-  static const Qs8DwConfig vnni{Isa::avx512vnni, 32, nnslim_qs8_dwconv_pack__avx512vnni,
-                                nnslim_qs8_dwconv_ukernel__avx512vnni};
+  static const Qs8DwConfig vnni{Isa::avx512vnni, 32, pack_avx512vnni, nnslim_qs8_dwconv_ukernel__avx512vnni};
   require_isa(isa);
   if (isa == Isa::scalar) return scalar;
   return isa == Isa::avx2 ? avx2 : vnni;
@@ -32,7 +57,7 @@ std::unique_ptr<PackedDw> qs8_dwconv_pack(const int8_t* w, int C, int taps, Isa 
   out->C = C;
   out->taps = taps;
   out->Cp = round_up(C, cfg.channel_tile);
-  // Sized here, in a baseline-compiled file (see the ISA pack functions).
+  // Sized here; the packers fill it in place.
   out->data.assign(size_t(out->Cp) * round_up(taps, 2), 0);
   cfg.pack(w, C, taps, out.get());
   return out;

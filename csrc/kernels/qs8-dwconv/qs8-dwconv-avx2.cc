@@ -14,27 +14,7 @@ constexpr int kTile = 16;
 inline int pairs(int taps) { return (taps + 1) / 2; }
 }  // namespace
 
-// `out` arrives sized and zeroed by qs8_dwconv_pack: no std:: container code may be instantiated in
-// this AVX2-compiled file, or the linker may keep its AVX2 copy for the scalar path too (SIGILL).
-void nnslim_qs8_dwconv_pack__avx2(const int8_t* w, int C, int taps, PackedDw* out) {
-  const int P = pairs(taps), blocks = out->Cp / kTile;
-  alignas(32) int16_t w0[kTile], w1[kTile];
-  for (int b = 0; b < blocks; ++b)
-    for (int p = 0; p < P; ++p) {
-      for (int j = 0; j < kTile; ++j) {
-        const int c = b * kTile + j;
-        const int t0 = 2 * p, t1 = 2 * p + 1;
-        w0[j] = c < C ? w[size_t(c) * taps + t0] : 0;
-        w1[j] = (c < C && t1 < taps) ? w[size_t(c) * taps + t1] : 0;
-      }
-      const __m256i a = _mm256_load_si256(reinterpret_cast<const __m256i*>(w0));
-      const __m256i bb = _mm256_load_si256(reinterpret_cast<const __m256i*>(w1));
-      int16_t* dst = out->data.data() + (size_t(b) * P + p) * 32;
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_unpacklo_epi16(a, bb));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16), _mm256_unpackhi_epi16(a, bb));
-    }
-}
-
+// Weights come packed by the portable pack_tap_pairs (dispatch/qs8-dwconv.cc) in this kernel's order.
 void nnslim_qs8_dwconv_ukernel__avx2(const PackedDw& w, const int8_t* const* rows, int count, const float* scale,
                                      const float* bias, float* out, size_t ldo) {
   const int C = w.C, taps = w.taps, P = pairs(taps);

@@ -14,26 +14,7 @@ constexpr int kTile = 32;
 inline int pairs(int taps) { return (taps + 1) / 2; }
 }  // namespace
 
-// `out` arrives sized and zeroed by qs8_dwconv_pack (no std:: container code in ISA files).
-void nnslim_qs8_dwconv_pack__avx512vnni(const int8_t* w, int C, int taps, PackedDw* out) {
-  const int P = pairs(taps), blocks = out->Cp / kTile;
-  alignas(64) int16_t w0[kTile], w1[kTile];
-  for (int b = 0; b < blocks; ++b)
-    for (int p = 0; p < P; ++p) {
-      for (int j = 0; j < kTile; ++j) {
-        const int c = b * kTile + j;
-        const int t0 = 2 * p, t1 = 2 * p + 1;
-        w0[j] = c < C ? w[size_t(c) * taps + t0] : 0;
-        w1[j] = (c < C && t1 < taps) ? w[size_t(c) * taps + t1] : 0;
-      }
-      const __m512i a = _mm512_load_si512(w0);
-      const __m512i bb = _mm512_load_si512(w1);
-      int16_t* dst = out->data.data() + (size_t(b) * P + p) * 64;
-      _mm512_storeu_si512(dst, _mm512_unpacklo_epi16(a, bb));
-      _mm512_storeu_si512(dst + 32, _mm512_unpackhi_epi16(a, bb));
-    }
-}
-
+// Weights come packed by the portable pack_tap_pairs (dispatch/qs8-dwconv.cc) in this kernel's order.
 void nnslim_qs8_dwconv_ukernel__avx512vnni(const PackedDw& w, const int8_t* const* rows, int count,
                                            const float* scale, const float* bias, float* out, size_t ldo) {
   const int C = w.C, taps = w.taps, P = pairs(taps);

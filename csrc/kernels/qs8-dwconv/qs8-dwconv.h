@@ -4,11 +4,11 @@
 
 namespace nnslim {
 
-// pack: `out` comes with isa, C, taps, Cp = round_up(C, channel_tile) set and data sized
-// Cp * round_up(taps, 2), zeroed; the kernel fills its layout in.
-#define NNSLIM_DECLARE_QS8_DWCONV(isa)                                                               \
-  void nnslim_qs8_dwconv_pack__##isa(const int8_t* w, int C, int taps, PackedDw* out);               \
-  void nnslim_qs8_dwconv_ukernel__##isa(const PackedDw& w, const int8_t* const* rows, int count,     \
+// ukernel semantics: Qs8DwConfig::run. The SIMD kernels' weights are packed by the portable
+// pack_tap_pairs in dispatch/qs8-dwconv.cc (their layout differs only in the channel tile).
+void nnslim_qs8_dwconv_pack__scalar(const int8_t* w, int C, int taps, PackedDw* out);
+#define NNSLIM_DECLARE_QS8_DWCONV(isa)                                                           \
+  void nnslim_qs8_dwconv_ukernel__##isa(const PackedDw& w, const int8_t* const* rows, int count, \
                                         const float* scale, const float* bias, float* out, size_t ldo);
 NNSLIM_DECLARE_QS8_DWCONV(scalar)
 NNSLIM_DECLARE_QS8_DWCONV(avx2)

@@ -35,15 +35,28 @@ void load_tile_config() {
   _tile_loadconfig(&cfg);
 }
 
-// a: 32 rows (stride lda) covering the K range; writes the 32 x 32 int32 tile block to c (stride 32).
-void ukernel(const int8_t* a, size_t lda, const uint8_t* w, int kblocks, int32_t* c) {
+// Where K block kb of A's tile row 0 starts: a matrix's rows (a + kb * 64) or a direct
+// convolution's taps (tap[kb] + off, a row of output pixels read from the padded input).
+struct MatrixRows {
+  const int8_t* a;
+  const int8_t* at(int kb) const { return a + kb * kKB; }
+};
+struct TapRows {
+  const int8_t* const* tap;
+  size_t off;
+  const int8_t* at(int kb) const { return tap[kb] + off; }
+};
+
+// 32 rows (tile rows 16 apart by lda) x 32 columns: writes the int32 tile block to c (stride 32).
+template <class Rows>
+void ukernel(Rows a, size_t lda, const uint8_t* w, int kblocks, int32_t* c) {
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
   _tile_zero(3);
   for (int kb = 0; kb < kblocks; ++kb) {
-    _tile_loadd(4, a + kb * kKB, lda);
-    _tile_loadd(5, a + 16 * lda + kb * kKB, lda);
+    _tile_loadd(4, a.at(kb), lda);
+    _tile_loadd(5, a.at(kb) + 16 * lda, lda);
     _tile_loadd(6, w + size_t(kb) * 16 * 4 * kNR, 4 * kNR);
     _tile_loadd(7, w + size_t(kb) * 16 * 4 * kNR + 64, 4 * kNR);
     _tile_dpbssd(0, 4, 6);
@@ -57,50 +70,14 @@ void ukernel(const int8_t* a, size_t lda, const uint8_t* w, int kblocks, int32_t
   _tile_stored(3, c + 16 * kNR + 16, 4 * kNR);
 }
 
-// 16 rows or fewer (a decode batch): one A tile, two accumulators; half the tile work of the
-// 32-row kernel, which matters once the weight stream is not the only cost.
-void ukernel16(const int8_t* a, size_t lda, const uint8_t* w, int kblocks, int32_t* c) {
+// 16 rows or fewer (a decode batch, a short last block): one A tile, two accumulators; half the
+// tile work of the 32-row kernel, which matters once the weight stream is not the only cost.
+template <class Rows>
+void ukernel16(Rows a, size_t lda, const uint8_t* w, int kblocks, int32_t* c) {
   _tile_zero(0);
   _tile_zero(1);
   for (int kb = 0; kb < kblocks; ++kb) {
-    _tile_loadd(4, a + kb * kKB, lda);
-    _tile_loadd(6, w + size_t(kb) * 16 * 4 * kNR, 4 * kNR);
-    _tile_loadd(7, w + size_t(kb) * 16 * 4 * kNR + 64, 4 * kNR);
-    _tile_dpbssd(0, 4, 6);
-    _tile_dpbssd(1, 4, 7);
-  }
-  _tile_stored(0, c, 4 * kNR);
-  _tile_stored(1, c + 16, 4 * kNR);
-}
-
-// The same two kernels reading K block kb of tile row 0 at tap[kb] + off (a direct convolution).
-void ukernel_taps(const int8_t* const* tap, size_t off, size_t lda, const uint8_t* w, int kblocks, int32_t* c) {
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
-  for (int kb = 0; kb < kblocks; ++kb) {
-    const int8_t* a = tap[kb] + off;
-    _tile_loadd(4, a, lda);
-    _tile_loadd(5, a + 16 * lda, lda);
-    _tile_loadd(6, w + size_t(kb) * 16 * 4 * kNR, 4 * kNR);
-    _tile_loadd(7, w + size_t(kb) * 16 * 4 * kNR + 64, 4 * kNR);
-    _tile_dpbssd(0, 4, 6);
-    _tile_dpbssd(1, 4, 7);
-    _tile_dpbssd(2, 5, 6);
-    _tile_dpbssd(3, 5, 7);
-  }
-  _tile_stored(0, c, 4 * kNR);
-  _tile_stored(1, c + 16, 4 * kNR);
-  _tile_stored(2, c + 16 * kNR, 4 * kNR);
-  _tile_stored(3, c + 16 * kNR + 16, 4 * kNR);
-}
-
-void ukernel16_taps(const int8_t* const* tap, size_t off, size_t lda, const uint8_t* w, int kblocks, int32_t* c) {
-  _tile_zero(0);
-  _tile_zero(1);
-  for (int kb = 0; kb < kblocks; ++kb) {
-    _tile_loadd(4, tap[kb] + off, lda);
+    _tile_loadd(4, a.at(kb), lda);
     _tile_loadd(6, w + size_t(kb) * 16 * 4 * kNR, 4 * kNR);
     _tile_loadd(7, w + size_t(kb) * 16 * 4 * kNR + 64, 4 * kNR);
     _tile_dpbssd(0, 4, 6);
@@ -122,10 +99,11 @@ void nnslim_qs8_conv_direct_row__amx(const GemmProblem& p, const DirectConvRow& 
     const size_t off = size_t(ow0) * row.stride;
     for (int panel = p0; panel < p1; ++panel) {
       const uint8_t* w = B.data + size_t(panel) * B.bytes_per_panel;
+      const TapRows a{row.tap, off};
       if (rows <= 16)
-        ukernel16_taps(row.tap, off, row.stride, w, kblocks, c);
+        ukernel16(a, row.stride, w, kblocks, c);
       else
-        ukernel_taps(row.tap, off, row.stride, w, kblocks, c);
+        ukernel(a, row.stride, w, kblocks, c);
       const int n0 = panel * kNR;
       const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
       for (int r = 0; r < rows; ++r) {
@@ -191,9 +169,9 @@ void nnslim_qs8_gemm__amx(const GemmProblem& p, int m0, int m1, int p0, int p1) 
         const uint8_t* w = B.data + size_t(panel) * B.bytes_per_panel + size_t(p.k0 / 4) * 4 * kNR;
         int32_t* cp = c + size_t(panel - g0) * kMR * kNR;
         if (half)
-          ukernel16(a, lda, w, kblocks, cp);
+          ukernel16(MatrixRows{a}, lda, w, kblocks, cp);
         else
-          ukernel(a, lda, w, kblocks, cp);
+          ukernel(MatrixRows{a}, lda, w, kblocks, cp);
       }
       for (int panel = g0; panel < g1; ++panel) {
         const int32_t* cp = c + size_t(panel - g0) * kMR * kNR;
