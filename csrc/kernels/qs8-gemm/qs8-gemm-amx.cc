@@ -55,8 +55,9 @@ void ukernel(Rows a, size_t lda, const uint8_t* w, int kblocks, int32_t* c) {
   _tile_zero(2);
   _tile_zero(3);
   for (int kb = 0; kb < kblocks; ++kb) {
-    _tile_loadd(4, a.at(kb), lda);
-    _tile_loadd(5, a.at(kb) + 16 * lda, lda);
+    const int8_t* ak = a.at(kb);  // once: tile intrinsics count as memory accesses, so tap[kb] would be reloaded
+    _tile_loadd(4, ak, lda);
+    _tile_loadd(5, ak + 16 * lda, lda);
     _tile_loadd(6, w + size_t(kb) * 16 * 4 * kNR, 4 * kNR);
     _tile_loadd(7, w + size_t(kb) * 16 * 4 * kNR + 64, 4 * kNR);
     _tile_dpbssd(0, 4, 6);
