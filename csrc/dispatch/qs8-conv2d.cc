@@ -103,14 +103,27 @@ void im2col_rows(const int8_t* xq, const int8_t* x_end, const Conv2dShape& s, in
   }
 }
 
+// The fused int8-output epilogue (Epilogue::requant_s8) of a GEMM whose problem row m is output
+// pixel row0 + m and whose column n is output channel col0 + n; Cq points at that pixel and channel.
+void set_requant_epilogue(GemmProblem* p, const ConvIO& io, const Requant& rq, int8_t* Cq, int64_t row0, int col0,
+                          size_t ldcq) {
+  p->epilogue = Epilogue::requant_s8;
+  p->post = &io.post;
+  p->rq = &rq;
+  p->Cq = Cq;
+  p->ldcq = ldcq;
+  p->post_row0 = row0;
+  p->post_col0 = col0;
+}
+
 // Kernels with a direct row path (AMX) take k x k convs whose K blocks each stay inside one tap and
 // whose output rows fill most of a 16- or 32-row tile; the rest build im2col rows. Measured on an
 // AMX Xeon, 3x3 stride 1: 1.23-1.34x the im2col path at 56 / 28 / 14-wide maps, but 0.5x at 7 wide
 // (tiles 44% full) and no gain at stride 2 (the padded copy is 4x the output there).
 bool use_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dShape& s, const PackedB& B,
                      int64_t pixels) {
-  return cfg.conv_direct_row && (!io.Yq || cfg.fuses_requant) && s.groups == 1 && !is_pointwise(s) && s.C % 64 == 0 && B.Kp == B.K && s.stride_w == 1 && s.OW >= 12 &&
-         pixels < 0x7fffffff;
+  return cfg.conv_direct_row && (!io.Yq || cfg.fuses_requant) && s.groups == 1 && !is_pointwise(s) &&
+         s.C % 64 == 0 && B.Kp == B.K && s.stride_w == 1 && s.OW >= 12 && pixels < 0x7fffffff;
 }
 
 void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dShape& s, const PackedB& B,
@@ -149,11 +162,7 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
   p.relu = relu;
   p.ldc = s.Cout;
   if (fused) {
-    p.epilogue = Epilogue::requant_s8;
-    p.post = &io.post;
-    p.rq = &rq;
-    p.Cq = io.Yq;
-    p.ldcq = s.Cout;
+    set_requant_epilogue(&p, io, rq, io.Yq, 0, 0, s.Cout);  // rows are global pixel indices here
   } else {
     p.epilogue = Epilogue::store_f32;
     p.Cf = io.Y;  // an int8 output without a fused epilogue never reaches here (AMX fuses it)
@@ -265,7 +274,7 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
         p.lda = s.C;
       } else {
         a = thread_scratch<int8_t, 1>(size_t(rows) * B.Kp, &a_big);
-        im2col_rows(xq, x_end, s, g, p0, rows, int8_t(io.in_zero_point), s.KH * s.KW * (s.C / s.groups), B.Kp, a);
+        im2col_rows(xq, x_end, s, g, p0, rows, int8_t(io.in_zero_point), B.K, B.Kp, a);
         p.A = a;
         p.lda = B.Kp;
       }
@@ -279,15 +288,7 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
       p.b_scale = b_scale + int64_t(g) * coutg;
       p.bias = bias ? bias + int64_t(g) * coutg : nullptr;
       p.relu = relu;
-      if (fused) {
-        p.epilogue = Epilogue::requant_s8;
-        p.post = &io.post;
-        p.rq = &rq;
-        p.Cq = io.Yq + p0 * s.Cout + int64_t(g) * coutg;
-        p.ldcq = s.Cout;
-        p.post_row0 = p0;
-        p.post_col0 = g * coutg;
-      }
+      if (fused) set_requant_epilogue(&p, io, rq, io.Yq + p0 * s.Cout + int64_t(g) * coutg, p0, g * coutg, s.Cout);
       const int panel0 = int(int64_t(B.num_panels) * cs / col_splits);
       const int panel1 = int(int64_t(B.num_panels) * (cs + 1) / col_splits);
       if (col_splits > 1) {

@@ -95,9 +95,10 @@ class Int8LinearCommon:
         return out if dtype == torch.float32 else out.to(dtype)
 
     def _native_call(self):
-        """fn(op, rows, threads) with the scales, bias and static qparams bound. Rebuilt only when a
-        buffer is replaced or changed in place (tensor identity and version counter): buffer lookups,
-        ``.numpy()`` and ``float(tensor)`` cost ~3 us a call, a tenth of a decode-sized call."""
+        """fn(op, rows, threads) with the scales, bias and static qparams bound. Rebuilt when a buffer is
+        replaced, re-pointed or (static qparams) changed in place, or relu changes (the key: tensor
+        identity, storage pointer, version counter): buffer lookups, ``.numpy()`` and ``float(tensor)``
+        cost ~3 us a call, a tenth of a decode-sized call."""
         d = self.__dict__
         bufs = d["_buffers"]
         ws, b, folded = bufs["weight_scale"], bufs.get("bias"), d.get("_bias_folded")
