@@ -1,7 +1,8 @@
 // Entry quantization and block finishing shared by the int8 convolution drivers (nnslim/conv_io.h).
 #include <algorithm>
-#include <stdexcept>
 #include <cmath>
+#include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "nnslim/conv_io.h"
@@ -44,6 +45,30 @@ void qs8_conv_finish_block(const Qs8GemmConfig& cfg, float* block, size_t ldb, i
   // becomes the zero point, +-Inf saturates (the row quantizer would zero a whole row-block).
   const Requant rq{1.f / io.out_scale, io.out_zero_point};
   cfg.finish_block(block, ldb, rows, cols, io.post, row0, col0, &rq, io.Yq + size_t(row0) * ldy + col0, ldy);
+}
+
+const int8_t* qs8_pad_input(const int8_t* xq, const Conv2dShape& s, int8_t zp, size_t slack, int num_threads,
+                            std::vector<int8_t>* big) {
+  if (s.pad_h == 0 && s.pad_w == 0 && slack == 0) return xq;
+  const int64_t Hp = s.H + 2 * int64_t(s.pad_h), Wp = s.W + 2 * int64_t(s.pad_w);
+  const size_t img_bytes = size_t(Hp * Wp) * s.C;
+  const size_t total = size_t(s.N) * img_bytes + slack;
+  int8_t* xp = thread_scratch<int8_t, 3>(total, big);
+  const int64_t padded_rows = int64_t(s.N) * Hp;
+  if (padded_rows > 0x7fffffff) throw std::invalid_argument("qs8_pad_input: N * (H + 2 * pad) exceeds 2^31 - 1");
+  parallel_for(int(padded_rows), int64_t(total) >= (1 << 18) ? num_threads : 1, [&](int t) {
+    const int64_t n = t / Hp, hp = t % Hp, h = hp - s.pad_h;
+    int8_t* dst = xp + size_t(n) * img_bytes + size_t(hp * Wp) * s.C;
+    if (h < 0 || h >= s.H) {
+      std::memset(dst, zp, size_t(Wp) * s.C);
+      return;
+    }
+    std::memset(dst, zp, size_t(s.pad_w) * s.C);
+    std::memcpy(dst + size_t(s.pad_w) * s.C, xq + size_t((n * s.H + h) * s.W) * s.C, size_t(s.W) * s.C);
+    std::memset(dst + size_t(s.pad_w + s.W) * s.C, zp, size_t(s.pad_w) * s.C);
+  });
+  if (slack) std::memset(xp + size_t(s.N) * img_bytes, zp, slack);
+  return xp;
 }
 
 }  // namespace nnslim

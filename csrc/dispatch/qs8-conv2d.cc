@@ -134,23 +134,8 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
   const int64_t Hp = s.H + 2 * int64_t(s.pad_h), Wp = s.W + 2 * int64_t(s.pad_w);
   const size_t stride = size_t(s.stride_w) * s.C;
   const size_t img_bytes = size_t(Hp * Wp) * s.C;
-  const size_t total = size_t(s.N) * img_bytes + 32 * stride + 64;
   std::vector<int8_t> pad_big;
-  int8_t* xp = thread_scratch<int8_t, 3>(total, &pad_big);
-  const int8_t zp = int8_t(io.in_zero_point);
-  const int64_t padded_rows = int64_t(s.N) * Hp;
-  parallel_for(int(padded_rows), int64_t(total) >= (1 << 18) ? num_threads : 1, [&](int t) {
-    const int64_t n = t / Hp, hp = t % Hp, h = hp - s.pad_h;
-    int8_t* dst = xp + size_t(n) * img_bytes + size_t(hp * Wp) * s.C;
-    if (h < 0 || h >= s.H) {
-      std::memset(dst, zp, size_t(Wp) * s.C);
-      return;
-    }
-    std::memset(dst, zp, size_t(s.pad_w) * s.C);
-    std::memcpy(dst + size_t(s.pad_w) * s.C, xq + size_t((n * s.H + h) * s.W) * s.C, size_t(s.W) * s.C);
-    std::memset(dst + size_t(s.pad_w + s.W) * s.C, zp, size_t(s.pad_w) * s.C);
-  });
-  std::memset(xp + size_t(s.N) * img_bytes, zp, 32 * stride + 64);
+  const int8_t* xp = qs8_pad_input(xq, s, int8_t(io.in_zero_point), 32 * stride + 64, num_threads, &pad_big);
 
   GemmProblem p;
   p.k0 = 0;

@@ -1,7 +1,9 @@
 // Depthwise int8 convolution driver: quantize the NHWC input once (unless it arrives int8), then per
-// output row build the indirection list (input row or zero-point row per tap) and run the kernel;
-// residual add, activation and int8 requantization run on the row while it is in cache.
+// output row run the kernel on strided taps; residual add, activation and int8 requantization run
+// in the kernel (VNNI) or on the row while it is in cache.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -39,10 +41,12 @@ void pack_avx512vnni(const int8_t* w, int C, int taps, PackedDw* out) { pack_tap
 }  // namespace
 
 const Qs8DwConfig& qs8_dwconv_config(Isa isa) {
-  static const Qs8DwConfig scalar{Isa::scalar, 1, nnslim_qs8_dwconv_pack__scalar, nnslim_qs8_dwconv_ukernel__scalar};
-  static const Qs8DwConfig avx2{Isa::avx2, 16, pack_avx2, nnslim_qs8_dwconv_ukernel__avx2};
+  static const Qs8DwConfig scalar{Isa::scalar, 1, nnslim_qs8_dwconv_pack__scalar, nnslim_qs8_dwconv_ukernel__scalar,
+                                  nullptr};
+  static const Qs8DwConfig avx2{Isa::avx2, 16, pack_avx2, nnslim_qs8_dwconv_ukernel__avx2, nullptr};
   // AMX has no tile shape for a per-channel reduction: it runs the VNNI kernel (as oneDNN does).
-  static const Qs8DwConfig vnni{Isa::avx512vnni, 32, pack_avx512vnni, nnslim_qs8_dwconv_ukernel__avx512vnni};
+  static const Qs8DwConfig vnni{Isa::avx512vnni, 32, pack_avx512vnni, nnslim_qs8_dwconv_ukernel__avx512vnni,
+                                nnslim_qs8_dwconv_ukernel_requant__avx512vnni};
   require_isa(isa);
   if (isa == Isa::scalar) return scalar;
   return isa == Isa::avx2 ? avx2 : vnni;
@@ -82,36 +86,77 @@ void qs8_dwconv2d_static(const ConvIO& io, const Conv2dShape& s, const PackedDw&
                         num_threads);
     xq = q;
   }
-  const std::vector<int8_t> zp_row(C, int8_t(io.in_zero_point));
   // Per image: scale[c] = a_scale * w_scale[c] (NaN for an image holding a non-finite value).
   std::vector<float> scales(size_t(s.N) * Cp, 0.f), bias_p(Cp, 0.f);
   for (int n = 0; n < s.N; ++n)
     for (int c = 0; c < C; ++c) scales[size_t(n) * Cp + c] = img_scale[n] * w_scale[c];
   if (bias) std::copy(bias, bias + C, bias_p.begin());
 
-  // 2. One task per output row (n, oh): indirection list, kernel, post-ops (and requantization).
+  // 2. One task per output row (n, oh). Its pixels whose windows lie inside the image read their
+  // taps straight from the input (strided, no indirection list: building one cost as much as the
+  // kernel); the few border pixels read a small zero-point-padded patch of the task's own. (A
+  // padded copy of the whole input, written by one thread and read by all, cost more in cross-core
+  // traffic than the kernel at 2 threads.) Post-ops and requantization are fused into the kernel
+  // where it can.
   if (int64_t(s.N) * s.OH > 0x7fffffff) throw std::invalid_argument("qs8_dwconv2d_static: N * OH exceeds 2^31 - 1");
+  const int8_t zp = int8_t(io.in_zero_point);
+  const std::vector<int8_t> zp_row(size_t(s.W + 2 * int64_t(s.pad_w) + int64_t(s.KW) * s.dil_w) * C, zp);
+  // Output columns [ow_in0, ow_in1) have every tap column inside the image.
+  const int64_t span = int64_t(s.KW - 1) * s.dil_w;
+  const int ow_in0 = int(std::min<int64_t>(s.OW, (s.pad_w + s.stride_w - 1) / s.stride_w));
+  const int64_t last = s.W - 1 + s.pad_w - span;  // the largest ow * stride_w allowed
+  const int ow_in1 = last < 0 ? ow_in0 : int(std::max<int64_t>(ow_in0, std::min<int64_t>(s.OW, last / s.stride_w + 1)));
+  const bool fused = io.Yq && cfg.run_requant;
+  const Requant rq{io.Yq ? 1.f / io.out_scale : 1.f, io.out_zero_point};
+  const size_t step = size_t(s.stride_w) * C;
   const int tasks = s.N * s.OH;
   const int64_t work = pixels * C * int64_t(taps);
   parallel_for(tasks, work >= (1 << 18) ? num_threads : 1, [&](int t) {
     const int n = t / s.OH, oh = t % s.OH;
-    std::vector<const int8_t*> ptr_big;
+    std::vector<const int8_t*> tap_big;
+    std::vector<int8_t> patch_big;
     std::vector<float> blk_big;
-    const int8_t** ptrs = thread_scratch<const int8_t*, 0>(size_t(s.OW) * taps, &ptr_big);
-    for (int ow = 0; ow < s.OW; ++ow)
+    const int8_t** tap = thread_scratch<const int8_t*, 0>(size_t(taps), &tap_big);
+    const int64_t row0 = (int64_t(n) * s.OH + oh) * s.OW;
+    const float* sc = scales.data() + size_t(n) * Cp;
+    const float* b = bias ? bias_p.data() : nullptr;
+    float* out = fused ? nullptr : io.Yq ? thread_scratch<float, 2>(size_t(s.OW) * C, &blk_big) : io.Y + row0 * C;
+    // Output columns [a, e): from the input itself, or from a patch holding exactly the columns they read.
+    auto segment = [&](int a, int e, bool in_place) {
+      if (e <= a) return;
+      const int64_t iw0 = int64_t(a) * s.stride_w - s.pad_w;
+      const int64_t cols = int64_t(e - a - 1) * s.stride_w + span + 1;
+      int8_t* patch = in_place ? nullptr : thread_scratch<int8_t, 4>(size_t(s.KH * cols) * C, &patch_big);
       for (int kh = 0; kh < s.KH; ++kh) {
         const int64_t ih = int64_t(oh) * s.stride_h - s.pad_h + int64_t(kh) * s.dil_h;
-        for (int kw = 0; kw < s.KW; ++kw) {
-          const int64_t iw = int64_t(ow) * s.stride_w - s.pad_w + int64_t(kw) * s.dil_w;
-          const bool inside = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W;
-          ptrs[size_t(ow) * taps + kh * s.KW + kw] =
-              inside ? xq + ((int64_t(n) * s.H + ih) * s.W + iw) * C : zp_row.data();
+        const bool row_in = ih >= 0 && ih < s.H;
+        const int8_t* src = xq + (int64_t(n) * s.H + (row_in ? ih : 0)) * s.W * C;
+        const int8_t* base;
+        if (in_place) {
+          base = row_in ? src + iw0 * C : zp_row.data();
+        } else {
+          int8_t* dst = patch + size_t(kh) * cols * C;
+          for (int64_t j = 0; j < cols; ++j) {
+            const int64_t iw = iw0 + j;
+            if (row_in && iw >= 0 && iw < s.W)
+              std::memcpy(dst + j * C, src + iw * C, C);
+            else
+              std::memset(dst + j * C, zp, C);
+          }
+          base = dst;
         }
+        for (int kw = 0; kw < s.KW; ++kw) tap[kh * s.KW + kw] = base + int64_t(kw) * s.dil_w * C;
       }
-    const int64_t row0 = (int64_t(n) * s.OH + oh) * s.OW;
-    float* out = io.Yq ? thread_scratch<float, 2>(size_t(s.OW) * C, &blk_big) : io.Y + row0 * C;
-    cfg.run(w, ptrs, s.OW, scales.data() + size_t(n) * Cp, bias ? bias_p.data() : nullptr, out, C);
-    qs8_conv_finish_block(qcfg, out, C, s.OW, C, row0, 0, C, io);
+      const DwRun run{tap, step, e - a};
+      if (fused)
+        cfg.run_requant(w, run, sc, b, DwRequant{&io.post, &rq, io.Yq + (row0 + a) * C, row0 + a});
+      else
+        cfg.run(w, run, sc, b, out + size_t(a) * C, C);
+    };
+    segment(0, ow_in0, false);
+    segment(ow_in0, ow_in1, true);
+    segment(std::max(ow_in0, ow_in1), s.OW, false);
+    if (!fused) qs8_conv_finish_block(qcfg, out, C, s.OW, C, row0, 0, C, io);
   });
 }
 

@@ -11,6 +11,8 @@ SHAPES = [  # N, H, W, C, k, stride, pad, dilation
     (1, 12, 12, 40, 5, 1, 2, 1), (2, 11, 13, 33, 5, 2, 2, 1), (1, 9, 9, 24, 3, 1, 2, 2), (1, 5, 5, 19, 5, 1, 0, 1),
     (1, 4, 4, 32, 1, 1, 0, 1), (1, 6, 6, 48, 3, 1, 4, 1), (3, 5, 6, 7, 3, 3, 1, 1), (1, 6, 5, 70, 3, 1, 1, 1),
     (2, 7, 7, 96, 5, 2, 2, 1),
+    # no output column whose window lies inside the image; dilated and strided borders
+    (1, 3, 2, 20, 5, 1, 2, 1), (1, 5, 9, 40, 3, 2, 1, 2), (1, 6, 11, 64, 3, 2, 3, 3),
 ]
 
 
@@ -112,3 +114,29 @@ def test_dwconv_bad_arguments():
         C.PackedQs8DwWeights(np.zeros((0, 3, 3), np.int8))
     with pytest.raises(ValueError, match="weight: expected 3 dimensions"):
         C.PackedQs8DwWeights(np.zeros((4, 3), np.int8))
+
+
+@pytest.mark.parametrize("N,H,W,Cc,k,stride,pad,dil", SHAPES)
+@pytest.mark.parametrize("act,lo,hi", [("none", 0, 0), ("clamp", 0, 6), ("hardswish", 0, 0)])
+def test_dwconv_int8_output_equals_the_reference_finish(isa, N, H, W, Cc, k, stride, pad, dil, act, lo, hi):
+    """int8 in, int8 out (an int8 edge): the kernels that finish in registers (VNNI) give exactly the
+    scalar path's bytes, which finishes the fp32 block with the reference requantizer; the border
+    patches and the in-place interior of every output row agree, at 1 and 2 threads, with an int8
+    residual and without."""
+    rng = np.random.default_rng(N * 31 + Cc + k)
+    xq = rng.integers(-128, 128, (N, H, W, Cc), dtype=np.int8)
+    w = rng.integers(-128, 128, (Cc, k, k), dtype=np.int8)
+    ws = (rng.random(Cc) * 0.01 + 1e-3).astype(np.float32)
+    bias = rng.standard_normal(Cc).astype(np.float32)
+    oh, ow = (H + 2 * pad - dil * (k - 1) - 1) // stride + 1, (W + 2 * pad - dil * (k - 1) - 1) // stride + 1
+    res = rng.integers(-128, 128, (N, oh, ow, Cc), dtype=np.int8)
+    for residual in (None, res):
+        kw = dict(residual=residual, activation=act, act_lo=lo, act_hi=hi, residual_scale=0.05,
+                  residual_zero_point=3, output_scale=0.07, output_zero_point=-5)
+        want = C.qs8_dwconv2d_static(xq, C.PackedQs8DwWeights(w, "scalar"), (stride, stride), (pad, pad), (dil, dil),
+                                     0.02, -4, ws, bias, **kw)
+        assert want.dtype == np.int8 and want.shape == (N, oh, ow, Cc)
+        for threads in (1, 2):
+            got = C.qs8_dwconv2d_static(xq, C.PackedQs8DwWeights(w, isa), (stride, stride), (pad, pad), (dil, dil),
+                                        0.02, -4, ws, bias, num_threads=threads, **kw)
+            np.testing.assert_array_equal(got, want)

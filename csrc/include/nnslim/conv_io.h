@@ -34,4 +34,11 @@ void qs8_quantize_images(const Qs8GemmConfig& cfg, const float* X, int N, int64_
 void qs8_conv_finish_block(const Qs8GemmConfig& cfg, float* block, size_t ldb, int rows, int cols, int64_t row0,
                            int col0, size_t ldy, const ConvIO& io);
 
+// The int8 NHWC input once more with its zero point around every image (pad_h rows above and below,
+// pad_w columns left and right), so a window's taps are plain strided reads; `slack` bytes of zero
+// point follow the last image (for kernels that read a partial tile past it). Returns xq itself when
+// there is no padding and no slack; otherwise a thread scratch buffer (or *big, when oversized).
+const int8_t* qs8_pad_input(const int8_t* xq, const Conv2dShape& s, int8_t zero_point, size_t slack, int num_threads,
+                            std::vector<int8_t>* big);
+
 }  // namespace nnslim

@@ -1,6 +1,6 @@
 // Depthwise int8 convolution (groups == in_channels == out_channels), direct on NHWC: every output
-// pixel reads its KH * KW input rows through an indirection list (a zero-point row stands in for
-// padding), so there is no im2col and no per-group GEMM.
+// pixel reads its KH * KW taps as strided rows of the input (a zero-point patch at the borders), so
+// there is no im2col, no indirection list and no per-group GEMM.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -22,15 +22,34 @@ struct PackedDw {
   std::vector<int16_t> data;  // widened to int16: the SIMD kernels multiply pairs of taps (vpmaddwd / vpdpwssd)
 };
 
-// Computes `count` output pixels. rows[i * taps + t] is the int8 input row (C bytes) of pixel i's
-// tap t; scale and bias hold Cp values. out[i * ldo + c] = float(acc[c]) * scale[c] + bias[c] for c < C, where
-// acc[c] = sum_t w[c, t] * row_t[c] exactly in int32 and scale[c] = a_scale * w_scale[c].
+// A run of `count` output pixels of one output row whose taps are all readable (inside the image, a
+// zero-point row, or a zero-point-padded patch): pixel i's tap t is the C bytes at tap[t] + i * step
+// (step = stride_w * C), so kernels do no bounds checks.
+struct DwRun {
+  const int8_t* const* tap;  // KH * KW pointers, pixel 0's taps in (kh, kw) order
+  size_t step;
+  int count;
+};
+
+// The int8 output of a run, fused into the kernel (configs with run_requant): out pixel i, channel c
+// becomes requant(act(y + residual[(row0 + i) * post->ldr + c])) at yq[i * C + c], exactly as
+// qs8_conv_finish_block would finish the fp32 block.
+struct DwRequant {
+  const PostOp* post;
+  const Requant* rq;
+  int8_t* yq;
+  int64_t row0;  // the run's first output pixel (global index), for the residual
+};
+
+// run: out[i * ldo + c] = float(acc[c]) * scale[c] + bias[c] for c < C, where acc[c] = sum_t w[c, t] *
+// tap_t(i)[c] exactly in int32 and scale[c] = a_scale * w_scale[c]; scale and bias hold Cp values.
+// run_requant (optional): the same values, finished into int8 as DwRequant says, with no fp32 block.
 struct Qs8DwConfig {
   Isa isa;  // the layout this config packs and reads
   int channel_tile;
   void (*pack)(const int8_t* w, int C, int taps, PackedDw* out);
-  void (*run)(const PackedDw& w, const int8_t* const* rows, int count, const float* scale, const float* bias,
-              float* out, size_t ldo);
+  void (*run)(const PackedDw& w, const DwRun& r, const float* scale, const float* bias, float* out, size_t ldo);
+  void (*run_requant)(const PackedDw& w, const DwRun& r, const float* scale, const float* bias, const DwRequant& q);
 };
 
 // The config for `isa`: AVX-512 VNNI (vpdpwssd, 32 channels a step) also serves AMX machines

@@ -15,21 +15,22 @@ inline int pairs(int taps) { return (taps + 1) / 2; }
 }  // namespace
 
 // Weights come packed by the portable pack_tap_pairs (dispatch/qs8-dwconv.cc) in this kernel's order.
-void nnslim_qs8_dwconv_ukernel__avx2(const PackedDw& w, const int8_t* const* rows, int count, const float* scale,
-                                     const float* bias, float* out, size_t ldo) {
+void nnslim_qs8_dwconv_ukernel__avx2(const PackedDw& w, const DwRun& run, const float* scale, const float* bias,
+                                     float* out, size_t ldo) {
   const int C = w.C, taps = w.taps, P = pairs(taps);
   const int16_t* wbase = w.data.data();
-  for (int i = 0; i < count; ++i) {
-    const int8_t* const* r = rows + size_t(i) * taps;
+  for (int i = 0; i < run.count; ++i) {
+    const size_t off = size_t(i) * run.step;
+    const int8_t* const* r = run.tap;
     float* y = out + size_t(i) * ldo;
     for (int c0 = 0; c0 < C; c0 += kTile) {
       const int16_t* wp = wbase + size_t(c0 / kTile) * P * 32;
       __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
       const int cn = C - c0 < kTile ? C - c0 : kTile;  // rows hold C bytes: the last block copies its tail
       for (int p = 0; p < P; ++p, wp += 32) {
-        const int8_t* x0 = r[2 * p] + c0;
+        const int8_t* x0 = r[2 * p] + off + c0;
         // An odd last tap pairs with itself: its packed weight is zero.
-        const int8_t* x1 = (2 * p + 1 < taps ? r[2 * p + 1] : r[2 * p]) + c0;
+        const int8_t* x1 = (2 * p + 1 < taps ? r[2 * p + 1] : r[2 * p]) + off + c0;
         __m128i l0, l1;
         if (cn == kTile) {
           l0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x0));
