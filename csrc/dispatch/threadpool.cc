@@ -156,7 +156,10 @@ void parallel_for(int ntasks, int num_threads, const std::function<void(int)>& f
   // With OpenMP the kernels run on the same libgomp team as PyTorch (nnslim imports torch first, so
   // the loader resolves libgomp.so.1 to torch's copy). A private pool would compete with torch's
   // workers, which spin for milliseconds after every torch op: measured, it cost the second thread.
-#pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads)
+  // Static chunks: thread i always takes the i-th contiguous range of tasks, so a layer's output rows
+  // and the next layer's reads of them stay in the same core's L2 (dynamic scheduling scattered them
+  // and paid cross-core transfers: measured 8-11% of ResNet-18 / MobileNetV2 at 2 threads, AMX Xeon).
+#pragma omp parallel for schedule(static) num_threads(num_threads)
   for (int t = 0; t < ntasks; ++t) guarded(t);
 #else
   const std::function<void(int)> task = guarded;
