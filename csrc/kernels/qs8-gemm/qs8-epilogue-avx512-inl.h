@@ -35,5 +35,87 @@ inline void qs8_store16_avx512(const GemmProblem& p, int m, int n, int nvalid, _
   _mm512_mask_storeu_ps(c, mk, y);
 }
 
+// The epilogue of a block of `rows` output rows (problem rows m0..) x nvalid <= 32 columns (from n0)
+// whose int32 results sit in c (row stride 32, as AMX tiles are stored): the same float operations
+// as qs8_store16_avx512 value by value, with everything that depends only on the column (weight
+// scale, bias, masks, the activation's kind and constants) read once per block instead of once per
+// 16 values. At short K the epilogue costs as much as the tile work, so this matters.
+template <Activation A>
+inline void qs8_requant_block32(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
+  const PostOp& op = *p.post;
+  const Requant rq = *p.rq;
+  const bool two = nvalid > 16;
+  const __mmask16 mk0 = nvalid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nvalid) - 1);
+  const __mmask16 mk1 = !two ? __mmask16(0) : nvalid >= 32 ? __mmask16(0xFFFF) : __mmask16((1u << (nvalid - 16)) - 1);
+  const __m512 bs0 = _mm512_maskz_loadu_ps(mk0, p.b_scale + n0), bs1 = _mm512_maskz_loadu_ps(mk1, p.b_scale + n0 + 16);
+  const __m512 b0 = p.bias ? _mm512_maskz_loadu_ps(mk0, p.bias + n0) : _mm512_setzero_ps();
+  const __m512 b1 = p.bias ? _mm512_maskz_loadu_ps(mk1, p.bias + n0 + 16) : _mm512_setzero_ps();
+  const bool relu = p.relu, res = op.has_residual();
+  PostOp act_only = op;  // finish_activate512 reads only act / lo / hi: a local copy stays in registers
+  act_only.act = A;
+  const float* a_scale = p.a_scale;
+  int8_t* cq = p.Cq + size_t(m0) * p.ldcq + n0;
+  const size_t ldcq = p.ldcq;
+  size_t rbase = size_t(p.post_row0 + m0) * op.ldr + p.post_col0 + n0;
+  for (int r = 0; r < rows; ++r, c += 32, cq += ldcq, rbase += op.ldr) {
+    const __m512 as = _mm512_set1_ps(a_scale[m0 + r]);
+    __m512 y0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c)), _mm512_mul_ps(as, bs0)), b0);
+    if (relu) y0 = _mm512_max_ps(_mm512_setzero_ps(), y0);
+    if (res) y0 = finish_residual512(y0, op, rbase, mk0);
+    _mm_mask_storeu_epi8(cq, mk0, finish_requant512(finish_activate512(y0, act_only), rq));
+    if (!two) continue;
+    __m512 y1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16)), _mm512_mul_ps(as, bs1)), b1);
+    if (relu) y1 = _mm512_max_ps(_mm512_setzero_ps(), y1);
+    if (res) y1 = finish_residual512(y1, op, rbase + 16, mk1);
+    _mm_mask_storeu_epi8(cq + 16, mk1, finish_requant512(finish_activate512(y1, act_only), rq));
+  }
+}
+
+// Epilogue::store_f32 over a block, as qs8_requant_block32 does for int8 outputs.
+inline void qs8_store_f32_block32(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
+  const bool two = nvalid > 16;
+  const __mmask16 mk0 = nvalid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nvalid) - 1);
+  const __mmask16 mk1 = !two ? __mmask16(0) : nvalid >= 32 ? __mmask16(0xFFFF) : __mmask16((1u << (nvalid - 16)) - 1);
+  const __m512 bs0 = _mm512_maskz_loadu_ps(mk0, p.b_scale + n0), bs1 = _mm512_maskz_loadu_ps(mk1, p.b_scale + n0 + 16);
+  const __m512 b0 = p.bias ? _mm512_maskz_loadu_ps(mk0, p.bias + n0) : _mm512_setzero_ps();
+  const __m512 b1 = p.bias ? _mm512_maskz_loadu_ps(mk1, p.bias + n0 + 16) : _mm512_setzero_ps();
+  const bool relu = p.relu;
+  const float* a_scale = p.a_scale;
+  float* y = p.Cf + size_t(m0) * p.ldc + n0;
+  const size_t ldc = p.ldc;
+  for (int r = 0; r < rows; ++r, c += 32, y += ldc) {
+    const __m512 as = _mm512_set1_ps(a_scale[m0 + r]);
+    __m512 y0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c)), _mm512_mul_ps(as, bs0)), b0);
+    if (relu) y0 = _mm512_max_ps(_mm512_setzero_ps(), y0);
+    _mm512_mask_storeu_ps(y, mk0, y0);
+    if (!two) continue;
+    __m512 y1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16)), _mm512_mul_ps(as, bs1)), b1);
+    if (relu) y1 = _mm512_max_ps(_mm512_setzero_ps(), y1);
+    _mm512_mask_storeu_ps(y + 16, mk1, y1);
+  }
+}
+
+inline void qs8_store_block32_avx512(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
+  if (p.epilogue == Epilogue::store_f32) return qs8_store_f32_block32(p, m0, rows, n0, nvalid, c);
+  if (p.epilogue == Epilogue::requant_s8) {
+    switch (p.post->act) {
+      case Activation::none:
+        return qs8_requant_block32<Activation::none>(p, m0, rows, n0, nvalid, c);
+      case Activation::relu:
+        return qs8_requant_block32<Activation::relu>(p, m0, rows, n0, nvalid, c);
+      case Activation::clamp:
+        return qs8_requant_block32<Activation::clamp>(p, m0, rows, n0, nvalid, c);
+      case Activation::hardswish:
+        return qs8_requant_block32<Activation::hardswish>(p, m0, rows, n0, nvalid, c);
+      case Activation::hardsigmoid:
+        return qs8_requant_block32<Activation::hardsigmoid>(p, m0, rows, n0, nvalid, c);
+    }
+  }
+  for (int r = 0; r < rows; ++r) {
+    qs8_store16_avx512(p, m0 + r, n0, nvalid, _mm512_load_si512(c + r * 32));
+    if (nvalid > 16) qs8_store16_avx512(p, m0 + r, n0 + 16, nvalid - 16, _mm512_load_si512(c + r * 32 + 16));
+  }
+}
+
 }  // namespace
 }  // namespace nnslim

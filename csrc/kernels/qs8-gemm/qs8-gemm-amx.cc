@@ -107,11 +107,7 @@ void nnslim_qs8_conv_direct_row__amx(const GemmProblem& p, const DirectConvRow& 
         ukernel(a, row.stride, w, kblocks, c);
       const int n0 = panel * kNR;
       const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
-      for (int r = 0; r < rows; ++r) {
-        qs8_store16_avx512(p, row.m0 + ow0 + r, n0, nvalid, _mm512_load_si512(c + r * kNR));
-        if (nvalid > 16)
-          qs8_store16_avx512(p, row.m0 + ow0 + r, n0 + 16, nvalid - 16, _mm512_load_si512(c + r * kNR + 16));
-      }
+      qs8_store_block32_avx512(p, row.m0 + ow0, rows, n0, nvalid, c);
     }
   }
   _tile_release();
@@ -178,11 +174,7 @@ void nnslim_qs8_gemm__amx(const GemmProblem& p, int m0, int m1, int p0, int p1) 
         const int32_t* cp = c + size_t(panel - g0) * kMR * kNR;
         const int n0 = panel * kNR;
         const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
-        for (int r = 0; r < rows; ++r) {
-          qs8_store16_avx512(p, m + r, n0, nvalid, _mm512_load_si512(cp + r * kNR));
-          if (nvalid > 16)
-            qs8_store16_avx512(p, m + r, n0 + 16, nvalid - 16, _mm512_load_si512(cp + r * kNR + 16));
-        }
+        qs8_store_block32_avx512(p, m, rows, n0, nvalid, cp);
       }
     }
   }

@@ -35,11 +35,13 @@ inline void dpbusd(__m512i& acc, __m512i b, __m512i a) {
     dpbusd(c##r##1, b1, va);                                       \
   }
 
-#define NNSLIM_VNNI_STORE(r)                                                                          \
-  if constexpr (MR > r) {                                                                             \
-    const __m512i comp = _mm512_set1_epi32(int32_t(uint32_t(p.a_rowsum[m + r]) << 7));               \
-    qs8_store16_avx512(p, m + r, n0, nvalid, _mm512_sub_epi32(c##r##0, comp));                       \
-    if (nvalid > 16) qs8_store16_avx512(p, m + r, n0 + 16, nvalid - 16, _mm512_sub_epi32(c##r##1, comp)); \
+// The compensated results go to a block in L1 that the block epilogue (column constants read once
+// for all rows) finishes: at short K the epilogue, not vpdpbusd, is what the kernel spends its time on.
+#define NNSLIM_VNNI_STORE(r)                                                               \
+  if constexpr (MR > r) {                                                                  \
+    const __m512i comp = _mm512_set1_epi32(int32_t(uint32_t(p.a_rowsum[m + r]) << 7));    \
+    _mm512_store_si512(blk + r * kNR, _mm512_sub_epi32(c##r##0, comp));                   \
+    _mm512_store_si512(blk + r * kNR + 16, _mm512_sub_epi32(c##r##1, comp));              \
   }
 
 // noinline: each tile size gets its own register allocation instead of sharing the driver's.
@@ -69,6 +71,7 @@ __attribute__((noinline)) void ukernel(const GemmProblem& p, int m, int panel) {
   const int n0 = panel * kNR;
   const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
   // 128 * rowsum in wrapping arithmetic, like the accumulators.
+  alignas(64) int32_t blk[MR * kNR];
   NNSLIM_VNNI_STORE(0)
   NNSLIM_VNNI_STORE(1)
   NNSLIM_VNNI_STORE(2)
@@ -77,6 +80,7 @@ __attribute__((noinline)) void ukernel(const GemmProblem& p, int m, int panel) {
   NNSLIM_VNNI_STORE(5)
   NNSLIM_VNNI_STORE(6)
   NNSLIM_VNNI_STORE(7)
+  qs8_store_block32_avx512(p, m, MR, n0, nvalid, blk);
 }
 
 // One row (GEMV, the decode shape): two accumulators would leave vpdpbusd latency-bound, so K is
