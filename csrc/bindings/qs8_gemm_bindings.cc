@@ -142,6 +142,27 @@ py::tuple quantize_rows_static(const py::object& x_obj, float scale, int zero_po
   return py::make_tuple(q, s);
 }
 
+py::tuple quantize_nchw_to_nhwc(const py::object& x_obj, float scale, int zero_point, const py::object& isa,
+                                int num_threads) {
+  auto x = checked<float>(x_obj, "x", 4);
+  check_static_qparams(scale, zero_point);
+  checked_threads(num_threads);
+  for (int d = 0; d < 4; ++d) check_int_range(x.shape(d), "x");
+  const int N = int(x.shape(0)), C = int(x.shape(1));
+  const int64_t H = x.shape(2), W = x.shape(3);
+  const Isa target = isa_arg(isa);
+  py::array_t<int8_t> q({py::ssize_t(N), py::ssize_t(H), py::ssize_t(W), py::ssize_t(C)});
+  py::array_t<bool> bad{py::ssize_t(N)};
+  {
+    const float* xp = x.data();
+    int8_t* qp = q.mutable_data();
+    bool* bp = bad.mutable_data();
+    py::gil_scoped_release nogil;
+    qs8_quantize_nchw_images(xp, N, C, H * W, scale, zero_point, qp, bp, target, num_threads);
+  }
+  return py::make_tuple(q, bad);
+}
+
 }  // namespace
 
 py::array conv2d_static(const py::object& x_obj, const py::list& weights, py::tuple kernel, py::tuple stride,
@@ -256,6 +277,9 @@ void bind_qs8_gemm(py::module_& m) {
         py::arg("act_lo") = 0.f, py::arg("act_hi") = 0.f, py::arg("residual_scale") = 1.f,
         py::arg("residual_zero_point") = 0, py::arg("output_scale") = py::none(), py::arg("output_zero_point") = 0,
         "post-op (+ requantization) of columns [col0, col0 + cols) of an NHWC float32 block: int8 node outputs");
+  m.def("qs8_quantize_nchw_to_nhwc", &quantize_nchw_to_nhwc, py::arg("x"), py::arg("scale"), py::arg("zero_point"),
+        py::arg("isa") = py::none(), py::arg("num_threads") = 1,
+        "fp32 NCHW images -> (int8 NHWC, per-image non-finite flags): the entry of an int8 graph");
   m.def("qs8_quantize_rows_static", &quantize_rows_static, py::arg("x"), py::arg("scale"), py::arg("zero_point"),
         py::arg("isa") = py::none(), py::arg("reference") = false,
         "static int8 quantization with one scale / zero point -> (q, row_scales)");

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "../kernels/qs8-quant-nchw/qs8-quant-nchw.h"
 #include "nnslim/conv_io.h"
 
 namespace nnslim {
@@ -45,6 +46,34 @@ void qs8_conv_finish_block(const Qs8GemmConfig& cfg, float* block, size_t ldb, i
   // becomes the zero point, +-Inf saturates (the row quantizer would zero a whole row-block).
   const Requant rq{1.f / io.out_scale, io.out_zero_point};
   cfg.finish_block(block, ldb, rows, cols, io.post, row0, col0, &rq, io.Yq + size_t(row0) * ldy + col0, ldy);
+}
+
+void qs8_quantize_nchw_images(const float* x, int N, int C, int64_t HW, float scale, int32_t zero_point, int8_t* q,
+                              bool* nonfinite, Isa isa, int num_threads) {
+  require_isa(isa);
+  const auto kernel = isa == Isa::avx512vnni || isa == Isa::amx ? nnslim_qs8_quant_nchw__avx512
+                                                                : nnslim_qs8_quant_nchw__scalar;
+  // Chunks of pixels (a multiple of 16: only an image's last chunk has a SIMD tail).
+  constexpr int64_t kChunk = 4096;
+  const int64_t chunks = std::max<int64_t>(1, (HW + kChunk - 1) / kChunk);
+  if (int64_t(N) * chunks > 0x7fffffff) throw std::invalid_argument("qs8_quantize_nchw_images: input too large");
+  const int tasks = int(int64_t(N) * chunks);
+  std::vector<char> bad(size_t(tasks), 0);
+  const float inv = 1.f / scale;
+  parallel_for(tasks, int64_t(N) * HW * C >= (1 << 16) ? num_threads : 1, [&](int t) {
+    const int64_t n = t / chunks, c = t % chunks;
+    const int64_t p0 = c * kChunk, p1 = std::min(HW, p0 + kChunk);
+    bool b = false;
+    if (p1 > p0) kernel(x + n * C * HW, C, HW, p0, p1, inv, zero_point, q + n * HW * C, &b);
+    bad[size_t(t)] = b;
+  });
+  for (int n = 0; n < N; ++n) {
+    bool b = false;
+    for (int64_t c = 0; c < chunks; ++c) b = b || bad[size_t(n * chunks + c)];
+    nonfinite[n] = b;
+    // As the row quantizer does for a row: an image with a non-finite value is all zero point.
+    if (b) std::memset(q + size_t(n) * HW * C, int8_t(zero_point), size_t(HW) * C);
+  }
 }
 
 const int8_t* qs8_pad_input(const int8_t* xq, const Conv2dShape& s, int8_t zp, size_t slack, int num_threads,

@@ -34,6 +34,13 @@ void qs8_quantize_images(const Qs8GemmConfig& cfg, const float* X, int N, int64_
 void qs8_conv_finish_block(const Qs8GemmConfig& cfg, float* block, size_t ldb, int rows, int cols, int64_t row0,
                            int col0, size_t ldy, const ConvIO& io);
 
+// The entry of an int8 graph: N fp32 NCHW images (C planes of HW values each) quantized with one
+// scale / zero point straight into int8 NHWC (q holds N * HW * C bytes). nonfinite[n] = whether image
+// n holds a non-finite value; such an image's bytes are all the zero point. `isa` picks the kernel
+// (AVX-512 for avx512vnni and amx, scalar otherwise).
+void qs8_quantize_nchw_images(const float* x, int N, int C, int64_t HW, float scale, int32_t zero_point, int8_t* q,
+                              bool* nonfinite, Isa isa, int num_threads);
+
 // The int8 NHWC input once more with its zero point around every image (pad_h rows above and below,
 // pad_w columns left and right), so a window's taps are plain strided reads; `slack` bytes of zero
 // point follow the last image (for kernels that read a partial tile past it). Returns xq itself when
