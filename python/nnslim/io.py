@@ -323,6 +323,14 @@ def load(path, model: nn.Module) -> nn.Module:
         from nnslim.graph.nan_guard import guard_nan_images
         from nnslim.quantization.graph_static import graph_report
 
+        stem = meta["graph"].get("int8_entry")
+        if stem is not None:
+            from nnslim.graph.entry import insert_int8_entry
+
+            if stem not in dict(model.named_modules()):
+                raise ValueError(f"{path!r}: the int8 entry's conv {stem!r} is not in the rebuilt graph")
+            insert_int8_entry(model, stem)
+            model.meta["nnslim_graph"]["int8_entry"] = stem
         if meta["graph"].get("nan_guard"):
             guard_nan_images(model)
             model.meta["nnslim_graph"]["nan_guard"] = True

@@ -246,3 +246,60 @@ def test_int8_conv_pickles_and_reloads():
     x = torch.randn(1, 8, 10, 10)
     with torch.no_grad():
         assert torch.equal(pickle.loads(pickle.dumps(q))(x), q(x))
+
+
+def test_int8_entry_quantizes_the_image_once(quantized, tmp_path):
+    """The stem reads an int8 NHWC tensor from one entry node, which also flags non-finite images
+    (no separate float NaN check); the entry survives save / load and matches quantizing in the conv."""
+    from nnslim.graph.entry import quantize_images
+    from nnslim.graph.nan_guard import nan_images
+
+    name, m, q = quantized
+    targets = [n.target for n in q.graph.nodes if n.op == "call_function"]
+    assert targets.count(quantize_images) == 1 and nan_images not in targets
+    assert nnslim.graph_report(q).splitlines()[1].split()[:2] == ["quantize_images", "int8"]
+    stem = q.get_submodule(q.meta["nnslim_graph"]["int8_entry"])
+    x = torch.randn(2, 3, SIZE, SIZE)
+    with torch.no_grad():
+        xq, flags = quantize_images(x, stem.input_scale, stem.input_zero_point)
+        assert xq.dtype == torch.int8 and xq.shape == (2, SIZE, SIZE, 3) and not flags.any()
+        assert torch.equal(stem(xq), stem(x))  # the conv quantizing fp32 itself gives the same bytes
+    path = tmp_path / "entry.nns"
+    nnslim.save(q, path)
+    r = nnslim.load(path, MODELS[name](num_classes=100))
+    assert r.meta["nnslim_graph"]["int8_entry"] == q.meta["nnslim_graph"]["int8_entry"]
+    with torch.no_grad():
+        assert torch.equal(r(x), q(x))
+
+
+def test_int8_entry_bad_input():
+    from nnslim.graph.entry import quantize_images
+
+    one, zero = torch.tensor(0.1), torch.tensor(0, dtype=torch.int32)
+    with pytest.raises(ValueError, match="4-D float"):
+        quantize_images(torch.randn(3, 8, 8), one, zero)
+    with pytest.raises(ValueError, match="4-D float"):
+        quantize_images(torch.zeros(1, 3, 8, 8, dtype=torch.int8), one, zero)
+    xq, flags = quantize_images(torch.randn(1, 3, 8, 8, dtype=torch.float64).permute(0, 1, 3, 2), one, zero)
+    assert xq.shape == (1, 8, 8, 3) and flags.tolist() == [False]
+
+
+def test_input_with_two_consumers_keeps_the_float_entry():
+    """When the image feeds more than the stem conv, the conv quantizes it itself (no entry node)."""
+    class TwoUses(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.fc = nn.Linear(8, 4)
+
+        def forward(self, x):
+            return self.fc(F.adaptive_avg_pool2d(torch.relu(self.conv(x)) + x.mean((1, 2, 3), keepdim=True), 1).flatten(1))
+
+    m = TwoUses().eval()
+    q = nnslim.quantize(m, CFG, calibration_data=[torch.randn(1, 3, 16, 16) for _ in range(4)])
+    assert "int8_entry" not in q.meta["nnslim_graph"]
+    x = torch.randn(2, 3, 16, 16)
+    x[0, 1, 2, 3] = float("nan")
+    with torch.no_grad():
+        y = q(x)
+    assert torch.isnan(y[0]).all() and torch.isfinite(y[1]).all()

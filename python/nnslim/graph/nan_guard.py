@@ -34,14 +34,19 @@ def poison_outputs(out, flags):
 
 
 def guard_nan_images(gm: fx.GraphModule) -> fx.GraphModule:
-    """Inserts nan_images(first input) after the inputs and poison_outputs(...) before the output."""
+    """Inserts nan_images(first input) after the inputs (or uses the int8 entry's flags) and
+    poison_outputs(...) before the output."""
     nodes = list(gm.graph.nodes)
     placeholders = [n for n in nodes if n.op == "placeholder"]
     output = next(n for n in nodes if n.op == "output")
     if not placeholders or any(n.op == "call_function" and n.target is nan_images for n in nodes):
         return gm
-    with gm.graph.inserting_after(placeholders[-1]):
-        flags = gm.graph.call_function(nan_images, (placeholders[0],))
+    from nnslim.graph.entry import entry_flags
+
+    flags = entry_flags(gm)  # an int8 entry already checked the images while quantizing them
+    if flags is None:
+        with gm.graph.inserting_after(placeholders[-1]):
+            flags = gm.graph.call_function(nan_images, (placeholders[0],))
     with gm.graph.inserting_before(output):
         guarded = gm.graph.call_function(poison_outputs, (output.args[0], flags))
     output.args = (guarded,)

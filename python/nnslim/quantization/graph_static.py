@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import operator
 import warnings
 from typing import Dict, Iterable, List, Optional
 
@@ -18,6 +19,7 @@ import torch.nn as nn
 from nnslim._utils import set_submodule
 from nnslim.graph import (GraphCaptureError, capture, fold_batchnorm, fuse_conv_activation, fuse_conv_add,
                           fuse_linear_relu, propagate_shapes)
+from nnslim.graph.entry import insert_int8_entry, quantize_images, stem_for_entry
 from nnslim.graph.fused import FusedConv2d, FusedLinear
 from nnslim.graph.layout import keep_layout
 from nnslim.graph.nan_guard import guard_nan_images
@@ -119,7 +121,11 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
                     set_submodule(gm, consumer, MaxPool2d.from_float(mod))
                 continue
             (mod.set_residual_qparams if as_residual else mod.set_input_qparams)(*qparams)
-    if edges:
+    stem = stem_for_entry(gm)
+    if stem is not None:
+        insert_int8_entry(gm, stem)
+        gm.meta["nnslim_graph"]["int8_entry"] = stem
+    if edges or stem is not None:
         guard_nan_images(gm)
         gm.meta["nnslim_graph"]["nan_guard"] = True
     opaque = gm.meta["nnslim_graph"]["opaque"]  # untraceable submodules: module-by-module conversion inside
@@ -239,6 +245,12 @@ def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
                 why = "layout / no-op"
             else:
                 why = f"{kind}: no int8 kernel"
+        elif n.target is operator.getitem and isinstance(n.args[0], fx.Node) and n.args[0].target is quantize_images:
+            continue  # the entry's two outputs: part of its row
+        elif n.target is quantize_images:
+            rows.append(dict(node=n.name, op="quantize_images", runs="int8",
+                             why="entry: fp32 NCHW -> int8 NHWC, non-finite images flagged"))
+            continue
         elif n.target.__class__.__name__ == "function" and n.target.__module__ == "nnslim.graph.nan_guard":
             continue
         else:
