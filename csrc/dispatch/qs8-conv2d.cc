@@ -126,6 +126,15 @@ bool use_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSha
          s.C % 64 == 0 && B.Kp == B.K && s.stride_w == 1 && s.OW >= 12 && pixels < 0x7fffffff;
 }
 
+}  // namespace
+
+bool qs8_conv_row_taps(const Conv2dShape& s, int packed_k, Isa isa) {
+  return qs8_gemm_config(isa).conv_direct_row && s.groups == 1 && s.dil_w == 1 && int64_t(s.KW) * s.C < 64 &&
+         int64_t(packed_k) == int64_t(s.KH) * 64;
+}
+
+namespace {
+
 void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dShape& s, const PackedB& B,
                       const int8_t* xq, const float* pixel_scale, const float* b_scale, const float* bias, bool relu,
                       bool fused, const Requant& rq, int num_threads) {
@@ -153,6 +162,7 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
     p.Cf = io.Y;  // an int8 output without a fused epilogue never reaches here (AMX fuses it)
   }
   const int kblocks = B.Kp / 64;
+  const bool row_taps = qs8_conv_row_taps(s, B.K, B.isa);
   const int tasks = s.N * s.OH;
   const int64_t work = int64_t(s.N) * s.OH * s.OW * s.Cout * int64_t(B.K);
   // Few output rows (a 12-wide map at batch 1 still has 12) would idle threads: split panels too.
@@ -163,7 +173,8 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
     const int64_t n = rt / s.OH, oh = rt % s.OH;
     std::vector<const int8_t*> tap(static_cast<size_t>(kblocks));
     for (int kb = 0; kb < kblocks; ++kb) {
-      const int k = kb * 64, tp = k / s.C, c0 = k % s.C;
+      // A K block is a 64-channel slice of one tap, or (row taps) a whole tap row from kw = 0.
+      const int k = kb * 64, tp = row_taps ? kb * s.KW : k / s.C, c0 = row_taps ? 0 : k % s.C;
       const int64_t kh = tp / s.KW, kw = tp % s.KW;
       tap[size_t(kb)] = xp + size_t(n) * img_bytes +
                         size_t(((oh * s.stride_h + kh * s.dil_h) * Wp + kw * s.dil_w) * s.C + c0);
@@ -222,6 +233,11 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
   const Requant rq{io.Yq ? 1.f / io.out_scale : 1.f, io.out_zero_point};
 
   // 2a. AMX with 64-channel multiples: straight from a padded copy of the input, no im2col.
+  if (qs8_conv_row_taps(s, B0.K, B0.isa)) {
+    if (io.Yq && !cfg.fuses_requant) throw std::invalid_argument("qs8_conv2d_static: row-tap weights need a fusing kernel");
+    conv_direct_rows(cfg, io, s, B0, xq, pixel_scale, b_scale, bias, relu, fused, rq, num_threads);
+    return;
+  }
   if (use_direct_rows(cfg, io, s, B0, pixels)) {
     conv_direct_rows(cfg, io, s, B0, xq, pixel_scale, b_scale, bias, relu, fused, rq, num_threads);
     return;

@@ -94,3 +94,28 @@ def test_bad_inputs():
         Int8Conv2d.from_float(conv, input_qparams=(0.1, 300))
     with pytest.raises(ValueError, match="padding"):
         Int8Conv2d.from_float(nn.Conv2d(4, 4, 3, padding="same"), input_qparams=(0.1, 0))
+
+
+@pytest.mark.parametrize("k,stride,pad", [(7, 2, 3), (3, 2, 1), (3, 1, 1)])
+def test_rgb_stem_row_taps_equal_im2col(force_isa, k, stride, pad):
+    """On AMX an RGB stem packs row-tap weights (no im2col); it gives exactly the VNNI im2col path's
+    int8 output, and reloads (repack) to the same."""
+    import pickle
+
+    from nnslim._native import C
+
+    if "amx" not in C.cpu_info()["available"]:
+        pytest.skip("row taps run on AMX only")
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 40, k, stride, pad)
+    x = torch.randn(2, 3, 37, 45)
+    outs = {}
+    for isa in ("amx", "avx512_vnni"):
+        force_isa(isa)
+        m = Int8Conv2d.from_float(conv, input_qparams=(0.03, -2))
+        m.set_output_qparams(0.05, 4)
+        assert m._row_taps() == (isa == "amx")
+        outs[isa] = m(x)
+        if isa == "amx":
+            assert torch.equal(pickle.loads(pickle.dumps(m))(x), outs[isa])
+    assert torch.equal(outs["amx"], outs["avx512_vnni"])

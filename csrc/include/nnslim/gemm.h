@@ -140,6 +140,13 @@ struct Conv2dShape {
 // group, each (Cout / groups) x (KH * KW * C / groups) in (kh, kw, c) order. Padding reads the input
 // zero point. `bias` has the zero-point term folded in, as for the linear layer. A non-finite value
 // in an fp32 input image makes that image's whole output NaN (int8 inputs carry no NaN).
+// "Row taps": convs over few channels (KW * C < 64, the RGB stems) on ISAs with a direct row path
+// (AMX) may pack their weights as KH blocks of 64, block kh holding tap row kh's KW * C weights in
+// (kw, c) order, then zeros. Every block is then one 64-byte read of the zero-point-padded input at
+// the window's start, so the conv needs no im2col (the extra bytes read meet zero weights).
+// A packed K of KH * 64 with KW * C < 64 can only mean this layout.
+bool qs8_conv_row_taps(const Conv2dShape& s, int packed_k, Isa isa);
+
 struct ConvIO;
 void qs8_conv2d_static(const ConvIO& io, const Conv2dShape& s, const PackedB* const* group_weights,
                        const float* b_scale, const float* bias, bool relu, int num_threads);

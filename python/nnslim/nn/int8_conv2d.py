@@ -161,6 +161,13 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
                 g, cout_g = self.groups, self.out_channels // self.groups
                 if self.depthwise:
                     packed = _native.C.PackedQs8DwWeights(self.weight_int8[:, 0].contiguous().numpy())
+                elif self._row_taps():
+                    # Few input channels on AMX (RGB stems): K block kh = tap row kh's kw * c weights, then
+                    # zeros to 64; the kernel reads each block straight from the padded input, no im2col.
+                    kh, kw = self.kernel_size
+                    w = torch.zeros(self.out_channels, kh, 64, dtype=torch.int8)
+                    w[:, :, :kw * self.in_channels] = self.weight_int8.permute(0, 2, 3, 1).reshape(self.out_channels, kh, -1)
+                    packed = [_native.C.PackedQs8Weights(w.reshape(self.out_channels, -1).numpy(), "amx")]
                 else:
                     # (out, in/g, kh, kw) -> per group (out/g, kh * kw * in/g): the (kh, kw, c) order of NHWC im2col rows.
                     w = self.weight_int8.permute(0, 2, 3, 1).reshape(self.out_channels, -1)
@@ -175,6 +182,13 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
                 self._packed_run = self._bind_kernel(packed)
                 self._packed = packed
             return self._packed
+
+    def _row_taps(self) -> bool:
+        """Whether this conv packs row-tap weights (qs8_conv_row_taps in gemm.h): AMX selected, one
+        group, kw * in_channels < 64, no W dilation, and a kernel window of more than one pixel."""
+        kh, kw = self.kernel_size
+        return _native.C.selected_isa() == "amx" and self.groups == 1 and kw * self.in_channels < 64 and \
+            self.dilation[1] == 1 and kh * kw > 1
 
     def _bind_kernel(self, packed):
         """fn(x_nhwc, residual_or_None, num_threads) -> numpy output, with every other argument bound."""
