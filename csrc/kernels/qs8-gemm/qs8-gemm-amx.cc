@@ -120,20 +120,22 @@ void nnslim_qs8_gemm_pack__amx(const int8_t* B, int N, int K, PackedB* out) {
 }
 
 namespace {
-// A zeroed byte buffer with internal linkage. std::vector here would instantiate inline code (e.g.
-// vector<int8_t>::_M_fill_assign) that baseline files instantiate too; the linker keeps one copy,
-// and if it keeps this AMX-compiled one the scalar path runs AVX-512 code (SIGILL on older CPUs).
-struct ZeroedBytes {
+// Rows copied out of A for a block shorter than a tile, with internal linkage. std::vector here would
+// instantiate inline code (e.g. vector<int8_t>::_M_fill_assign) that baseline files instantiate too;
+// the linker keeps one copy, and if it keeps this AMX-compiled one the scalar path runs AVX-512 code
+// (SIGILL on older CPUs). Zeroed when it grows, never after: the rows past the block's own hold
+// earlier rows (initialized garbage whose results are computed and never stored).
+struct TailRows {
   int8_t* p = nullptr;
   size_t n = 0;
-  ~ZeroedBytes() { delete[] p; }
+  ~TailRows() { delete[] p; }
   int8_t* get(size_t size) {
     if (size > n) {
       delete[] p;
       p = new int8_t[size];
       n = size;
+      std::memset(p, 0, size);
     }
-    std::memset(p, 0, size);
     return p;
   }
 };
@@ -147,28 +149,33 @@ void nnslim_qs8_gemm__amx(const GemmProblem& p, int m0, int m1, int p0, int p1) 
   // tile right after its tilestored stalls on the store (measured ~2x per tile at short K).
   constexpr int kGroup = 8;
   alignas(64) int32_t c[kGroup * kMR * kNR];
-  ZeroedBytes tail;  // zero-padded copy of a partial 32-row block
+  static thread_local TailRows tail;  // a copy of the rows of a block's last partial 16-row tile
   load_tile_config();
   for (int m = m0; m < m1; m += kMR) {
     const int rows = m1 - m < kMR ? m1 - m : kMR;
+    // A 32-row block as one 32-row tile pair or, when partial, as up to two 16-row tiles: the full
+    // one read in place, only the partial one (< 16 rows) copied. (Zero-padding a partial 32-row
+    // block copied up to 32 rows x K: at 7x7 maps, 49 = 32 + 17 rows, that cost ~25% of a
+    // 512-channel 3x3 conv.)
     const int8_t* a = p.A + m * p.lda + p.k0;
-    size_t lda = p.lda;
-    const bool half = rows <= 16;
-    if (rows < (half ? 16 : kMR)) {
-      int8_t* t = tail.get(size_t(half ? 16 : kMR) * klen);
-      for (int r = 0; r < rows; ++r) std::memcpy(t + size_t(r) * klen, a + r * p.lda, klen);
-      a = t;
-      lda = klen;
+    const int full16 = rows == kMR ? 0 : rows / 16, rest = rows == kMR ? 0 : rows % 16;
+    const int8_t* a_rest = nullptr;
+    if (rest) {
+      int8_t* t = tail.get(size_t(16) * klen);
+      for (int r = 0; r < rest; ++r) std::memcpy(t + size_t(r) * klen, a + (full16 * 16 + r) * p.lda, klen);
+      a_rest = t;
     }
     for (int g0 = p0; g0 < p1; g0 += kGroup) {
       const int g1 = p1 - g0 < kGroup ? p1 : g0 + kGroup;
       for (int panel = g0; panel < g1; ++panel) {
         const uint8_t* w = B.data + size_t(panel) * B.bytes_per_panel + size_t(p.k0 / 4) * 4 * kNR;
         int32_t* cp = c + size_t(panel - g0) * kMR * kNR;
-        if (half)
-          ukernel16(MatrixRows{a}, lda, w, kblocks, cp);
-        else
-          ukernel(MatrixRows{a}, lda, w, kblocks, cp);
+        if (rows == kMR) {
+          ukernel(MatrixRows{a}, p.lda, w, kblocks, cp);
+          continue;
+        }
+        if (full16) ukernel16(MatrixRows{a}, p.lda, w, kblocks, cp);
+        if (rest) ukernel16(MatrixRows{a_rest}, klen, w, kblocks, cp + full16 * 16 * kNR);
       }
       for (int panel = g0; panel < g1; ++panel) {
         const int32_t* cp = c + size_t(panel - g0) * kMR * kNR;
