@@ -1,11 +1,14 @@
-// Python bindings of the fp32 NCHW max pool (and its reference) and the int8 NHWC max pool.
+// Python bindings of the fp32 NCHW max pool (and its reference), the int8 NHWC max pool and the int8
+// NHWC global average pool.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <stdexcept>
 
 #include "checks.h"
+#include "nnslim/gavgpool.h"
 #include "nnslim/maxpool.h"
 
 namespace nnslim {
@@ -72,9 +75,33 @@ py::array_t<int8_t> maxpool_nhwc_py(const py::object& x_obj, std::pair<int, int>
   return y;
 }
 
+py::array_t<float> gavgpool_nhwc_py(const py::object& x_obj, float scale, int zero_point, const py::object& isa,
+                                    int num_threads) {
+  auto x = checked<int8_t>(x_obj, "x", 4);
+  if (!(scale > 0.f) || !std::isfinite(scale)) throw py::value_error("scale: expected a finite positive float");
+  if (zero_point < -128 || zero_point > 127) throw py::value_error("zero_point: expected an int in [-128, 127]");
+  const Isa target = isa_arg(isa);
+  checked_threads(num_threads);
+  const int64_t HW = int64_t(x.shape(1)) * x.shape(2);
+  if (x.shape(0) > 0x7fffffff || x.shape(3) > 0x7fffffff) throw py::value_error("x: too large");
+  if (HW < 1 || HW > (int64_t(1) << 23)) throw py::value_error("x: expected 1 <= H * W <= 2^23");
+  const int N = int(x.shape(0)), C = int(x.shape(3));
+  py::array_t<float> y({x.shape(0), x.shape(3)});
+  const int8_t* xp = x.data();
+  float* yp = y.mutable_data();
+  if (N > 0 && C > 0) {
+    py::gil_scoped_release nogil;
+    qs8_global_avgpool_nhwc(xp, N, HW, C, scale, zero_point, yp, target, num_threads);
+  }
+  return y;
+}
+
 }  // namespace
 
 void bind_pool(py::module_& m) {
+  m.def("qs8_global_avgpool_nhwc", &gavgpool_nhwc_py, py::arg("x"), py::arg("scale"), py::arg("zero_point"),
+        py::arg("isa") = py::none(), py::arg("num_threads") = 1,
+        "int8 NHWC (N, H, W, C) -> fp32 (N, C) channel means, dequantized: an int8 edge's global average pool");
   m.def("qs8_maxpool2d_nhwc", &maxpool_nhwc_py, py::arg("x"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding") = std::pair<int, int>{0, 0}, py::arg("dilation") = std::pair<int, int>{1, 1},
         py::arg("ceil_mode") = false, py::arg("isa") = py::none(), py::arg("num_threads") = 1,

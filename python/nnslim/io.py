@@ -238,8 +238,9 @@ def _compatible(saved_type: str, module: nn.Module) -> bool:
 
 
 
-def _check_table(path, meta: dict, model: nn.Module) -> None:
-    """Every table entry names a known type and a compatible submodule of ``model``."""
+def _check_table(path, meta: dict, model: nn.Module, graph_added=()) -> None:
+    """Every table entry names a known type and a compatible submodule of ``model`` (entries named in
+    ``graph_added`` are modules the graph passes create, checked once the graph is rebuilt)."""
     current = dict(model.named_modules())
     if not isinstance(meta["modules"], dict):
         raise ValueError(f"{path!r}: corrupt module table (expected a mapping)")
@@ -249,6 +250,8 @@ def _check_table(path, meta: dict, model: nn.Module) -> None:
         if entry.get("type") not in _REBUILDABLE:
             raise ValueError(f"{path!r}: module {fqn!r} has type {entry.get('type')!r}, unknown to this nnslim")
         mod = current.get(fqn)
+        if mod is None and fqn in graph_added:
+            continue
         if mod is None:
             raise ValueError(f"{path!r} does not match the model: it has no submodule {fqn!r}")
         if not _compatible(entry["type"], mod):
@@ -258,15 +261,16 @@ def _check_table(path, meta: dict, model: nn.Module) -> None:
 
 def _rebuild_graph(path, model: nn.Module, graph: dict) -> nn.Module:
     from nnslim.graph import GraphCaptureError
-    from nnslim.quantization.graph_static import GRAPH_PASSES, build_graph
+    from nnslim.quantization.graph_static import KNOWN_PASS_LISTS, build_graph
 
-    if list(graph.get("passes", [])) != list(GRAPH_PASSES):
+    passes = tuple(graph.get("passes", []))
+    if passes not in KNOWN_PASS_LISTS:
         raise ValueError(f"{path!r}: graph passes {graph.get('passes')} are unknown to this nnslim "
-                         f"(it runs {list(GRAPH_PASSES)})")
+                         f"(it knows {[list(p) for p in KNOWN_PASS_LISTS]})")
     model.eval()
     try:
         with torch.no_grad():
-            return build_graph(model, torch.zeros(graph["input_shape"]))
+            return build_graph(model, torch.zeros(graph["input_shape"]), passes)
     except (GraphCaptureError, RuntimeError, ValueError) as exc:
         raise ValueError(f"{path!r} holds a graph-converted model that cannot be rebuilt from this "
                          f"{type(model).__name__}: {exc}") from exc
@@ -281,7 +285,10 @@ def load(path, model: nn.Module) -> nn.Module:
     tensors, meta = read_file(path)
     _register_dropins()
     if "graph" in meta:
-        _check_table(path, meta, model)
+        # Top-level modules that only the float passes create (global_pool_module's pools).
+        table = meta["modules"] if isinstance(meta.get("modules"), dict) else {}
+        added = {fqn for fqn in table if "." not in fqn and fqn.startswith("global_pool")}
+        _check_table(path, meta, model, added)
         model = _rebuild_graph(path, model, meta["graph"])
     _check_table(path, meta, model)
     current = dict(model.named_modules())

@@ -51,7 +51,13 @@ def test_accuracy_and_every_conv_int8(quantized):
     rows = q.meta["nnslim_report"]
     assert sum(r["runs"] == "int8" for r in rows) >= n_conv
     text = nnslim.graph_report(q)
-    assert "fused" in text and "no int8 kernel" in text
+    assert "fused" in text
+    fp32 = {r["why"] for r in rows if r["runs"] == "fp32"}
+    if name == "mobilenet_v3_large":  # squeeze-excite multiplies and the head's Hardswish stay fp32
+        assert "mul: no int8 kernel" in fp32
+    else:  # everything but layout ops runs int8, the head's global pool included
+        assert fp32 <= {"layout / no-op"}, fp32
+        assert "global average pool, int8 in, fp32 out" in text
     if name.startswith("mobilenet"):
         assert any(c.depthwise for c in q.modules() if isinstance(c, Int8Conv2d))
         assert "depthwise kernel" in text
@@ -303,3 +309,36 @@ def test_input_with_two_consumers_keeps_the_float_entry():
     with torch.no_grad():
         y = q(x)
     assert torch.isnan(y[0]).all() and torch.isfinite(y[1]).all()
+
+
+def test_head_global_pool_reads_the_int8_edge(quantized):
+    """The global average pool before the classifier (module or functional form) reads the last
+    conv's int8 output and returns the same fp32 means as pooling the dequantized tensor."""
+    from nnslim.nn import AdaptiveAvgPool2d
+
+    name, m, q = quantized
+    pools = [(fqn, mod) for fqn, mod in q.named_modules() if isinstance(mod, AdaptiveAvgPool2d) and mod.int8_input]
+    assert len(pools) == 1, name
+    pool = pools[0][1]
+    xq = torch.randint(-128, 128, (2, 3, 4, 16), dtype=torch.int8)
+    want = ((xq.float() - float(pool.input_zero_point)) * float(pool.input_scale)).mean((1, 2))
+    torch.testing.assert_close(pool(xq).flatten(1), want, rtol=1e-6, atol=1e-6)
+
+
+def test_load_accepts_the_previous_pass_list(tmp_path):
+    """Files record the float passes they were built with; load() runs that list (one without
+    global_pool_module, from the previous release, still loads) and refuses an unknown one."""
+    from nnslim.quantization.graph_static import GRAPH_PASSES
+
+    m = _model("resnet18")
+    q = nnslim.quantize(m, CFG, calibration_data=_calib(2))
+    x = torch.randn(1, 3, SIZE, SIZE)
+    q.meta["nnslim_graph"]["passes"] = list(GRAPH_PASSES[:4])
+    nnslim.save(q, tmp_path / "old.nns")
+    r = nnslim.load(tmp_path / "old.nns", MODELS["resnet18"](num_classes=100))
+    with torch.no_grad():
+        assert torch.equal(r(x), q(x))
+    q.meta["nnslim_graph"]["passes"] = ["fold_batchnorm", "from_the_future"]
+    nnslim.save(q, tmp_path / "new.nns")
+    with pytest.raises(ValueError, match="unknown to this nnslim"):
+        nnslim.load(tmp_path / "new.nns", MODELS["resnet18"](num_classes=100))

@@ -186,3 +186,28 @@ def test_fuse_linear_relu_only_relu_and_single_use():
     gm = _run_passes(Head().eval(), torch.randn(3, 6), fuse_linear_relu)
     assert gm.nnslim_fused_linear_relu == 1
     assert isinstance(gm.a, FusedLinear) and gm.a.relu and not isinstance(gm.b, FusedLinear)
+
+
+@pytest.mark.parametrize("call", [lambda x: F.adaptive_avg_pool2d(x, 1), lambda x: F.adaptive_avg_pool2d(x, (1, 1)),
+                                  lambda x: F.adaptive_avg_pool2d(x, output_size=(1, 1))])
+def test_global_pool_module_every_form(call):
+    from nnslim.graph import global_pool_module
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3)
+
+        def forward(self, x):
+            return call(self.conv(x)).flatten(1) + F.adaptive_avg_pool2d(x, 2).flatten(1).sum(1, keepdim=True)
+
+    m = Head().eval()
+    gm = global_pool_module(capture(m))
+    pools = [n for n in gm.graph.nodes if n.op == "call_module" and isinstance(gm.get_submodule(n.target),
+                                                                               nn.AdaptiveAvgPool2d)]
+    assert [n.target for n in pools] == ["global_pool"] and gm.nnslim_global_pool_modules == 1
+    # the (2, 2) pool is not global: it stays a function call
+    assert sum(n.op == "call_function" and n.target is F.adaptive_avg_pool2d for n in gm.graph.nodes) == 1
+    x = torch.randn(2, 3, 9, 9)
+    with torch.no_grad():
+        assert torch.equal(gm(x), m(x))

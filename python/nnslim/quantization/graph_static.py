@@ -18,18 +18,26 @@ import torch.nn as nn
 
 from nnslim._utils import set_submodule
 from nnslim.graph import (GraphCaptureError, capture, fold_batchnorm, fuse_conv_activation, fuse_conv_add,
-                          fuse_linear_relu, propagate_shapes)
+                          fuse_linear_relu, global_pool_module, propagate_shapes)
 from nnslim.graph.entry import insert_int8_entry, quantize_images, stem_for_entry
 from nnslim.graph.fused import FusedConv2d, FusedLinear
 from nnslim.graph.layout import keep_layout
 from nnslim.graph.nan_guard import guard_nan_images
+from nnslim.nn.avg_pool2d import AdaptiveAvgPool2d
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_linear import Int8Linear
 from nnslim.nn.max_pool2d import MaxPool2d
 from nnslim.quantization.calibrate import batch_input, calibrate
 from nnslim.quantization.config import Int8StaticConfig
 
-GRAPH_PASSES = ("fold_batchnorm", "fuse_conv_add", "fuse_conv_activation", "fuse_linear_relu")
+# The float passes build_graph runs, in order; a saved model records the list it was built with and
+# load() runs exactly that list, so files from an nnslim with fewer passes still rebuild.
+PASSES = {"fold_batchnorm": fold_batchnorm, "fuse_conv_add": fuse_conv_add,
+          "fuse_conv_activation": fuse_conv_activation, "fuse_linear_relu": fuse_linear_relu,
+          "global_pool_module": global_pool_module}
+GRAPH_PASSES = ("fold_batchnorm", "fuse_conv_add", "fuse_conv_activation", "fuse_linear_relu", "global_pool_module")
+# Every list an nnslim release has recorded (older first): what load() accepts.
+KNOWN_PASS_LISTS = (GRAPH_PASSES[:4], GRAPH_PASSES)
 
 
 def _eligible(module: nn.Module) -> bool:
@@ -58,18 +66,19 @@ def _calibration_batches(data, num_batches: Optional[int]) -> List[torch.Tensor]
     return batches
 
 
-def build_graph(model: nn.Module, example_input: torch.Tensor) -> fx.GraphModule:
+def build_graph(model: nn.Module, example_input: torch.Tensor, passes=GRAPH_PASSES) -> fx.GraphModule:
     """The float graph every int8 conversion (and nnslim.load) starts from: captured, BatchNorms folded,
-    adds and activations fused, with ``model``'s module layout. Deterministic in the architecture, so
-    load() rebuilds the same graph. ``model`` becomes part of the result (its modules are shared)."""
+    adds and activations fused, global pools made modules, with ``model``'s module layout. Deterministic
+    in the architecture and ``passes``, so load() rebuilds the same graph. ``model`` becomes part of
+    the result (its modules are shared)."""
+    if tuple(passes) not in KNOWN_PASS_LISTS:
+        raise ValueError(f"passes: expected one of {[list(p) for p in KNOWN_PASS_LISTS]}, got {list(passes)}")
     gm = capture(model)
     propagate_shapes(gm, example_input)
-    fold_batchnorm(gm)
-    fuse_conv_add(gm)
-    fuse_conv_activation(gm)
-    fuse_linear_relu(gm)
+    for name in passes:
+        PASSES[name](gm)
     keep_layout(gm, model)
-    gm.meta["nnslim_graph"] = {"passes": list(GRAPH_PASSES), "input_shape": list(example_input.shape),
+    gm.meta["nnslim_graph"] = {"passes": list(passes), "input_shape": list(example_input.shape),
                        "opaque": list(gm.meta.get("nnslim_opaque", []))}
     return gm
 
@@ -120,6 +129,12 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
                 if type(mod) is not MaxPool2d:
                     set_submodule(gm, consumer, MaxPool2d.from_float(mod))
                 continue
+            if as_residual == "avgpool":  # int8 in, fp32 means out
+                if type(mod) is not AdaptiveAvgPool2d:
+                    mod = AdaptiveAvgPool2d.from_float(mod)
+                    set_submodule(gm, consumer, mod)
+                mod.set_input_qparams(*qparams)
+                continue
             (mod.set_residual_qparams if as_residual else mod.set_input_qparams)(*qparams)
     stem = stem_for_entry(gm)
     if stem is not None:
@@ -149,10 +164,22 @@ def _int8_pool(gm: fx.GraphModule, n: fx.Node, calls: Dict[str, int]) -> bool:
     return type(m) in (nn.MaxPool2d, MaxPool2d) and not m.return_indices
 
 
+def _int8_global_pool(gm: fx.GraphModule, n: fx.Node, src: fx.Node, calls: Dict[str, int]) -> bool:
+    """A global average pool (module form) that can read the int8 edge from ``src``: the int8 sums
+    dequantize into the fp32 means the head after it needs."""
+    if n.op != "call_module" or calls.get(n.target) != 1 or n.args != (src,) or n.kwargs:
+        return False
+    m = gm.get_submodule(n.target)
+    size = m.output_size if isinstance(m, nn.AdaptiveAvgPool2d) else None
+    sizes = (size, size) if isinstance(size, int) else tuple(size or ())
+    return type(m) in (nn.AdaptiveAvgPool2d, AdaptiveAvgPool2d) and sizes == (1, 1)
+
+
 def int8_edges(gm: fx.GraphModule) -> Dict[str, List]:
     """producer fqn -> [(consumer fqn, as_residual)] for every Int8Conv2d whose output feeds only
-    Int8Conv2d inputs or fused residuals (each module called once), directly or through max pools:
-    those edges can stay int8. A pool on the way is listed as (pool fqn, None), before its consumers."""
+    Int8Conv2d inputs, fused residuals or global average pools (each module called once), directly or
+    through max pools: those edges can stay int8. A max pool on the way is listed as (pool fqn, None),
+    before its consumers; a global average pool as (pool fqn, "avgpool")."""
     calls: Dict[str, int] = {}
     for n in gm.graph.nodes:
         if n.op == "call_module":
@@ -166,6 +193,9 @@ def int8_edges(gm: fx.GraphModule) -> Dict[str, List]:
                 if not inner:
                     return None
                 uses += [(u.target, None)] + inner
+                continue
+            if _int8_global_pool(gm, u, node, calls):
+                uses.append((u.target, "avgpool"))
                 continue
             if u.op != "call_module" or not isinstance(gm.get_submodule(u.target), Int8Conv2d) or calls[u.target] != 1:
                 return None
@@ -236,6 +266,9 @@ def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
                 continue
             if isinstance(m, MaxPool2d) and _on_int8_edge(gm, n):
                 rows.append(dict(node=n.name, op=kind, runs="int8", why="max pool on the int8 edge"))
+                continue
+            if isinstance(m, AdaptiveAvgPool2d) and m.int8_input:
+                rows.append(dict(node=n.name, op=kind, runs="int8", why="global average pool, int8 in, fp32 out"))
                 continue
             if n.target in opaque:
                 why = "untraceable submodule, converted module by module"

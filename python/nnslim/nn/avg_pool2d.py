@@ -1,0 +1,83 @@
+"""AdaptiveAvgPool2d: nn.AdaptiveAvgPool2d that also reads an int8 graph edge.
+
+On an int8 edge (whole-model int8_static: the last conv before a CNN's classifier head) a global
+pool (output_size 1) takes the int8 NHWC tensor of the previous node and returns the fp32 channel
+means, dequantized, shaped (N, C, 1, 1) like torch's: csrc/kernels/qs8-gavgpool/ sums exactly in
+int32, so the conv before it writes 1 byte per value instead of 4 and torch's pool never runs.
+Float inputs run torch's pool unchanged."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from nnslim import _native
+from nnslim.nn import _torch_ops
+
+
+def _is_global(output_size) -> bool:
+    sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    return all(v == 1 for v in sizes)
+
+
+class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
+    """Drop-in for ``nn.AdaptiveAvgPool2d`` (an nn.AdaptiveAvgPool2d subclass). ``int8_input=True``
+    (global pools only) adds ``input_scale`` / ``input_zero_point`` buffers: the qparams of the int8
+    NHWC tensor it is then called with."""
+
+    def __init__(self, output_size, int8_input: bool = False):
+        super().__init__(output_size)
+        self.int8_input = bool(int8_input)
+        if self.int8_input:
+            if not _is_global(output_size):
+                raise ValueError(f"output_size: an int8 input needs a global pool (1), got {output_size!r}")
+            self.register_buffer("input_scale", torch.tensor(1.0))
+            self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int32))
+        self._op_handle = _torch_ops.register(self)
+
+    @classmethod
+    def from_float(cls, pool: nn.AdaptiveAvgPool2d) -> "AdaptiveAvgPool2d":
+        if not isinstance(pool, nn.AdaptiveAvgPool2d):
+            raise TypeError(f"AdaptiveAvgPool2d.from_float expects an nn.AdaptiveAvgPool2d, got {type(pool).__name__}")
+        return cls(pool.output_size)
+
+    def init_kwargs(self) -> dict:
+        size = self.output_size
+        return dict(output_size=size if isinstance(size, int) else tuple(size), int8_input=self.int8_input)
+
+    def set_input_qparams(self, scale: float, zero_point: int) -> None:
+        """Makes the pool read int8 NHWC tensors with these qparams (another int8 node's output)."""
+        if not (scale > 0 and scale < float("inf")) or not -128 <= int(zero_point) <= 127:
+            raise ValueError(f"input qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
+        if not self.int8_input:
+            if not _is_global(self.output_size):
+                raise ValueError(f"set_input_qparams: an int8 input needs a global pool (1), got {self.output_size!r}")
+            self.int8_input = True
+            self.register_buffer("input_scale", torch.tensor(1.0))
+            self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int32))
+        self.input_scale.fill_(float(scale))
+        self.input_zero_point.fill_(int(zero_point))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(x, torch.Tensor) and x.dtype == torch.int8:
+            if not self.int8_input:
+                raise ValueError("AdaptiveAvgPool2d: int8 input, but no input qparams (set_input_qparams)")
+            if x.dim() != 4 or not x.is_contiguous() or x.device.type != "cpu":
+                raise ValueError("AdaptiveAvgPool2d: an int8 input must be a contiguous CPU NHWC tensor (another "
+                                 f"int8 node's output), got shape {tuple(x.shape)}")
+            return _torch_ops.forward(self, x)
+        return super().forward(x)
+
+    def _fake_output(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_empty(x.shape[0], x.shape[3], 1, 1, dtype=torch.float32)
+
+    def _forward_impl(self, x: torch.Tensor) -> torch.Tensor:
+        y = _native.C.qs8_global_avgpool_nhwc(x.numpy(), float(self.input_scale), int(self.input_zero_point),
+                                              num_threads=_native.num_threads())
+        return torch.from_numpy(y).view(x.shape[0], x.shape[3], 1, 1)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._op_handle = _torch_ops.register(self)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", int8 NHWC input (qs8-gavgpool)" if self.int8_input else "")
