@@ -342,4 +342,7 @@ def load(path, model: nn.Module) -> nn.Module:
             guard_nan_images(model)
             model.meta["nnslim_graph"]["nan_guard"] = True
         model.meta["nnslim_report"] = graph_report(model)
+        from nnslim.graph.lowered import lower
+
+        lower(model)
     return model

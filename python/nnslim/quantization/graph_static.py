@@ -22,6 +22,7 @@ from nnslim.graph import (GraphCaptureError, capture, fold_batchnorm, fuse_conv_
 from nnslim.graph.entry import insert_int8_entry, quantize_images, stem_for_entry
 from nnslim.graph.fused import FusedConv2d, FusedLinear
 from nnslim.graph.layout import keep_layout
+from nnslim.graph.lowered import lower
 from nnslim.graph.nan_guard import guard_nan_images
 from nnslim.nn.avg_pool2d import AdaptiveAvgPool2d
 from nnslim.nn.int8_conv2d import Int8Conv2d
@@ -153,7 +154,7 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
             for name in opaque:
                 quantize(gm.get_submodule(name), dataclasses.replace(config, graph=False), calibration_data=seen[name])
     gm.meta["nnslim_report"] = graph_report(gm)
-    return gm
+    return lower(gm)
 
 
 def _int8_pool(gm: fx.GraphModule, n: fx.Node, calls: Dict[str, int]) -> bool:
