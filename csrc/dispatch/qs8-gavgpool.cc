@@ -19,7 +19,9 @@ void qs8_global_avgpool_nhwc(const int8_t* x, int N, int64_t HW, int C, float sc
   const int blocks = (C + kBlock - 1) / kBlock;
   if (int64_t(N) * blocks > 0x7fffffff) throw std::invalid_argument("qs8_global_avgpool_nhwc: N * C too large");
   const float hw_f = float(HW);
-  parallel_for(N * blocks, int64_t(N) * HW * C >= (1 << 16) ? num_threads : 1, [&](int t) {
+  // Threads from 16K values: the input is usually the previous conv's output, written half by each
+  // core (static schedule), so each thread's channel blocks are mostly already in its own L2.
+  parallel_for(N * blocks, int64_t(N) * HW * C >= (1 << 14) ? num_threads : 1, [&](int t) {
     const int n = t / blocks, c0 = (t % blocks) * kBlock, cn = std::min(kBlock, C - c0);
     int32_t sum[kBlock];
     kernel(x + size_t(n) * HW * C + c0, HW, cn, size_t(C), sum);
