@@ -56,3 +56,23 @@ def test_direct_conv_nan_image(isa):
     y = _conv(isa, x, w, ws, b, 3, 1, 1, 1)
     assert np.isnan(y[1]).all() and np.isfinite(y[0]).all()
     assert np.array_equal(_bits(y), _bits(_conv("scalar", x, w, ws, b, 3, 1, 1, 1)))
+
+
+@pytest.mark.parametrize("bias_scale,ws_scale", [(1.0, 1.0), (1e25, 1.0), (1.0, 1e22), (np.inf, 1.0)])
+def test_int8_output_epilogue_finite_shortcut_and_its_fallback(isa, bias_scale, ws_scale):
+    """The SIMD epilogues skip NaN / infinity handling only when bounded scales and biases make every
+    value finite; huge or infinite biases and scales take the full path: bytes equal scalar's either way."""
+    rng = np.random.default_rng(11)
+    for cin, k, p in ((64, 3, 1), (24, 1, 0)):  # the direct / AMX path and a short-K (VNNI) GEMM
+        x = rng.integers(-128, 128, (1, 14, 14, cin), dtype=np.int8)
+        w = rng.integers(-128, 128, (40, k * k * cin), dtype=np.int8)
+        ws = ((rng.random(40) * 0.01 + 1e-3) * ws_scale).astype(np.float32)
+        b = (rng.standard_normal(40) * bias_scale).astype(np.float32)
+        b[::7] = 0.5
+        res = rng.integers(-128, 128, (1, 14, 14, 40), dtype=np.int8)
+        for kw in (dict(relu=True, output_scale=0.05, output_zero_point=3),
+                   dict(residual=res, residual_scale=0.02, activation="clamp", act_lo=0.0, act_hi=6.0,
+                        output_scale=0.07)):
+            want = _conv("scalar", x, w, ws, b, k, 1, p, 1, **kw)
+            got = _conv(isa, x, w, ws, b, k, 1, p, 1, **kw)
+            assert np.array_equal(got, want), (cin, kw)

@@ -68,6 +68,16 @@ inline __m128i finish_requant512(__m512 y, const Requant& rq) {
   return _mm512_cvtsepi32_epi8(q);  // signed saturation = the clamp to [-128, 127]
 }
 
+// finish_requant512 for values known to be finite (no NaN to zero, no infinity to clamp first): the
+// same result on such values with three fewer instructions.
+inline __m128i finish_requant512_finite(__m512 y, const Requant& rq) {
+  const __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(y, _mm512_set1_ps(rq.inv_scale)),
+                                               _mm512_set1_ps(-ref::kStaticClamp)),
+                                 _mm512_set1_ps(ref::kStaticClamp));
+  const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(t), _mm512_set1_epi32(rq.zero_point));
+  return _mm512_cvtsepi32_epi8(q);
+}
+
 }  // namespace
 }  // namespace nnslim
 #endif  // __AVX512F__

@@ -3,6 +3,8 @@
 #pragma once
 #include <immintrin.h>
 
+#include <cmath>
+
 #include "../common/finish-avx512-inl.h"
 #include "qs8-gemm.h"
 
@@ -40,7 +42,32 @@ inline void qs8_store16_avx512(const GemmProblem& p, int m, int n, int nvalid, _
 // as qs8_store16_avx512 value by value, with everything that depends only on the column (weight
 // scale, bias, masks, the activation's kind and constants) read once per block instead of once per
 // 16 values. At short K the epilogue costs as much as the tile work, so this matters.
-template <Activation A>
+// Whether every value a block's epilogue computes is finite whatever the int32 accumulators hold:
+// |acc| < 2^31, so |acc * a_scale * b_scale + bias| stays far below FLT_MAX for bounded finite scales
+// and biases, and an int8 residual adds at most 128 * res_scale; the activations keep finite values
+// finite. Then the requantizer needs no NaN / infinity handling.
+inline bool qs8_block_is_finite(const GemmProblem& p, int m0, int rows, int n0, __mmask16 mk0, __mmask16 mk1) {
+  constexpr float kBound = 1e20f;
+  const PostOp& op = *p.post;
+  if (op.residual || (op.residual_q && !(op.res_scale <= kBound))) return false;
+  for (int r = 0; r < rows; ++r)
+    if (!(std::fabs(p.a_scale[m0 + r]) <= kBound)) return false;  // NaN fails too
+  const __m512 bound = _mm512_set1_ps(kBound), sign = _mm512_set1_ps(-0.f);
+  auto small = [&](const float* v) {
+    const __m512 x0 = _mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(mk0, v));
+    const __m512 x1 = _mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(mk1, v + 16));
+    return (_mm512_mask_cmp_ps_mask(mk0, x0, bound, _CMP_NLE_UQ) | _mm512_mask_cmp_ps_mask(mk1, x1, bound, _CMP_NLE_UQ)) == 0;
+  };
+  return small(p.b_scale + n0) && (!p.bias || small(p.bias + n0));
+}
+
+// The epilogue of a block of `rows` output rows (problem rows m0..) x nvalid <= 32 columns (from n0)
+// whose int32 results sit in c (row stride 32, as AMX tiles are stored): the same float operations
+// as qs8_store16_avx512 value by value, with everything that depends only on the column (weight
+// scale, bias, masks, the activation's kind and constants) read once per block instead of once per
+// 16 values, and the NaN handling skipped where no value can be NaN. At short K the epilogue costs
+// as much as the tile work, so this matters.
+template <Activation A, bool Finite>
 inline void qs8_requant_block32(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
   const PostOp& op = *p.post;
   const Requant rq = *p.rq;
@@ -62,13 +89,25 @@ inline void qs8_requant_block32(const GemmProblem& p, int m0, int rows, int n0, 
     __m512 y0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c)), _mm512_mul_ps(as, bs0)), b0);
     if (relu) y0 = _mm512_max_ps(_mm512_setzero_ps(), y0);
     if (res) y0 = finish_residual512(y0, op, rbase, mk0);
-    _mm_mask_storeu_epi8(cq, mk0, finish_requant512(finish_activate512(y0, act_only), rq));
+    y0 = finish_activate512(y0, act_only);
+    _mm_mask_storeu_epi8(cq, mk0, Finite ? finish_requant512_finite(y0, rq) : finish_requant512(y0, rq));
     if (!two) continue;
     __m512 y1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16)), _mm512_mul_ps(as, bs1)), b1);
     if (relu) y1 = _mm512_max_ps(_mm512_setzero_ps(), y1);
     if (res) y1 = finish_residual512(y1, op, rbase + 16, mk1);
-    _mm_mask_storeu_epi8(cq + 16, mk1, finish_requant512(finish_activate512(y1, act_only), rq));
+    y1 = finish_activate512(y1, act_only);
+    _mm_mask_storeu_epi8(cq + 16, mk1, Finite ? finish_requant512_finite(y1, rq) : finish_requant512(y1, rq));
   }
+}
+
+template <Activation A>
+inline void qs8_requant_block32_any(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
+  const __mmask16 mk0 = nvalid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nvalid) - 1);
+  const __mmask16 mk1 = nvalid <= 16 ? __mmask16(0) : nvalid >= 32 ? __mmask16(0xFFFF) : __mmask16((1u << (nvalid - 16)) - 1);
+  if (qs8_block_is_finite(p, m0, rows, n0, mk0, mk1))
+    qs8_requant_block32<A, true>(p, m0, rows, n0, nvalid, c);
+  else
+    qs8_requant_block32<A, false>(p, m0, rows, n0, nvalid, c);
 }
 
 // Epilogue::store_f32 over a block, as qs8_requant_block32 does for int8 outputs.
@@ -100,15 +139,15 @@ inline void qs8_store_block32_avx512(const GemmProblem& p, int m0, int rows, int
   if (p.epilogue == Epilogue::requant_s8) {
     switch (p.post->act) {
       case Activation::none:
-        return qs8_requant_block32<Activation::none>(p, m0, rows, n0, nvalid, c);
+        return qs8_requant_block32_any<Activation::none>(p, m0, rows, n0, nvalid, c);
       case Activation::relu:
-        return qs8_requant_block32<Activation::relu>(p, m0, rows, n0, nvalid, c);
+        return qs8_requant_block32_any<Activation::relu>(p, m0, rows, n0, nvalid, c);
       case Activation::clamp:
-        return qs8_requant_block32<Activation::clamp>(p, m0, rows, n0, nvalid, c);
+        return qs8_requant_block32_any<Activation::clamp>(p, m0, rows, n0, nvalid, c);
       case Activation::hardswish:
-        return qs8_requant_block32<Activation::hardswish>(p, m0, rows, n0, nvalid, c);
+        return qs8_requant_block32_any<Activation::hardswish>(p, m0, rows, n0, nvalid, c);
       case Activation::hardsigmoid:
-        return qs8_requant_block32<Activation::hardsigmoid>(p, m0, rows, n0, nvalid, c);
+        return qs8_requant_block32_any<Activation::hardsigmoid>(p, m0, rows, n0, nvalid, c);
     }
   }
   for (int r = 0; r < rows; ++r) {
