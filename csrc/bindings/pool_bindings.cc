@@ -6,8 +6,11 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <string>
+#include <tuple>
 
 #include "checks.h"
+#include "nnslim/channel_mul.h"
 #include "nnslim/gavgpool.h"
 #include "nnslim/maxpool.h"
 
@@ -96,9 +99,41 @@ py::array_t<float> gavgpool_nhwc_py(const py::object& x_obj, float scale, int ze
   return y;
 }
 
+py::array_t<int8_t> channel_mul_py(const py::object& x_obj, float x_scale, int x_zero_point, const py::object& gate_obj,
+                                   float out_scale, int out_zero_point, const py::object& isa, int num_threads) {
+  auto x = checked<int8_t>(x_obj, "x", 4);
+  auto gate = checked<float>(gate_obj, "gate", 2);
+  for (auto [name, s, z] : {std::tuple<const char*, float, int>{"x_scale", x_scale, x_zero_point},
+                            std::tuple<const char*, float, int>{"out_scale", out_scale, out_zero_point}}) {
+    if (!(s > 0.f) || !std::isfinite(s) || !std::isfinite(1.f / s))
+      throw py::value_error(std::string(name) + ": expected a finite positive float with a finite inverse");
+    if (z < -128 || z > 127) throw py::value_error(std::string(name) + ": zero point outside [-128, 127]");
+  }
+  if (gate.shape(0) != x.shape(0) || gate.shape(1) != x.shape(3))
+    throw py::value_error("gate: expected shape (N, C) = (" + std::to_string(x.shape(0)) + ", " +
+                          std::to_string(x.shape(3)) + ") for x of shape (N, H, W, C)");
+  const Isa target = isa_arg(isa);
+  checked_threads(num_threads);
+  if (x.shape(0) > 0x7fffffff || x.shape(3) > 0x7fffffff) throw py::value_error("x: too large");
+  py::array_t<int8_t> y({x.shape(0), x.shape(1), x.shape(2), x.shape(3)});
+  const int8_t* xp = x.data();
+  const float* gp = gate.data();
+  int8_t* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    qs8_channel_mul_nhwc(xp, int(x.shape(0)), int64_t(x.shape(1)) * x.shape(2), int(x.shape(3)), x_scale, x_zero_point,
+                         gp, out_scale, out_zero_point, yp, target, num_threads);
+  }
+  return y;
+}
+
 }  // namespace
 
 void bind_pool(py::module_& m) {
+  m.def("qs8_channel_mul_nhwc", &channel_mul_py, py::arg("x"), py::arg("x_scale"), py::arg("x_zero_point"),
+        py::arg("gate"), py::arg("output_scale"), py::arg("output_zero_point"), py::arg("isa") = py::none(),
+        py::arg("num_threads") = 1,
+        "int8 NHWC x times a per-(image, channel) fp32 gate (N, C), requantized: the squeeze-excite multiply");
   m.def("qs8_global_avgpool_nhwc", &gavgpool_nhwc_py, py::arg("x"), py::arg("scale"), py::arg("zero_point"),
         py::arg("isa") = py::none(), py::arg("num_threads") = 1,
         "int8 NHWC (N, H, W, C) -> fp32 (N, C) channel means, dequantized: an int8 edge's global average pool");

@@ -227,6 +227,7 @@ _FAMILIES = [
     {"BatchNorm1d"},
     {"BatchNorm2d"},
     {"Embedding", "Int8Embedding"},
+    {"ChannelMul", "Int8ChannelMul"},
 ]
 
 
@@ -285,9 +286,9 @@ def load(path, model: nn.Module) -> nn.Module:
     tensors, meta = read_file(path)
     _register_dropins()
     if "graph" in meta:
-        # Top-level modules that only the float passes create (global_pool_module's pools).
+        # Top-level modules that only the float passes create (global pools, squeeze-excite multiplies).
         table = meta["modules"] if isinstance(meta.get("modules"), dict) else {}
-        added = {fqn for fqn in table if "." not in fqn and fqn.startswith("global_pool")}
+        added = {fqn for fqn in table if "." not in fqn and fqn.startswith(("global_pool", "se_mul"))}
         _check_table(path, meta, model, added)
         model = _rebuild_graph(path, model, meta["graph"])
     _check_table(path, meta, model)

@@ -211,3 +211,32 @@ def test_global_pool_module_every_form(call):
     x = torch.randn(2, 3, 9, 9)
     with torch.no_grad():
         assert torch.equal(gm(x), m(x))
+
+
+@pytest.mark.parametrize("form", ["gate*x", "x*gate", "torch.mul", "method"])
+def test_channel_mul_module_every_form(form):
+    from nnslim.graph import ChannelMul, channel_mul_module, propagate_shapes
+
+    class SE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.fc = nn.Conv2d(8, 8, 1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            g = torch.sigmoid(self.fc(F.adaptive_avg_pool2d(y, 1)))
+            z = {"gate*x": lambda: g * y, "x*gate": lambda: y * g, "torch.mul": lambda: torch.mul(y, g),
+                 "method": lambda: y.mul(g)}[form]()
+            return z * z  # same shapes: not a channel multiply
+
+    m = SE().eval()
+    x = torch.randn(2, 3, 6, 6)
+    gm = capture(m)
+    propagate_shapes(gm, x)
+    channel_mul_module(gm)
+    mods = [n for n in gm.graph.nodes if n.op == "call_module" and isinstance(gm.get_submodule(n.target), ChannelMul)]
+    assert [n.target for n in mods] == ["se_mul"] and gm.nnslim_channel_mul_modules == 1
+    assert mods[0].args[0].target == "conv"  # x first, the gate second
+    with torch.no_grad():
+        assert torch.equal(gm(x), m(x))

@@ -77,3 +77,11 @@ class FusedLinear(nn.Linear):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (", relu" if self.relu else "")
+
+
+class ChannelMul(nn.Module):
+    """``x * gate`` with ``gate`` of shape (N, C, 1, 1): the squeeze-excite multiply as a module, so the
+    int8 graph can run it on its int8 edge (nnslim.nn.Int8ChannelMul). Float semantics unchanged."""
+
+    def forward(self, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        return x * gate

@@ -17,14 +17,15 @@ import torch.fx as fx
 import torch.nn as nn
 
 from nnslim._utils import set_submodule
-from nnslim.graph import (GraphCaptureError, capture, fold_batchnorm, fuse_conv_activation, fuse_conv_add,
+from nnslim.graph import (GraphCaptureError, capture, channel_mul_module, fold_batchnorm, fuse_conv_activation, fuse_conv_add,
                           fuse_linear_relu, global_pool_module, propagate_shapes)
 from nnslim.graph.entry import insert_int8_entry, quantize_images, stem_for_entry
-from nnslim.graph.fused import FusedConv2d, FusedLinear
+from nnslim.graph.fused import ChannelMul, FusedConv2d, FusedLinear
 from nnslim.graph.layout import keep_layout
 from nnslim.graph.lowered import lower
 from nnslim.graph.nan_guard import guard_nan_images
 from nnslim.nn.avg_pool2d import AdaptiveAvgPool2d
+from nnslim.nn.int8_channel_mul import Int8ChannelMul
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_linear import Int8Linear
 from nnslim.nn.max_pool2d import MaxPool2d
@@ -35,8 +36,9 @@ from nnslim.quantization.config import Int8StaticConfig
 # load() runs exactly that list, so files from an nnslim with fewer passes still rebuild.
 PASSES = {"fold_batchnorm": fold_batchnorm, "fuse_conv_add": fuse_conv_add,
           "fuse_conv_activation": fuse_conv_activation, "fuse_linear_relu": fuse_linear_relu,
-          "global_pool_module": global_pool_module}
-GRAPH_PASSES = ("fold_batchnorm", "fuse_conv_add", "fuse_conv_activation", "fuse_linear_relu", "global_pool_module")
+          "global_pool_module": global_pool_module, "channel_mul_module": channel_mul_module}
+GRAPH_PASSES = ("fold_batchnorm", "fuse_conv_add", "fuse_conv_activation", "fuse_linear_relu", "global_pool_module",
+                "channel_mul_module")
 # Every list an nnslim release has recorded (older first): what load() accepts.
 KNOWN_PASS_LISTS = (GRAPH_PASSES[:4], GRAPH_PASSES)
 
@@ -101,9 +103,13 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
                          f"the model: {exc}") from exc
     targets = {n.target: gm.get_submodule(n.target) for n in gm.graph.nodes
                if n.op == "call_module" and _eligible(gm.get_submodule(n.target))}
-    # Conv outputs are observed too: where every consumer is an int8 conv, the edge becomes int8.
-    out_observers = {fqn: config.make_observer() for fqn, m in targets.items() if isinstance(m, nn.Conv2d)}
-    hooks = [targets[fqn].register_forward_hook(lambda mod, args, out, fqn=fqn: out_observers[fqn].update(out))
+    # Conv (and squeeze-excite multiply) outputs are observed too: where every consumer can read int8,
+    # the edge becomes int8.
+    muls = {n.target: gm.get_submodule(n.target) for n in gm.graph.nodes
+            if n.op == "call_module" and type(gm.get_submodule(n.target)) is ChannelMul}
+    producers = {**{fqn: m for fqn, m in targets.items() if isinstance(m, nn.Conv2d)}, **muls}
+    out_observers = {fqn: config.make_observer() for fqn in producers}
+    hooks = [producers[fqn].register_forward_hook(lambda mod, args, out, fqn=fqn: out_observers[fqn].update(out))
              for fqn in out_observers]
     try:
         observers = calibrate(gm, targets, batches, config.make_observer, progress=config.progress)
@@ -120,6 +126,8 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
         else:
             new = Int8Conv2d.from_float(module, config, input_qparams=qparams)
         set_submodule(gm, fqn, new)
+    for fqn in muls:  # float until an int8 edge reaches it (then int8 in, and int8 out where it can)
+        set_submodule(gm, fqn, Int8ChannelMul())
     edges = int8_edges(gm)
     for producer, consumers in edges.items():
         qparams = out_observers[producer].qparams(config.symmetric)
@@ -129,6 +137,9 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
             if as_residual is None:  # a max pool on the edge: int8 in, int8 out, same qparams
                 if type(mod) is not MaxPool2d:
                     set_submodule(gm, consumer, MaxPool2d.from_float(mod))
+                continue
+            if as_residual == "mul":  # the squeeze-excite multiply's x
+                mod.set_input_qparams(*qparams)
                 continue
             if as_residual == "avgpool":  # int8 in, fp32 means out
                 if type(mod) is not AdaptiveAvgPool2d:
@@ -178,9 +189,10 @@ def _int8_global_pool(gm: fx.GraphModule, n: fx.Node, src: fx.Node, calls: Dict[
 
 def int8_edges(gm: fx.GraphModule) -> Dict[str, List]:
     """producer fqn -> [(consumer fqn, as_residual)] for every Int8Conv2d whose output feeds only
-    Int8Conv2d inputs, fused residuals or global average pools (each module called once), directly or
-    through max pools: those edges can stay int8. A max pool on the way is listed as (pool fqn, None),
-    before its consumers; a global average pool as (pool fqn, "avgpool")."""
+    Int8Conv2d inputs, fused residuals, global average pools or the x of squeeze-excite multiplies
+    (each module called once), directly or through max pools: those edges can stay int8. A max pool
+    on the way is listed as (pool fqn, None), before its consumers; a global average pool as (pool
+    fqn, "avgpool"), a multiply as (fqn, "mul"). Multiplies whose x is int8 produce edges too."""
     calls: Dict[str, int] = {}
     for n in gm.graph.nodes:
         if n.op == "call_module":
@@ -198,6 +210,10 @@ def int8_edges(gm: fx.GraphModule) -> Dict[str, List]:
             if _int8_global_pool(gm, u, node, calls):
                 uses.append((u.target, "avgpool"))
                 continue
+            if u.op == "call_module" and type(gm.get_submodule(u.target)) is Int8ChannelMul and \
+                    calls[u.target] == 1 and u.args[0] is node and u.args[1] is not node and not u.kwargs:
+                uses.append((u.target, "mul"))
+                continue
             if u.op != "call_module" or not isinstance(gm.get_submodule(u.target), Int8Conv2d) or calls[u.target] != 1:
                 return None
             positions = [i for i, a in enumerate(u.args) if a is node]
@@ -208,12 +224,15 @@ def int8_edges(gm: fx.GraphModule) -> Dict[str, List]:
 
     edges = {}
     for n in gm.graph.nodes:
-        if n.op != "call_module" or not isinstance(gm.get_submodule(n.target), Int8Conv2d) or calls[n.target] != 1:
+        if n.op != "call_module" or not isinstance(gm.get_submodule(n.target), (Int8Conv2d, Int8ChannelMul)) or \
+                calls[n.target] != 1:
             continue
         uses = int8_uses(n, True)
         if uses:
             edges[n.target] = uses
-    return edges
+    # A multiply produces int8 only from an int8 x (its float path has no requantizer).
+    int8_x = {c for uses in edges.values() for c, kind in uses if kind == "mul"}
+    return {p: u for p, u in edges.items() if type(gm.get_submodule(p)) is not Int8ChannelMul or p in int8_x}
 
 
 def _inputs_of(gm: fx.GraphModule, names: List[str], batches: List[torch.Tensor]) -> Dict[str, List[torch.Tensor]]:
@@ -267,6 +286,10 @@ def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
                 continue
             if isinstance(m, MaxPool2d) and _on_int8_edge(gm, n):
                 rows.append(dict(node=n.name, op=kind, runs="int8", why="max pool on the int8 edge"))
+                continue
+            if isinstance(m, Int8ChannelMul) and m.int8_input:
+                rows.append(dict(node=n.name, op=kind, runs="int8", why="squeeze-excite multiply, int8 in, " +
+                                 ("int8 out" if m.int8_output else "fp32 out")))
                 continue
             if isinstance(m, AdaptiveAvgPool2d) and m.int8_input:
                 rows.append(dict(node=n.name, op=kind, runs="int8", why="global average pool, int8 in, fp32 out"))

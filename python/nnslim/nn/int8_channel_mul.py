@@ -1,0 +1,98 @@
+"""Int8ChannelMul: the squeeze-excite multiply ``x * gate`` on an int8 graph edge.
+
+x arrives int8 NHWC from the previous int8 node (``input_scale`` / ``input_zero_point``), the gate
+fp32 (N, C, 1, 1) from the SE branch; the product leaves requantized with ``output_scale`` /
+``output_zero_point`` as the int8 NHWC input of the next conv (csrc/dispatch/qs8-channel-mul.cc), so
+the activation never goes back to fp32. Float inputs compute ``x * gate`` in torch."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from nnslim import _native
+from nnslim.nn import _torch_ops
+
+
+def _check(what: str, scale: float, zero_point: int) -> None:
+    if not (0 < scale < float("inf")) or not -128 <= int(zero_point) <= 127:
+        raise ValueError(f"{what} qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
+
+
+class Int8ChannelMul(nn.Module):
+    """``forward(x, gate)``: x int8 NHWC (N, H, W, C) times gate (N, C, 1, 1) -> int8 NHWC (``int8_output``)
+    or fp32 NCHW-shaped channels_last; float x -> ``x * gate``."""
+
+    def __init__(self, int8_input: bool = False, int8_output: bool = False):
+        super().__init__()
+        self.int8_input = self.int8_output = False
+        if int8_input:
+            self._add("input")
+        if int8_output:
+            self._add("output")
+        self._op_handle = _torch_ops.register(self)
+
+    def _add(self, edge: str) -> None:
+        setattr(self, f"int8_{edge}", True)
+        self.register_buffer(f"{edge}_scale", torch.tensor(1.0))
+        self.register_buffer(f"{edge}_zero_point", torch.tensor(0, dtype=torch.int32))
+
+    def _set(self, edge: str, scale: float, zero_point: int) -> None:
+        _check(edge, scale, zero_point)
+        if not getattr(self, f"int8_{edge}"):
+            self._add(edge)
+        getattr(self, f"{edge}_scale").fill_(float(scale))
+        getattr(self, f"{edge}_zero_point").fill_(int(zero_point))
+
+    def set_input_qparams(self, scale: float, zero_point: int) -> None:
+        """x arrives int8 NHWC in these qparams (another int8 node's output)."""
+        self._set("input", scale, zero_point)
+
+    def set_output_qparams(self, scale: float, zero_point: int) -> None:
+        """The product leaves int8 NHWC in these qparams (the next int8 node's input)."""
+        self._set("output", scale, zero_point)
+
+    def init_kwargs(self) -> dict:
+        return dict(int8_input=self.int8_input, int8_output=self.int8_output)
+
+    def forward(self, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        if not (isinstance(x, torch.Tensor) and x.dtype == torch.int8):
+            return x * gate
+        if not self.int8_input:
+            raise ValueError("Int8ChannelMul: int8 x, but no input qparams (set_input_qparams)")
+        if x.dim() != 4 or not x.is_contiguous() or not x.is_cpu:
+            raise ValueError(f"Int8ChannelMul: x must be a contiguous CPU int8 NHWC tensor, got shape {tuple(x.shape)}")
+        n, c = x.shape[0], x.shape[3]
+        if not isinstance(gate, torch.Tensor) or gate.numel() != n * c or gate.dim() != 4 or \
+                tuple(gate.shape[2:]) != (1, 1):
+            raise ValueError(f"Int8ChannelMul: gate: expected shape ({n}, {c}, 1, 1), got "
+                             f"{tuple(gate.shape) if isinstance(gate, torch.Tensor) else type(gate).__name__}")
+        return _torch_ops.forward_residual(self, x, gate)
+
+    def _fake_output(self, x: torch.Tensor) -> torch.Tensor:
+        n, h, w, c = x.shape
+        if self.int8_output:
+            return x.new_empty(n, h, w, c)
+        return x.new_empty(n, c, h, w, dtype=torch.float32).contiguous(memory_format=torch.channels_last)
+
+    def _forward_impl(self, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[0], x.shape[3]
+        g = gate.detach().float().reshape(n, c).contiguous()
+        scale, zp = float(self.input_scale), int(self.input_zero_point)
+        if self.int8_output:
+            y = _native.C.qs8_channel_mul_nhwc(x.numpy(), scale, zp, g.numpy(), float(self.output_scale),
+                                               int(self.output_zero_point), num_threads=_native.num_threads())
+            return torch.from_numpy(y)
+        y = (x.float() - zp) * scale * g[:, None, None, :]
+        return y.permute(0, 3, 1, 2)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._op_handle = _torch_ops.register(self)
+
+    def extra_repr(self) -> str:
+        s = []
+        if self.int8_input:
+            s.append(f"int8 input (scale={float(self.input_scale):.3g} zero_point={int(self.input_zero_point)})")
+        if self.int8_output:
+            s.append(f"int8 output (scale={float(self.output_scale):.3g} zero_point={int(self.output_zero_point)})")
+        return ", ".join(s)
