@@ -1,8 +1,8 @@
 """Whole-model int8_static on real CNN graphs (torchvision layouts: residual adds, depthwise convs,
-squeeze-excite) at batch 1, 224x224, against fp32 and torch.ao FX static int8 (x86 backend), timed
+squeeze-excite) at batch 1 (or --batch N), 224x224, against fp32 and torch.ao FX static int8 (x86 backend), timed
 interleaved in one process; output cosine against fp32.
 
-    python bench/bench_graph_int8.py [--quick] [--models resnet18,mobilenet_v2] [--torchvision] [--openvino]
+    python bench/bench_graph_int8.py [--quick] [--models resnet18,mobilenet_v2] [--torchvision] [--openvino] [--batch 8]
 
 --torchvision builds the models from torchvision (needs a venv where it loads, see the README);
 the default uses nnslim.models, whose layouts and names match torchvision's.
@@ -55,11 +55,11 @@ def torch_ao_fx(model, example, calib):
         return convert_fx(prepared)
 
 
-def model_rows(name: str, rounds: int, torchvision: bool = False, calib_batches: int = 8):
+def model_rows(name: str, rounds: int, torchvision: bool = False, calib_batches: int = 8, batch: int = 1):
     model = build(name, torchvision)
     g = torch.Generator().manual_seed(1)
     calib = [torch.randn(1, 3, 224, 224, generator=g) for _ in range(calib_batches)]
-    x = torch.randn(1, 3, 224, 224, generator=g)
+    x = torch.randn(batch, 3, 224, 224, generator=g)
     t0 = time.perf_counter()
     ours = nnslim.quantize(model, nnslim.Int8StaticConfig(progress=False), calibration_data=calib)
     convert_s = time.perf_counter() - t0
@@ -79,7 +79,7 @@ def model_rows(name: str, rounds: int, torchvision: bool = False, calib_batches:
     return rows
 
 
-def openvino_rows(name: str, torchvision: bool, ours_ms: float, rounds: int):
+def openvino_rows(name: str, torchvision: bool, ours_ms: float, rounds: int, batch: int = 1):
     """OpenVINO fp32 / + NNCF int8 in a separate process (bench/openvino_int8.py); not interleaved."""
     import json
     import os
@@ -87,7 +87,8 @@ def openvino_rows(name: str, torchvision: bool, ours_ms: float, rounds: int):
     import sys
 
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openvino_int8.py")
-    cmd = [sys.executable, script, name, "--rounds", str(rounds)] + (["--torchvision"] if torchvision else [])
+    cmd = [sys.executable, script, name, "--rounds", str(rounds), "--batch", str(batch)] + \
+        (["--torchvision"] if torchvision else [])
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=os.path.dirname(script))
     if r.returncode != 0:
         return [[name, "OpenVINO", "failed", "", "", r.stderr.strip().splitlines()[-1] if r.stderr else ""]]
@@ -97,15 +98,16 @@ def openvino_rows(name: str, torchvision: bool, ours_ms: float, rounds: int):
              f"(nnslim at {d['int8_ms'] / ours_ms:.2f}x its speed)", "", f"{d['int8_cos']:.5f}"]]
 
 
-def run_table(quick: bool = False, names=MODELS, torchvision: bool = False, openvino: bool = False) -> str:
+def run_table(quick: bool = False, names=MODELS, torchvision: bool = False, openvino: bool = False,
+              batch: int = 1) -> str:
     torch.set_num_threads(2)
     rounds = 5 if quick else 15
     rows = []
     for name in names:
-        ours = model_rows(name, rounds, torchvision)
+        ours = model_rows(name, rounds, torchvision, batch=batch)
         rows += ours
         if openvino:
-            rows += openvino_rows(name, torchvision, float(ours[-1][2]), rounds)
+            rows += openvino_rows(name, torchvision, float(ours[-1][2]), rounds, batch)
     return markdown_table(["model", "variant", "ms (median)", "vs fp32", "vs torch.ao FX", "cosine vs fp32"], rows)
 
 
@@ -126,8 +128,9 @@ if __name__ == "__main__":
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--torchvision", action="store_true")
     ap.add_argument("--openvino", action="store_true", help="add OpenVINO fp32 / NNCF int8 rows (own process each)")
+    ap.add_argument("--batch", type=int, default=1, help="images per timed call (calibration stays at batch 1)")
     args = ap.parse_args()
     print(f"# whole-model int8, {platform.processor() or platform.machine()}, {nnslim.cpu_info()['selected']}, "
-          f"2 threads, batch 1, 224x224, torch {torch.__version__}"
+          f"2 threads, batch {args.batch}, 224x224, torch {torch.__version__}"
           f"{', torchvision models' if args.torchvision else ', nnslim.models (torchvision layouts)'}\n")
-    print(run_table(args.quick, args.models.split(","), args.torchvision, args.openvino))
+    print(run_table(args.quick, args.models.split(","), args.torchvision, args.openvino, args.batch))

@@ -21,6 +21,7 @@ def main() -> None:
     ap.add_argument("model")
     ap.add_argument("--torchvision", action="store_true")
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--batch", type=int, default=1)
     args = ap.parse_args()
     import nncf
     import openvino as ov
@@ -30,18 +31,20 @@ def main() -> None:
     model = build(args.model, args.torchvision)
     g = torch.Generator().manual_seed(1)
     calib = [torch.randn(1, 3, 224, 224, generator=g) for _ in range(8)]
-    x = torch.randn(1, 3, 224, 224, generator=g)
+    x = torch.randn(args.batch, 3, 224, 224, generator=g)
     with torch.no_grad():
         ref = model(x).numpy().ravel()
     core = ov.Core()
     cfg = {"INFERENCE_NUM_THREADS": 2, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-    ov_fp32 = ov.convert_model(model, example_input=x)
+    ov_fp32 = ov.convert_model(model, example_input=calib[0])  # batch 1: the calibration images' shape
     t0 = time.perf_counter()
     ov_int8 = nncf.quantize(ov_fp32, nncf.Dataset([c.numpy() for c in calib]), subset_size=len(calib))
     quantize_s = time.perf_counter() - t0
     out = {"model": args.model, "openvino": ov.__version__.split("-")[0], "nncf": nncf.__version__,
            "quantize_s": quantize_s}
     for name, m in (("fp32", ov_fp32), ("int8", ov_int8)):
+        if args.batch != 1:
+            m.reshape([args.batch, 3, 224, 224])
         compiled = core.compile_model(m, "CPU", cfg)
         req = compiled.create_infer_request()
         xin = x.numpy()
