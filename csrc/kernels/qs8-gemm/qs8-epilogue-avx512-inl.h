@@ -42,23 +42,45 @@ inline void qs8_store16_avx512(const GemmProblem& p, int m, int n, int nvalid, _
 // as qs8_store16_avx512 value by value, with everything that depends only on the column (weight
 // scale, bias, masks, the activation's kind and constants) read once per block instead of once per
 // 16 values. At short K the epilogue costs as much as the tile work, so this matters.
+// What a block epilogue reads once per block of <= 32 columns (from n0): the masks of its two
+// 16-column halves, their weight scales and biases.
+struct BlockColumns {
+  bool two;
+  __mmask16 mk0, mk1;
+  __m512 bs0, bs1, b0, b1;
+  BlockColumns(const GemmProblem& p, int n0, int nvalid)
+      : two(nvalid > 16),
+        mk0(nvalid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nvalid) - 1)),
+        mk1(nvalid <= 16 ? __mmask16(0) : nvalid >= 32 ? __mmask16(0xFFFF) : __mmask16((1u << (nvalid - 16)) - 1)) {
+    bs0 = _mm512_maskz_loadu_ps(mk0, p.b_scale + n0);
+    bs1 = _mm512_maskz_loadu_ps(mk1, p.b_scale + n0 + 16);
+    b0 = p.bias ? _mm512_maskz_loadu_ps(mk0, p.bias + n0) : _mm512_setzero_ps();
+    b1 = p.bias ? _mm512_maskz_loadu_ps(mk1, p.bias + n0 + 16) : _mm512_setzero_ps();
+  }
+  // Half h of one row: float(acc) * (a_scale * b_scale) + bias, then ReLU (qs8_store16_avx512's order).
+  __m512 dequant(const int32_t* c, __m512 as, int h, bool relu) const {
+    const __m512 y = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * h)),
+                                                 _mm512_mul_ps(as, h ? bs1 : bs0)), h ? b1 : b0);
+    return relu ? _mm512_max_ps(_mm512_setzero_ps(), y) : y;
+  }
+};
+
 // Whether every value a block's epilogue computes is finite whatever the int32 accumulators hold:
 // |acc| < 2^31, so |acc * a_scale * b_scale + bias| stays far below FLT_MAX for bounded finite scales
 // and biases, and an int8 residual adds at most 128 * res_scale; the activations keep finite values
 // finite. Then the requantizer needs no NaN / infinity handling.
-inline bool qs8_block_is_finite(const GemmProblem& p, int m0, int rows, int n0, __mmask16 mk0, __mmask16 mk1) {
+inline bool qs8_block_is_finite(const GemmProblem& p, int m0, int rows, const BlockColumns& col) {
   constexpr float kBound = 1e20f;
   const PostOp& op = *p.post;
   if (op.residual || (op.residual_q && !(op.res_scale <= kBound))) return false;
   for (int r = 0; r < rows; ++r)
     if (!(std::fabs(p.a_scale[m0 + r]) <= kBound)) return false;  // NaN fails too
   const __m512 bound = _mm512_set1_ps(kBound), sign = _mm512_set1_ps(-0.f);
-  auto small = [&](const float* v) {
-    const __m512 x0 = _mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(mk0, v));
-    const __m512 x1 = _mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(mk1, v + 16));
-    return (_mm512_mask_cmp_ps_mask(mk0, x0, bound, _CMP_NLE_UQ) | _mm512_mask_cmp_ps_mask(mk1, x1, bound, _CMP_NLE_UQ)) == 0;
+  auto small = [&](__m512 v0, __m512 v1) {  // masked-off lanes loaded as 0
+    return (_mm512_cmp_ps_mask(_mm512_andnot_ps(sign, v0), bound, _CMP_NLE_UQ) |
+            _mm512_cmp_ps_mask(_mm512_andnot_ps(sign, v1), bound, _CMP_NLE_UQ)) == 0;
   };
-  return small(p.b_scale + n0) && (!p.bias || small(p.bias + n0));
+  return small(col.bs0, col.bs1) && small(col.b0, col.b1);
 }
 
 // The epilogue of a block of `rows` output rows (problem rows m0..) x nvalid <= 32 columns (from n0)
@@ -68,69 +90,50 @@ inline bool qs8_block_is_finite(const GemmProblem& p, int m0, int rows, int n0, 
 // 16 values, and the NaN handling skipped where no value can be NaN. At short K the epilogue costs
 // as much as the tile work, so this matters.
 template <Activation A, bool Finite>
-inline void qs8_requant_block32(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
+inline void qs8_requant_block32(const GemmProblem& p, int m0, int rows, int n0, const BlockColumns& col,
+                                const int32_t* c) {
   const PostOp& op = *p.post;
   const Requant rq = *p.rq;
-  const bool two = nvalid > 16;
-  const __mmask16 mk0 = nvalid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nvalid) - 1);
-  const __mmask16 mk1 = !two ? __mmask16(0) : nvalid >= 32 ? __mmask16(0xFFFF) : __mmask16((1u << (nvalid - 16)) - 1);
-  const __m512 bs0 = _mm512_maskz_loadu_ps(mk0, p.b_scale + n0), bs1 = _mm512_maskz_loadu_ps(mk1, p.b_scale + n0 + 16);
-  const __m512 b0 = p.bias ? _mm512_maskz_loadu_ps(mk0, p.bias + n0) : _mm512_setzero_ps();
-  const __m512 b1 = p.bias ? _mm512_maskz_loadu_ps(mk1, p.bias + n0 + 16) : _mm512_setzero_ps();
   const bool relu = p.relu, res = op.has_residual();
   PostOp act_only = op;  // finish_activate512 reads only act / lo / hi: a local copy stays in registers
   act_only.act = A;
+  // Locals, not p's fields: the byte stores below could alias them as far as the compiler knows.
   const float* a_scale = p.a_scale;
-  int8_t* cq = p.Cq + size_t(m0) * p.ldcq + n0;
-  const size_t ldcq = p.ldcq;
-  size_t rbase = size_t(p.post_row0 + m0) * op.ldr + p.post_col0 + n0;
-  for (int r = 0; r < rows; ++r, c += 32, cq += ldcq, rbase += op.ldr) {
+  const size_t ldcq = p.ldcq, ldr = op.ldr;
+  int8_t* cq = p.Cq + size_t(m0) * ldcq + n0;
+  size_t rbase = size_t(p.post_row0 + m0) * ldr + p.post_col0 + n0;
+  for (int r = 0; r < rows; ++r, c += 32, cq += ldcq, rbase += ldr) {
     const __m512 as = _mm512_set1_ps(a_scale[m0 + r]);
-    __m512 y0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c)), _mm512_mul_ps(as, bs0)), b0);
-    if (relu) y0 = _mm512_max_ps(_mm512_setzero_ps(), y0);
-    if (res) y0 = finish_residual512(y0, op, rbase, mk0);
-    y0 = finish_activate512(y0, act_only);
-    _mm_mask_storeu_epi8(cq, mk0, Finite ? finish_requant512_finite(y0, rq) : finish_requant512(y0, rq));
-    if (!two) continue;
-    __m512 y1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16)), _mm512_mul_ps(as, bs1)), b1);
-    if (relu) y1 = _mm512_max_ps(_mm512_setzero_ps(), y1);
-    if (res) y1 = finish_residual512(y1, op, rbase + 16, mk1);
-    y1 = finish_activate512(y1, act_only);
-    _mm_mask_storeu_epi8(cq + 16, mk1, Finite ? finish_requant512_finite(y1, rq) : finish_requant512(y1, rq));
+    for (int h = 0; h < (col.two ? 2 : 1); ++h) {
+      const __mmask16 mk = h ? col.mk1 : col.mk0;
+      __m512 y = col.dequant(c, as, h, relu);
+      if (res) y = finish_residual512(y, op, rbase + 16 * h, mk);
+      y = finish_activate512(y, act_only);
+      _mm_mask_storeu_epi8(cq + 16 * h, mk, Finite ? finish_requant512_finite(y, rq) : finish_requant512(y, rq));
+    }
   }
 }
 
 template <Activation A>
 inline void qs8_requant_block32_any(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
-  const __mmask16 mk0 = nvalid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nvalid) - 1);
-  const __mmask16 mk1 = nvalid <= 16 ? __mmask16(0) : nvalid >= 32 ? __mmask16(0xFFFF) : __mmask16((1u << (nvalid - 16)) - 1);
-  if (qs8_block_is_finite(p, m0, rows, n0, mk0, mk1))
-    qs8_requant_block32<A, true>(p, m0, rows, n0, nvalid, c);
+  const BlockColumns col(p, n0, nvalid);
+  if (qs8_block_is_finite(p, m0, rows, col))
+    qs8_requant_block32<A, true>(p, m0, rows, n0, col, c);
   else
-    qs8_requant_block32<A, false>(p, m0, rows, n0, nvalid, c);
+    qs8_requant_block32<A, false>(p, m0, rows, n0, col, c);
 }
 
 // Epilogue::store_f32 over a block, as qs8_requant_block32 does for int8 outputs.
 inline void qs8_store_f32_block32(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
-  const bool two = nvalid > 16;
-  const __mmask16 mk0 = nvalid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nvalid) - 1);
-  const __mmask16 mk1 = !two ? __mmask16(0) : nvalid >= 32 ? __mmask16(0xFFFF) : __mmask16((1u << (nvalid - 16)) - 1);
-  const __m512 bs0 = _mm512_maskz_loadu_ps(mk0, p.b_scale + n0), bs1 = _mm512_maskz_loadu_ps(mk1, p.b_scale + n0 + 16);
-  const __m512 b0 = p.bias ? _mm512_maskz_loadu_ps(mk0, p.bias + n0) : _mm512_setzero_ps();
-  const __m512 b1 = p.bias ? _mm512_maskz_loadu_ps(mk1, p.bias + n0 + 16) : _mm512_setzero_ps();
-  const bool relu = p.relu;
+  const BlockColumns col(p, n0, nvalid);
   const float* a_scale = p.a_scale;
-  float* y = p.Cf + size_t(m0) * p.ldc + n0;
   const size_t ldc = p.ldc;
+  const bool relu = p.relu;
+  float* y = p.Cf + size_t(m0) * ldc + n0;
   for (int r = 0; r < rows; ++r, c += 32, y += ldc) {
     const __m512 as = _mm512_set1_ps(a_scale[m0 + r]);
-    __m512 y0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c)), _mm512_mul_ps(as, bs0)), b0);
-    if (relu) y0 = _mm512_max_ps(_mm512_setzero_ps(), y0);
-    _mm512_mask_storeu_ps(y, mk0, y0);
-    if (!two) continue;
-    __m512 y1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16)), _mm512_mul_ps(as, bs1)), b1);
-    if (relu) y1 = _mm512_max_ps(_mm512_setzero_ps(), y1);
-    _mm512_mask_storeu_ps(y + 16, mk1, y1);
+    _mm512_mask_storeu_ps(y, col.mk0, col.dequant(c, as, 0, relu));
+    if (col.two) _mm512_mask_storeu_ps(y + 16, col.mk1, col.dequant(c, as, 1, relu));
   }
 }
 
