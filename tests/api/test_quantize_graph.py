@@ -289,6 +289,11 @@ def test_int8_entry_bad_input():
         quantize_images(torch.zeros(1, 3, 8, 8, dtype=torch.int8), one, zero)
     xq, flags = quantize_images(torch.randn(1, 3, 8, 8, dtype=torch.float64).permute(0, 1, 3, 2), one, zero)
     assert xq.shape == (1, 8, 8, 3) and flags.tolist() == [False]
+    with pytest.raises(ValueError, match="expected 3 channels"):
+        quantize_images(torch.randn(1, 4, 8, 8), one, zero, 3)
+    q = nnslim.quantize(_model("resnet18"), CFG, calibration_data=_calib(2))
+    with pytest.raises(ValueError, match="expected 3 channels"):
+        q(torch.randn(1, 1, SIZE, SIZE))  # a grayscale image into an RGB model: named, not a kernel error
 
 
 def test_input_with_two_consumers_keeps_the_float_entry():

@@ -14,10 +14,14 @@ from nnslim import _native
 from nnslim.nn import _torch_ops
 
 
-def _run(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def _run(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor,
+         channels: int = -1) -> Tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
         raise ValueError("input: expected a 4-D float NCHW image batch (the graph's first conv reads it), got "
                          + (f"shape {tuple(x.shape)} dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__))
+    if channels >= 0 and x.shape[1] != channels:
+        raise ValueError(f"input: expected {channels} channels in dimension 1 (the first conv's in_channels), "
+                         f"got shape {tuple(x.shape)}")
     if not x.is_cpu:
         raise NotImplementedError("the int8 graph runs on the CPU only")
     x = x.detach().float().contiguous()
@@ -29,21 +33,22 @@ def _run(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor) -> Tupl
 if _torch_ops.HAVE_CUSTOM_OP:
 
     @torch.library.custom_op("nnslim::quantize_images", mutates_args=())
-    def _quantize_images_op(x: torch.Tensor, scale: torch.Tensor,
-                            zero_point: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        return _run(x, scale, zero_point)
+    def _quantize_images_op(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor,
+                            channels: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        return _run(x, scale, zero_point, channels)
 
     @torch.library.register_fake("nnslim::quantize_images")
-    def _quantize_images_fake(x, scale, zero_point):
+    def _quantize_images_fake(x, scale, zero_point, channels):
         n, c, h, w = x.shape
         return x.new_empty(n, h, w, c, dtype=torch.int8), x.new_empty(n, dtype=torch.bool)
 
 
-def quantize_images(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor):
-    """(int8 NHWC images, per-image non-finite flags); one graph op under torch.compile."""
+def quantize_images(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, channels: int = -1):
+    """(int8 NHWC images, per-image non-finite flags); ``channels`` >= 0 is the count dimension 1 must
+    have. One graph op under torch.compile."""
     if _torch_ops.HAVE_CUSTOM_OP and _torch_ops.compiling():
-        return torch.ops.nnslim.quantize_images(x, scale, zero_point)
-    return _run(x, scale, zero_point)
+        return torch.ops.nnslim.quantize_images(x, scale, zero_point, int(channels))
+    return _run(x, scale, zero_point, channels)
 
 
 def entry_flags(gm: fx.GraphModule) -> Optional[fx.Node]:
@@ -80,7 +85,7 @@ def insert_int8_entry(gm: fx.GraphModule, stem: str) -> fx.GraphModule:
     with gm.graph.inserting_before(node):
         scale = gm.graph.get_attr(f"{stem}.input_scale")
         zp = gm.graph.get_attr(f"{stem}.input_zero_point")
-        entry = gm.graph.call_function(quantize_images, (x, scale, zp))
+        entry = gm.graph.call_function(quantize_images, (x, scale, zp, gm.get_submodule(stem).in_channels))
         q = gm.graph.call_function(operator.getitem, (entry, 0))
         gm.graph.call_function(operator.getitem, (entry, 1))
     node.args = (q,)
