@@ -85,7 +85,7 @@ const int8_t* qs8_pad_input(const int8_t* xq, const Conv2dShape& s, int8_t zp, s
   int8_t* xp = thread_scratch<int8_t, 3>(total, big);
   const int64_t padded_rows = int64_t(s.N) * Hp;
   if (padded_rows > 0x7fffffff) throw std::invalid_argument("qs8_pad_input: N * (H + 2 * pad) exceeds 2^31 - 1");
-  parallel_for(int(padded_rows), int64_t(total) >= (1 << 18) ? num_threads : 1, [&](int t) {
+  parallel_for(int(padded_rows), num_threads, [&](int t) {
     const int64_t n = t / Hp, hp = t % Hp, h = hp - s.pad_h;
     int8_t* dst = xp + size_t(n) * img_bytes + size_t(hp * Wp) * s.C;
     if (h < 0 || h >= s.H) {

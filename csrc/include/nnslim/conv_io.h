@@ -45,6 +45,8 @@ void qs8_quantize_nchw_images(const float* x, int N, int C, int64_t HW, float sc
 // pad_w columns left and right), so a window's taps are plain strided reads; `slack` bytes of zero
 // point follow the last image (for kernels that read a partial tile past it). Returns xq itself when
 // there is no padding and no slack; otherwise a thread scratch buffer (or *big, when oversized).
+// Rows are copied on `num_threads` threads in static chunks (the caller's choice: the threads that
+// will read them).
 const int8_t* qs8_pad_input(const int8_t* xq, const Conv2dShape& s, int8_t zero_point, size_t slack, int num_threads,
                             std::vector<int8_t>* big);
 
