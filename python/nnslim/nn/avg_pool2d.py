@@ -14,9 +14,11 @@ from nnslim import _native
 from nnslim.nn import _torch_ops
 
 
-def _is_global(output_size) -> bool:
-    sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    return all(v == 1 for v in sizes)
+def is_global(output_size) -> bool:
+    """Whether an adaptive pool's output size (int, or a pair; None keeps the input's size) is 1 x 1."""
+    if isinstance(output_size, int):
+        return output_size == 1
+    return isinstance(output_size, (tuple, list)) and len(output_size) == 2 and all(v == 1 for v in output_size)
 
 
 class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
@@ -28,7 +30,7 @@ class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
         super().__init__(output_size)
         self.int8_input = bool(int8_input)
         if self.int8_input:
-            if not _is_global(output_size):
+            if not is_global(output_size):
                 raise ValueError(f"output_size: an int8 input needs a global pool (1), got {output_size!r}")
             self.register_buffer("input_scale", torch.tensor(1.0))
             self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int32))
@@ -49,7 +51,7 @@ class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
         if not (scale > 0 and scale < float("inf")) or not -128 <= int(zero_point) <= 127:
             raise ValueError(f"input qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
         if not self.int8_input:
-            if not _is_global(self.output_size):
+            if not is_global(self.output_size):
                 raise ValueError(f"set_input_qparams: an int8 input needs a global pool (1), got {self.output_size!r}")
             self.int8_input = True
             self.register_buffer("input_scale", torch.tensor(1.0))

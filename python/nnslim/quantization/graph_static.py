@@ -17,14 +17,14 @@ import torch.fx as fx
 import torch.nn as nn
 
 from nnslim._utils import set_submodule
-from nnslim.graph import (GraphCaptureError, capture, channel_mul_module, fold_batchnorm, fuse_conv_activation, fuse_conv_add,
-                          fuse_linear_relu, global_pool_module, propagate_shapes)
+from nnslim.graph import (GraphCaptureError, capture, channel_mul_module, fold_batchnorm, fuse_conv_activation,
+                          fuse_conv_add, fuse_linear_relu, global_pool_module, propagate_shapes)
 from nnslim.graph.entry import insert_int8_entry, quantize_images, stem_for_entry
 from nnslim.graph.fused import ChannelMul, FusedConv2d, FusedLinear
 from nnslim.graph.layout import keep_layout
 from nnslim.graph.lowered import lower
 from nnslim.graph.nan_guard import guard_nan_images
-from nnslim.nn.avg_pool2d import AdaptiveAvgPool2d
+from nnslim.nn.avg_pool2d import AdaptiveAvgPool2d, is_global
 from nnslim.nn.int8_channel_mul import Int8ChannelMul
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_linear import Int8Linear
@@ -71,7 +71,8 @@ def _calibration_batches(data, num_batches: Optional[int]) -> List[torch.Tensor]
 
 def build_graph(model: nn.Module, example_input: torch.Tensor, passes=GRAPH_PASSES) -> fx.GraphModule:
     """The float graph every int8 conversion (and nnslim.load) starts from: captured, BatchNorms folded,
-    adds and activations fused, global pools made modules, with ``model``'s module layout. Deterministic
+    adds and activations fused, global pools and squeeze-excite multiplies made modules, with ``model``'s
+    module layout. Deterministic
     in the architecture and ``passes``, so load() rebuilds the same graph. ``model`` becomes part of
     the result (its modules are shared)."""
     if tuple(passes) not in KNOWN_PASS_LISTS:
@@ -182,9 +183,7 @@ def _int8_global_pool(gm: fx.GraphModule, n: fx.Node, src: fx.Node, calls: Dict[
     if n.op != "call_module" or calls.get(n.target) != 1 or n.args != (src,) or n.kwargs:
         return False
     m = gm.get_submodule(n.target)
-    size = m.output_size if isinstance(m, nn.AdaptiveAvgPool2d) else None
-    sizes = (size, size) if isinstance(size, int) else tuple(size or ())
-    return type(m) in (nn.AdaptiveAvgPool2d, AdaptiveAvgPool2d) and sizes == (1, 1)
+    return type(m) in (nn.AdaptiveAvgPool2d, AdaptiveAvgPool2d) and is_global(m.output_size)
 
 
 def int8_edges(gm: fx.GraphModule) -> Dict[str, List]:

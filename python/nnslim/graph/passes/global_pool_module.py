@@ -11,10 +11,7 @@ import torch.nn.functional as F
 
 from nnslim.graph.passes._finish import finish_pass
 from nnslim.graph.patterns import _arg
-
-
-def _is_one(size) -> bool:
-    return size == 1 or (isinstance(size, (tuple, list)) and len(size) == 2 and all(s == 1 for s in size))
+from nnslim.nn.avg_pool2d import is_global
 
 
 def global_pool_module(gm: fx.GraphModule) -> fx.GraphModule:
@@ -23,7 +20,7 @@ def global_pool_module(gm: fx.GraphModule) -> fx.GraphModule:
         if node.op != "call_function" or node.target is not F.adaptive_avg_pool2d:
             continue
         x, size = _arg(node, 0, "input", None), _arg(node, 1, "output_size", None)
-        if not isinstance(x, fx.Node) or not _is_one(size) or len(node.args) + len(node.kwargs) != 2:
+        if not isinstance(x, fx.Node) or not is_global(size) or len(node.args) + len(node.kwargs) != 2:
             continue
         name = "global_pool" if made == 0 else f"global_pool_{made}"
         while hasattr(gm, name):
