@@ -256,8 +256,17 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
   // channels (whole panels) too. Each split gathers its own copy of the block's im2col rows.
   int col_splits = 1;
   if (s.groups == 1 && row_tasks < 2 * threads) col_splits = std::min(B0.num_panels, (2 * threads + row_tasks - 1) / row_tasks);
+  // Weights too large for a core's L2 (ResNet's 512-channel 3x3: 2.4 MB) would stream once per row
+  // task: give each thread its own columns for every row block instead (tasks column-major, so the
+  // static schedule hands thread i split i), at the price of each split building its own im2col.
+  bool by_columns = false;
+  if (s.groups == 1 && col_splits == 1 && threads > 1 && int64_t(B0.num_panels) * B0.bytes_per_panel > (int64_t(1) << 20) &&
+      B0.num_panels >= threads) {
+    col_splits = threads;
+    by_columns = true;
+  }
   parallel_for(row_tasks * col_splits, threads, [&](int t) {
-    const int rt = t / col_splits, cs = t % col_splits;
+    const int rt = by_columns ? t % row_tasks : t / col_splits, cs = by_columns ? t / row_tasks : t % col_splits;
     const int64_t p0 = int64_t(rt) * kRowsPerTask;
     const int rows = int(std::min<int64_t>(kRowsPerTask, pixels - p0));
     std::vector<int8_t> a_big;

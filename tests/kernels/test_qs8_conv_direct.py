@@ -76,3 +76,18 @@ def test_int8_output_epilogue_finite_shortcut_and_its_fallback(isa, bias_scale, 
             want = _conv("scalar", x, w, ws, b, k, 1, p, 1, **kw)
             got = _conv(isa, x, w, ws, b, k, 1, p, 1, **kw)
             assert np.array_equal(got, want), (cin, kw)
+
+
+@pytest.mark.parametrize("cin,cout", [(512, 512), (256, 520)])
+def test_large_weight_im2col_conv_split_by_columns(isa, cin, cout):
+    """Weights over 1 MB at several row blocks (batch 8 at 7x7: ResNet's last stage) give each thread
+    its own output columns for every row block: results equal the scalar path bit for bit."""
+    rng = np.random.default_rng(cin + cout)
+    x = rng.integers(-128, 128, (8, 7, 7, cin), dtype=np.int8)
+    w = rng.integers(-128, 128, (cout, 9 * cin), dtype=np.int8)
+    ws = (rng.random(cout) * 0.01 + 1e-3).astype(np.float32)
+    b = rng.standard_normal(cout).astype(np.float32)
+    for kw in (dict(relu=True), dict(relu=True, output_scale=0.05, output_zero_point=2)):
+        want = _conv("scalar", x, w, ws, b, 3, 1, 1, 1, **kw)
+        got = _conv(isa, x, w, ws, b, 3, 1, 1, 1, **kw)
+        assert np.array_equal(_bits(got), _bits(want)), kw
