@@ -2,6 +2,8 @@
 they replace, and refuse what they cannot serve with a clear error rather than a wrong answer."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -140,14 +142,37 @@ class Int8LinearCommon:
                 if self.static else "dynamic per-row")
 
 
+def check_qparams(what: str, scale: float, zero_point: int) -> None:
+    """Static int8 qparams of an activation edge: a finite scale > 0 and an int8 zero point."""
+    if not (scale > 0 and math.isfinite(scale)) or not -128 <= int(zero_point) <= 127:
+        raise ValueError(f"{what} qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
+
+
+class EdgeQParamsMixin:
+    """The int8 graph edges of a module (its input, output or residual arriving or leaving as int8
+    NHWC): per edge an ``int8_<edge>`` flag and ``<edge>_scale`` / ``<edge>_zero_point`` buffers,
+    registered only once the edge is int8, so modules without one keep the state_dict they had."""
+
+    def _add_edge_buffers(self, edge: str) -> None:
+        setattr(self, f"int8_{edge}", True)
+        self.register_buffer(f"{edge}_scale", torch.tensor(1.0))
+        self.register_buffer(f"{edge}_zero_point", torch.tensor(0, dtype=torch.int32))
+
+    def _set_edge_qparams(self, edge: str, scale: float, zero_point: int) -> None:
+        check_qparams(edge, scale, zero_point)
+        if not getattr(self, f"int8_{edge}", False):
+            self._add_edge_buffers(edge)
+        getattr(self, f"{edge}_scale").fill_(float(scale))
+        getattr(self, f"{edge}_zero_point").fill_(int(zero_point))
+
+
 def set_static_input_qparams(module, scale: float, zero_point: int) -> None:
     """Stores calibrated activation qparams in a static layer's ``input_scale`` / ``input_zero_point``
     buffers (Int8Linear, SparseInt8Linear) and drops its packed copy (the folded bias changes)."""
     name = type(module).__name__
     if not module.static:
         raise RuntimeError(f"set_input_qparams: this {name} quantizes activations dynamically")
-    if not (scale > 0 and torch.isfinite(torch.tensor(scale))) or not -128 <= int(zero_point) <= 127:
-        raise ValueError(f"input qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
+    check_qparams("input", scale, zero_point)
     module.input_scale.fill_(float(scale))
     module.input_zero_point.fill_(int(zero_point))
     module._packed = None

@@ -12,6 +12,7 @@ import torch.nn as nn
 
 from nnslim import _native
 from nnslim.nn import _torch_ops
+from nnslim.nn._common import EdgeQParamsMixin
 
 
 def is_global(output_size) -> bool:
@@ -21,19 +22,18 @@ def is_global(output_size) -> bool:
     return isinstance(output_size, (tuple, list)) and len(output_size) == 2 and all(v == 1 for v in output_size)
 
 
-class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
+class AdaptiveAvgPool2d(EdgeQParamsMixin, nn.AdaptiveAvgPool2d):
     """Drop-in for ``nn.AdaptiveAvgPool2d`` (an nn.AdaptiveAvgPool2d subclass). ``int8_input=True``
     (global pools only) adds ``input_scale`` / ``input_zero_point`` buffers: the qparams of the int8
     NHWC tensor it is then called with."""
 
     def __init__(self, output_size, int8_input: bool = False):
         super().__init__(output_size)
-        self.int8_input = bool(int8_input)
-        if self.int8_input:
+        self.int8_input = False
+        if int8_input:
             if not is_global(output_size):
                 raise ValueError(f"output_size: an int8 input needs a global pool (1), got {output_size!r}")
-            self.register_buffer("input_scale", torch.tensor(1.0))
-            self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int32))
+            self._add_edge_buffers("input")
         self._op_handle = _torch_ops.register(self)
 
     @classmethod
@@ -48,16 +48,9 @@ class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
 
     def set_input_qparams(self, scale: float, zero_point: int) -> None:
         """Makes the pool read int8 NHWC tensors with these qparams (another int8 node's output)."""
-        if not (scale > 0 and scale < float("inf")) or not -128 <= int(zero_point) <= 127:
-            raise ValueError(f"input qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
-        if not self.int8_input:
-            if not is_global(self.output_size):
-                raise ValueError(f"set_input_qparams: an int8 input needs a global pool (1), got {self.output_size!r}")
-            self.int8_input = True
-            self.register_buffer("input_scale", torch.tensor(1.0))
-            self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int32))
-        self.input_scale.fill_(float(scale))
-        self.input_zero_point.fill_(int(zero_point))
+        if not is_global(self.output_size):
+            raise ValueError(f"set_input_qparams: an int8 input needs a global pool (1), got {self.output_size!r}")
+        self._set_edge_qparams("input", scale, zero_point)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if isinstance(x, torch.Tensor) and x.dtype == torch.int8:

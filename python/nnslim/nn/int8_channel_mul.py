@@ -11,14 +11,10 @@ import torch.nn as nn
 
 from nnslim import _native
 from nnslim.nn import _torch_ops
+from nnslim.nn._common import EdgeQParamsMixin
 
 
-def _check(what: str, scale: float, zero_point: int) -> None:
-    if not (0 < scale < float("inf")) or not -128 <= int(zero_point) <= 127:
-        raise ValueError(f"{what} qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
-
-
-class Int8ChannelMul(nn.Module):
+class Int8ChannelMul(EdgeQParamsMixin, nn.Module):
     """``forward(x, gate)``: x int8 NHWC (N, H, W, C) times gate (N, C, 1, 1) -> int8 NHWC (``int8_output``)
     or fp32 NCHW-shaped channels_last; float x -> ``x * gate``."""
 
@@ -26,30 +22,18 @@ class Int8ChannelMul(nn.Module):
         super().__init__()
         self.int8_input = self.int8_output = False
         if int8_input:
-            self._add("input")
+            self._add_edge_buffers("input")
         if int8_output:
-            self._add("output")
+            self._add_edge_buffers("output")
         self._op_handle = _torch_ops.register(self)
-
-    def _add(self, edge: str) -> None:
-        setattr(self, f"int8_{edge}", True)
-        self.register_buffer(f"{edge}_scale", torch.tensor(1.0))
-        self.register_buffer(f"{edge}_zero_point", torch.tensor(0, dtype=torch.int32))
-
-    def _set(self, edge: str, scale: float, zero_point: int) -> None:
-        _check(edge, scale, zero_point)
-        if not getattr(self, f"int8_{edge}"):
-            self._add(edge)
-        getattr(self, f"{edge}_scale").fill_(float(scale))
-        getattr(self, f"{edge}_zero_point").fill_(int(zero_point))
 
     def set_input_qparams(self, scale: float, zero_point: int) -> None:
         """x arrives int8 NHWC in these qparams (another int8 node's output)."""
-        self._set("input", scale, zero_point)
+        self._set_edge_qparams("input", scale, zero_point)
 
     def set_output_qparams(self, scale: float, zero_point: int) -> None:
         """The product leaves int8 NHWC in these qparams (the next int8 node's input)."""
-        self._set("output", scale, zero_point)
+        self._set_edge_qparams("output", scale, zero_point)
 
     def init_kwargs(self) -> dict:
         return dict(int8_input=self.int8_input, int8_output=self.int8_output)

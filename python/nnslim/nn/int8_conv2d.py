@@ -8,8 +8,8 @@ import torch.nn as nn
 
 from nnslim import _native
 from nnslim.nn import _row_dispatch, _torch_ops
-from nnslim.nn._common import (FUSED_ACTIVATIONS, PackedWeightsMixin, activation_repr, check_inference_input,
-                                per_channel_symmetric_int8)
+from nnslim.nn._common import (FUSED_ACTIVATIONS, EdgeQParamsMixin, PackedWeightsMixin, activation_repr,
+                                check_inference_input, check_qparams, per_channel_symmetric_int8)
 from nnslim.nn.int8_linear import fold_zero_point
 
 
@@ -20,12 +20,7 @@ def _pair(v) -> Tuple[int, int]:
 ACTIVATIONS = FUSED_ACTIVATIONS
 
 
-def _check_qparams(what: str, scale: float, zero_point: int) -> None:
-    if not (scale > 0 and torch.isfinite(torch.tensor(scale))) or not -128 <= int(zero_point) <= 127:
-        raise ValueError(f"{what} qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
-
-
-class Int8Conv2d(PackedWeightsMixin, nn.Module):
+class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
     """Convolution on nnslim's int8 kernels: the input is quantized once with a calibrated scale / zero
     point (NHWC internally); depthwise convs (groups == channels) run the direct depthwise kernel, the
     rest gather each block of output pixels (im2col, skipped for 1x1) into the int8 GEMM. The epilogue
@@ -126,7 +121,7 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
         return mod
 
     def set_input_qparams(self, scale: float, zero_point: int) -> None:
-        _check_qparams("input", scale, zero_point)
+        check_qparams("input", scale, zero_point)
         self.input_scale.fill_(float(scale))
         self.input_zero_point.fill_(int(zero_point))
         self._packed = None
@@ -141,19 +136,9 @@ class Int8Conv2d(PackedWeightsMixin, nn.Module):
             raise ValueError("set_residual_qparams: this conv fuses no residual add")
         self._set_edge_qparams("residual", scale, zero_point)
 
-    def _add_edge_buffers(self, edge: str) -> None:
-        # Registered only for int8 edges, so modules without them keep the state_dict they always had.
-        setattr(self, "int8_output" if edge == "output" else "int8_residual", True)
-        self.register_buffer(f"{edge}_scale", torch.tensor(1.0))
-        self.register_buffer(f"{edge}_zero_point", torch.tensor(0, dtype=torch.int32))
-
     def _set_edge_qparams(self, edge: str, scale: float, zero_point: int) -> None:
-        _check_qparams(edge, scale, zero_point)
-        if not getattr(self, "int8_output" if edge == "output" else "int8_residual"):
-            self._add_edge_buffers(edge)
-        getattr(self, f"{edge}_scale").fill_(float(scale))
-        getattr(self, f"{edge}_zero_point").fill_(int(zero_point))
-        self._packed = None
+        super()._set_edge_qparams(edge, scale, zero_point)
+        self._packed = None  # the bound kernel call holds the qparams
 
     def pack(self):
         with self._pack_lock:
