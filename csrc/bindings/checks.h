@@ -95,12 +95,15 @@ inline Isa isa_arg(const py::object& isa) {
 }
 
 // Static activation quantization parameters: a finite positive scale (finite inverse too) and an int8 zero point.
-inline void check_static_qparams(float in_scale, int zero_point) {
+// The names are the Python arguments' (the input's by default).
+inline void check_static_qparams(float in_scale, int zero_point, const char* scale_name = "input_scale",
+                                 const char* zero_point_name = "input_zero_point") {
   if (!(in_scale > 0.f) || !std::isfinite(in_scale) || !std::isfinite(1.f / in_scale))
-    throw py::value_error("input_scale: expected a finite positive float with a finite inverse, got " +
+    throw py::value_error(std::string(scale_name) + ": expected a finite positive float with a finite inverse, got " +
                           std::to_string(in_scale));
   if (zero_point < -128 || zero_point > 127)
-    throw py::value_error("input_zero_point: expected an int in [-128, 127], got " + std::to_string(zero_point));
+    throw py::value_error(std::string(zero_point_name) + ": expected an int in [-128, 127], got " +
+                          std::to_string(zero_point));
 }
 
 // Index arrays may come as int32 or int64 (torch's CSR tensors use either); anything else is refused.

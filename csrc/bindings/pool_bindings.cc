@@ -4,10 +4,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <cmath>
 #include <stdexcept>
 #include <string>
-#include <tuple>
 
 #include "checks.h"
 #include "nnslim/channel_mul.h"
@@ -81,8 +79,7 @@ py::array_t<int8_t> maxpool_nhwc_py(const py::object& x_obj, std::pair<int, int>
 py::array_t<float> gavgpool_nhwc_py(const py::object& x_obj, float scale, int zero_point, const py::object& isa,
                                     int num_threads) {
   auto x = checked<int8_t>(x_obj, "x", 4);
-  if (!(scale > 0.f) || !std::isfinite(scale)) throw py::value_error("scale: expected a finite positive float");
-  if (zero_point < -128 || zero_point > 127) throw py::value_error("zero_point: expected an int in [-128, 127]");
+  check_static_qparams(scale, zero_point, "scale", "zero_point");
   const Isa target = isa_arg(isa);
   checked_threads(num_threads);
   const int64_t HW = int64_t(x.shape(1)) * x.shape(2);
@@ -103,12 +100,8 @@ py::array_t<int8_t> channel_mul_py(const py::object& x_obj, float x_scale, int x
                                    float out_scale, int out_zero_point, const py::object& isa, int num_threads) {
   auto x = checked<int8_t>(x_obj, "x", 4);
   auto gate = checked<float>(gate_obj, "gate", 2);
-  for (auto [name, s, z] : {std::tuple<const char*, float, int>{"x_scale", x_scale, x_zero_point},
-                            std::tuple<const char*, float, int>{"out_scale", out_scale, out_zero_point}}) {
-    if (!(s > 0.f) || !std::isfinite(s) || !std::isfinite(1.f / s))
-      throw py::value_error(std::string(name) + ": expected a finite positive float with a finite inverse");
-    if (z < -128 || z > 127) throw py::value_error(std::string(name) + ": zero point outside [-128, 127]");
-  }
+  check_static_qparams(x_scale, x_zero_point, "x_scale", "x_zero_point");
+  check_static_qparams(out_scale, out_zero_point, "output_scale", "output_zero_point");
   if (gate.shape(0) != x.shape(0) || gate.shape(1) != x.shape(3))
     throw py::value_error("gate: expected shape (N, C) = (" + std::to_string(x.shape(0)) + ", " +
                           std::to_string(x.shape(3)) + ") for x of shape (N, H, W, C)");

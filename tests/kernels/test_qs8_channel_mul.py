@@ -34,7 +34,9 @@ def test_channel_mul_bad_arguments():
         C.qs8_channel_mul_nhwc(x, 0.1, 0, np.ones((1, 5), np.float32), 0.1, 0)
     with pytest.raises(ValueError, match="x_scale"):
         C.qs8_channel_mul_nhwc(x, 0.0, 0, g, 0.1, 0)
-    with pytest.raises(ValueError, match="out_scale"):
+    with pytest.raises(ValueError, match="output_zero_point"):  # the argument, by its Python name
         C.qs8_channel_mul_nhwc(x, 0.1, 0, g, 0.1, 200)
+    with pytest.raises(ValueError, match="output_scale"):
+        C.qs8_channel_mul_nhwc(x, 0.1, 0, g, float("inf"), 0)
     with pytest.raises(ValueError, match="x"):
         C.qs8_channel_mul_nhwc(np.zeros((2, 2, 4), np.int8), 0.1, 0, g, 0.1, 0)
