@@ -35,7 +35,7 @@ def _resolve(root: torch.nn.Module, path: Tuple[str, ...]) -> torch.nn.Module:
 
 class _Plan:
     def __init__(self, gm: fx.GraphModule):
-        nodes = [n for n in gm.graph.nodes]
+        nodes = list(gm.graph.nodes)
         slot = {n: i for i, n in enumerate(nodes)}
         self.size = len(nodes)
         self.steps: List[Tuple[Any, ...]] = []
@@ -56,14 +56,14 @@ class _Plan:
             return False, args
 
         for n in nodes:
-            free = tuple(frees.get(n, ()))
             if n.op == "placeholder":
                 self.steps.append((_IN, slot[n], self.n_inputs))
                 self.n_inputs += 1
             elif n.op == "get_attr":
                 *mods, attr = n.target.split(".")
-                self.steps.append((_CONST_ATTR, slot[n], tuple(mods), attr, free))
+                self.steps.append((_CONST_ATTR, slot[n], tuple(mods), attr))
             elif n.op in ("call_module", "call_function", "call_method"):
+                free = tuple(frees.get(n, ()))  # values whose last use is this node
                 is_flat, args = flat(n.args)
                 kwargs = dict(n.kwargs)
                 if any(isinstance(v, (fx.Node, tuple, list, dict)) for v in kwargs.values()):
