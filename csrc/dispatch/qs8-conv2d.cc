@@ -116,14 +116,16 @@ void set_requant_epilogue(GemmProblem* p, const ConvIO& io, const Requant& rq, i
   p->post_col0 = col0;
 }
 
-// Kernels with a direct row path (AMX) take k x k convs whose K blocks each stay inside one tap and
-// whose output rows fill most of a 16- or 32-row tile; the rest build im2col rows. Measured on an
-// AMX Xeon, 3x3 stride 1: 1.23-1.34x the im2col path at 56 / 28 / 14-wide maps, but 0.5x at 7 wide
-// (tiles 44% full) and no gain at stride 2 (the padded copy is 4x the output there).
+// Kernels with a direct row path (AMX) take k x k convs whose K blocks each stay inside one tap:
+// stride-1 ones at any width (their rows run on through the padding, so tiles fill across rows) and
+// others whose output rows fill most of a 16- or 32-row tile; the rest build im2col rows. Measured on
+// an AMX Xeon, 3x3 stride 1, batch 1: 1.23-1.34x the im2col path at 56 / 28 / 14-wide maps, and at 7
+// wide 1.4x once rows ran on (0.5x with one row per tile, 44% full); no gain at stride 2 (the padded
+// copy is 4x the output there).
 bool use_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dShape& s, const PackedB& B,
                      int64_t pixels) {
   return cfg.conv_direct_row && (!io.Yq || cfg.fuses_requant) && s.groups == 1 && !is_pointwise(s) &&
-         s.C % 64 == 0 && B.Kp == B.K && s.stride_w == 1 && s.OW >= 12 && pixels < 0x7fffffff;
+         s.C % 64 == 0 && B.Kp == B.K && s.stride_w == 1 && (s.stride_h == 1 || s.OW >= 12) && pixels < 0x7fffffff;
 }
 
 }  // namespace
@@ -143,7 +145,18 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
   const int64_t Hp = s.H + 2 * int64_t(s.pad_h), Wp = s.W + 2 * int64_t(s.pad_w);
   const size_t stride = size_t(s.stride_w) * s.C;
   const size_t img_bytes = size_t(Hp * Wp) * s.C;
-  const int tasks = s.N * s.OH;
+  const int kblocks = B.Kp / 64;
+  const bool row_taps = qs8_conv_row_taps(s, B.K, B.isa);
+  // Stride 1: an image's output rows run on through the padded width as one sequence of virtual
+  // rows (DirectConvRow), so 32-row tiles fill across output rows (a 14-wide row alone filled one
+  // 16-row tile, 14 rows per weight stream) and each task takes kTaskRows of them. Strided convs
+  // (and row-tap stems) run one output row per task.
+  constexpr int kTaskRows = 64;
+  const bool flat = !row_taps && s.stride_h == 1 && s.stride_w == 1;
+  const int vwidth = flat ? int(Wp) : s.OW;
+  const int vrows = flat ? (s.OH - 1) * int(Wp) + s.OW : s.OW;  // of one image (flat) or one row
+  const int chunks = flat ? (vrows + kTaskRows - 1) / kTaskRows : 1;
+  const int tasks = s.N * (flat ? chunks : s.OH);
   const int64_t work = int64_t(s.N) * s.OH * s.OW * s.Cout * int64_t(B.K);
   const int threads = work >= (1 << 21) ? clamp_threads(num_threads) : 1;
   // Padded on as many threads as compute, however small the copy: both regions split rows in static
@@ -168,13 +181,12 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
     p.epilogue = Epilogue::store_f32;
     p.Cf = io.Y;  // an int8 output without a fused epilogue never reaches here (AMX fuses it)
   }
-  const int kblocks = B.Kp / 64;
-  const bool row_taps = qs8_conv_row_taps(s, B.K, B.isa);
-  // Few output rows (a 12-wide map at batch 1 still has 12) would idle threads: split panels too.
+  // Few tasks (a 12-wide map at batch 1 has 12 rows) would idle threads: split panels too.
   const int col_splits = tasks < 2 * threads ? std::min(B.num_panels, (2 * threads + tasks - 1) / tasks) : 1;
   parallel_for(tasks * col_splits, threads, [&](int t) {
     const int rt = t / col_splits, cs = t % col_splits;
-    const int64_t n = rt / s.OH, oh = rt % s.OH;
+    const int per_image = flat ? chunks : s.OH;
+    const int64_t n = rt / per_image, oh = flat ? 0 : rt % per_image;
     std::vector<const int8_t*> tap(static_cast<size_t>(kblocks));
     for (int kb = 0; kb < kblocks; ++kb) {
       // A K block is a 64-channel slice of one tap, or (row taps) a whole tap row from kw = 0.
@@ -186,15 +198,26 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
     DirectConvRow row;
     row.tap = tap.data();
     row.stride = stride;
+    row.vwidth = vwidth;
     row.width = s.OW;
     row.m0 = int((n * s.OH + oh) * s.OW);
+    row.v0 = flat ? (rt % per_image) * kTaskRows : 0;
+    row.v1 = std::min(vrows, row.v0 + (flat ? kTaskRows : vrows));
     const int panel0 = int(int64_t(B.num_panels) * cs / col_splits);
     const int panel1 = int(int64_t(B.num_panels) * (cs + 1) / col_splits);
     if (panel1 > panel0) cfg.conv_direct_row(p, row, panel0, panel1);
     if (!fused && !io.post.empty()) {
+      // The task's output pixels are consecutive: from its first virtual row's pixel (or the next
+      // row's start when that one is padding) to its last one's.
+      auto first_pixel = [&](int v) {
+        const int r = v / vwidth, c = v % vwidth;
+        return row.m0 + r * s.OW + std::min(c, s.OW);
+      };
+      const int m_begin = first_pixel(row.v0), m_end = first_pixel(row.v1 - 1) + (((row.v1 - 1) % vwidth) < s.OW);
       const int col0 = panel0 * B.nr, col1 = std::min(panel1 * B.nr, s.Cout);
-      if (col1 > col0) qs8_conv_finish_block(cfg, io.Y + size_t(row.m0) * s.Cout + col0, s.Cout, s.OW, col1 - col0,
-                                             row.m0, col0, s.Cout, io);
+      if (col1 > col0 && m_end > m_begin)
+        qs8_conv_finish_block(cfg, io.Y + size_t(m_begin) * s.Cout + col0, s.Cout, m_end - m_begin, col1 - col0,
+                              m_begin, col0, s.Cout, io);
     }
   });
 }

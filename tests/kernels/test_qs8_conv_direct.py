@@ -1,8 +1,10 @@
 """Direct (im2col-free) int8 convolution: on AMX machines k x k stride-1 convs with 64-channel
-multiples and maps >= 12 wide read their taps straight from a zero-point-padded input
-(csrc/dispatch/qs8-conv2d.cc, nnslim_qs8_conv_direct_row__amx). Every path equals the scalar one bit
-for bit: fp32 and int8 outputs, fused residual (fp32 / int8) and activations, batch, dilation, odd
-output channels, partial 32-row tiles, a NaN image."""
+multiples read their taps straight from a zero-point-padded input, an image's output rows running
+on through the padded width as one sequence of tile rows (strided ones: maps >= 12 wide, one row per
+task) (csrc/dispatch/qs8-conv2d.cc, nnslim_qs8_conv_direct_row__amx). Every path equals the scalar
+one bit for bit: fp32 and int8 outputs, fused residual (fp32 / int8) and activations, batch (tiles
+that run into the next image), dilation, odd output channels, partial 32-row tiles, maps down to
+1x1, a NaN image."""
 import numpy as np
 import pytest
 
@@ -11,7 +13,8 @@ from nnslim._native import C
 SHAPES = [  # N, H, W, Cin, Cout, k, stride_h, pad, dilation
     (1, 20, 18, 64, 64, 3, 1, 1, 1), (2, 13, 29, 128, 40, 3, 1, 1, 1), (1, 16, 16, 64, 96, 5, 1, 2, 1),
     (1, 14, 14, 256, 33, 3, 1, 1, 1), (1, 24, 24, 64, 17, 3, 1, 2, 2), (1, 15, 40, 64, 64, 3, 2, 1, 1),
-    (1, 12, 12, 192, 50, 1, 1, 1, 1),
+    (1, 12, 12, 192, 50, 1, 1, 1, 1), (3, 7, 7, 64, 40, 3, 1, 1, 1), (2, 1, 1, 64, 33, 3, 1, 1, 1),
+    (2, 4, 5, 128, 64, 3, 1, 1, 1), (1, 9, 9, 64, 64, 5, 1, 4, 2),
 ]
 
 

@@ -68,14 +68,19 @@ struct GemmProblem {
   int post_col0 = 0;
 };
 
-// One output row of a convolution read straight from a zero-point-padded NHWC input: K block kb of
-// output pixel ow starts at tap[kb] + ow * stride (C % 64 == 0, so a 64-wide K block never crosses
-// a tap). Epilogue rows are problem rows m0 + ow. The input must have 32 * stride + 64 readable
-// bytes past the last pixel any block starts at (tile rows past the row's end are computed, never
-// stored).
+// A run of output pixels of a convolution read straight from a zero-point-padded NHWC input, as
+// "virtual rows": K block kb of virtual row v starts at tap[kb] + v * stride (C % 64 == 0, so a
+// 64-wide K block never crosses a tap). Every vwidth virtual rows make one output row, whose first
+// `width` are output pixels and whose rest run through the padding (computed, never stored): a
+// stride-1 conv runs an image's rows on through the padded width (vwidth = padded W), so tiles fill
+// across output rows; a strided one runs one output row (vwidth = width). Virtual row v is problem
+// row m0 + (v / vwidth) * width + v % vwidth. The input must have 32 * stride + 64 readable bytes past
+// the last pixel any block starts at (tile rows past v1 are computed, never stored).
 struct DirectConvRow {
   const int8_t* const* tap = nullptr;
   size_t stride = 0;
+  int v0 = 0, v1 = 0;
+  int vwidth = 0;
   int width = 0;
   int m0 = 0;
 };

@@ -95,19 +95,29 @@ void nnslim_qs8_conv_direct_row__amx(const GemmProblem& p, const DirectConvRow& 
   const int kblocks = (p.k1 - p.k0) / kKB;
   alignas(64) int32_t c[kMR * kNR];
   load_tile_config();
-  for (int ow0 = 0; ow0 < row.width; ow0 += kMR) {
-    const int rows = row.width - ow0 < kMR ? row.width - ow0 : kMR;
-    const size_t off = size_t(ow0) * row.stride;
+  for (int vb = row.v0; vb < row.v1; vb += kMR) {
+    const int rows = row.v1 - vb < kMR ? row.v1 - vb : kMR;
+    const TapRows a{row.tap, size_t(vb) * row.stride};
     for (int panel = p0; panel < p1; ++panel) {
       const uint8_t* w = B.data + size_t(panel) * B.bytes_per_panel;
-      const TapRows a{row.tap, off};
       if (rows <= 16)
         ukernel16(a, row.stride, w, kblocks, c);
       else
         ukernel(a, row.stride, w, kblocks, c);
       const int n0 = panel * kNR;
       const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;
-      qs8_store_block32_avx512(p, row.m0 + ow0, rows, n0, nvalid, c);
+      // The block's output pixels: runs of one output row each, the padding columns between skipped.
+      for (int v = vb; v < vb + rows;) {
+        const int col = v % row.vwidth;
+        if (col >= row.width) {
+          v += row.vwidth - col;
+          continue;
+        }
+        const int run = row.width - col < vb + rows - v ? row.width - col : vb + rows - v;
+        qs8_store_block32_avx512(p, row.m0 + (v / row.vwidth) * row.width + col, run, n0, nvalid,
+                                 c + (v - vb) * kNR);
+        v += run;
+      }
     }
   }
   _tile_release();

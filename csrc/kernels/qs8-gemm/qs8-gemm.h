@@ -14,7 +14,7 @@ NNSLIM_DECLARE_QS8_GEMM(avx512vnni)
 NNSLIM_DECLARE_QS8_GEMM(amx)
 #undef NNSLIM_DECLARE_QS8_GEMM
 
-// AMX direct convolution of one output row (Qs8GemmConfig::conv_direct_row).
+// AMX direct convolution of a run of virtual rows (Qs8GemmConfig::conv_direct_row, DirectConvRow).
 void nnslim_qs8_conv_direct_row__amx(const GemmProblem& p, const DirectConvRow& row, int p0, int p1);
 
 // Row sums with vpsadbw (64 bytes per instruction); same result as qs8_row_sums.
