@@ -147,18 +147,19 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
   const size_t img_bytes = size_t(Hp * Wp) * s.C;
   const int kblocks = B.Kp / 64;
   const bool row_taps = qs8_conv_row_taps(s, B.K, B.isa);
+  const int64_t work = int64_t(s.N) * s.OH * s.OW * s.Cout * int64_t(B.K);
+  const int threads = work >= (1 << 21) ? clamp_threads(num_threads) : 1;
   // Stride 1: an image's output rows run on through the padded width as one sequence of virtual
   // rows (DirectConvRow), so 32-row tiles fill across output rows (a 14-wide row alone filled one
-  // 16-row tile, 14 rows per weight stream) and each task takes kTaskRows of them. Strided convs
-  // (and row-tap stems) run one output row per task.
-  constexpr int kTaskRows = 64;
+  // 16-row tile, 14 rows per weight stream), in as few tasks as keep every thread busy (each task
+  // loads and releases the tile configuration: 64-row tasks cost 18% at 64 channels). Strided
+  // convs (and row-tap stems) run one output row per task.
   const bool flat = !row_taps && s.stride_h == 1 && s.stride_w == 1;
   const int vwidth = flat ? int(Wp) : s.OW;
   const int vrows = flat ? (s.OH - 1) * int(Wp) + s.OW : s.OW;  // of one image (flat) or one row
-  const int chunks = flat ? (vrows + kTaskRows - 1) / kTaskRows : 1;
+  const int chunks = flat ? std::min((vrows + 31) / 32, std::max(1, (2 * threads + s.N - 1) / s.N)) : 1;
+  const int task_rows = flat ? round_up((vrows + chunks - 1) / chunks, 32) : vrows;
   const int tasks = s.N * (flat ? chunks : s.OH);
-  const int64_t work = int64_t(s.N) * s.OH * s.OW * s.Cout * int64_t(B.K);
-  const int threads = work >= (1 << 21) ? clamp_threads(num_threads) : 1;
   // Padded on as many threads as compute, however small the copy: both regions split rows in static
   // chunks, so each thread writes the padded rows it then reads. (Padded on one thread, the other
   // fetched its half from that core's L2 and the next call's copy invalidated it again: measured at
@@ -201,8 +202,8 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
     row.vwidth = vwidth;
     row.width = s.OW;
     row.m0 = int((n * s.OH + oh) * s.OW);
-    row.v0 = flat ? (rt % per_image) * kTaskRows : 0;
-    row.v1 = std::min(vrows, row.v0 + (flat ? kTaskRows : vrows));
+    row.v0 = flat ? (rt % per_image) * task_rows : 0;
+    row.v1 = std::min(vrows, row.v0 + task_rows);
     const int panel0 = int(int64_t(B.num_panels) * cs / col_splits);
     const int panel1 = int(int64_t(B.num_panels) * (cs + 1) / col_splits);
     if (panel1 > panel0) cfg.conv_direct_row(p, row, panel0, panel1);
