@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "aligned_array.h"
 #include "checks.h"
 #include "nnslim/conv_io.h"
 #include "nnslim/gemm.h"
@@ -120,7 +121,7 @@ inline py::array conv_output_arg(const Conv2dShape& s, int cout, const py::objec
                                  ConvIO* io) {
   const std::vector<py::ssize_t> shape{s.N, s.OH, s.OW, cout};
   if (out_scale.is_none()) {
-    py::array_t<float> y(shape);
+    py::array_t<float> y = aligned_array<float>(shape);
     io->Y = y.mutable_data();
     return std::move(y);
   }
@@ -130,7 +131,7 @@ inline py::array conv_output_arg(const Conv2dShape& s, int cout, const py::objec
                           std::to_string(scale));
   if (out_zero_point < -128 || out_zero_point > 127)
     throw py::value_error("output_zero_point: expected an int in [-128, 127], got " + std::to_string(out_zero_point));
-  py::array_t<int8_t> y(shape);
+  py::array_t<int8_t> y = aligned_array<int8_t>(shape);
   io->Yq = y.mutable_data();
   io->out_scale = scale;
   io->out_zero_point = out_zero_point;

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "aligned_array.h"
 #include "checks.h"
 #include "nnslim/channel_mul.h"
 #include "nnslim/gavgpool.h"
@@ -66,7 +67,7 @@ py::array_t<int8_t> maxpool_nhwc_py(const py::object& x_obj, std::pair<int, int>
   const Isa target = isa_arg(isa);
   checked_threads(num_threads);
   const int N = int(x.shape(0)), C = int(x.shape(3));
-  py::array_t<int8_t> y({x.shape(0), py::ssize_t(sh.OH), py::ssize_t(sh.OW), x.shape(3)});
+  py::array_t<int8_t> y = aligned_array<int8_t>({x.shape(0), py::ssize_t(sh.OH), py::ssize_t(sh.OW), x.shape(3)});
   const int8_t* xp = x.data();
   int8_t* yp = y.mutable_data();
   if (N > 0 && C > 0) {
@@ -108,7 +109,7 @@ py::array_t<int8_t> channel_mul_py(const py::object& x_obj, float x_scale, int x
   const Isa target = isa_arg(isa);
   checked_threads(num_threads);
   if (x.shape(0) > 0x7fffffff || x.shape(3) > 0x7fffffff) throw py::value_error("x: too large");
-  py::array_t<int8_t> y({x.shape(0), x.shape(1), x.shape(2), x.shape(3)});
+  py::array_t<int8_t> y = aligned_array<int8_t>({x.shape(0), x.shape(1), x.shape(2), x.shape(3)});
   const int8_t* xp = x.data();
   const float* gp = gate.data();
   int8_t* yp = y.mutable_data();

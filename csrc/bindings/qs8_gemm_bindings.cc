@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "../kernels/qs8-gemm/qs8-gemm.h"
+#include "aligned_array.h"
 #include "checks.h"
 #include "conv_args.h"
 #include "nnslim/conv_io.h"
@@ -111,7 +112,7 @@ py::tuple quantize_rows(const py::object& x_obj, const py::object& isa, bool ref
   check_int_range(x.shape(0), "x");
   check_int_range(x.shape(1), "x");
   const int M = int(x.shape(0)), K = int(x.shape(1));
-  py::array_t<int8_t> q({py::ssize_t(M), py::ssize_t(K)});
+  py::array_t<int8_t> q = aligned_array<int8_t>({py::ssize_t(M), py::ssize_t(K)});
   py::array_t<float> s{py::ssize_t(M)};
   if (reference) {
     for (int m = 0; m < M; ++m) ref::qs8_quantize_row(x.data() + size_t(m) * K, K, K, q.mutable_data() + size_t(m) * K, s.mutable_data() + m);
@@ -129,7 +130,7 @@ py::tuple quantize_rows_static(const py::object& x_obj, float scale, int zero_po
   check_int_range(x.shape(1), "x");
   check_static_qparams(scale, zero_point);
   const int M = int(x.shape(0)), K = int(x.shape(1));
-  py::array_t<int8_t> q({py::ssize_t(M), py::ssize_t(K)});
+  py::array_t<int8_t> q = aligned_array<int8_t>({py::ssize_t(M), py::ssize_t(K)});
   py::array_t<float> s{py::ssize_t(M)};
   if (reference) {
     for (int m = 0; m < M; ++m)
@@ -151,7 +152,7 @@ py::tuple quantize_nchw_to_nhwc(const py::object& x_obj, float scale, int zero_p
   const int N = int(x.shape(0)), C = int(x.shape(1));
   const int64_t H = x.shape(2), W = x.shape(3);
   const Isa target = isa_arg(isa);
-  py::array_t<int8_t> q({py::ssize_t(N), py::ssize_t(H), py::ssize_t(W), py::ssize_t(C)});
+  py::array_t<int8_t> q = aligned_array<int8_t>({py::ssize_t(N), py::ssize_t(H), py::ssize_t(W), py::ssize_t(C)});
   py::array_t<bool> bad{py::ssize_t(N)};
   {
     const float* xp = x.data();
@@ -249,7 +250,7 @@ py::array finish_block(const py::object& y_obj, const py::object& isa, int col0,
   const float sc = out_scale.cast<float>();
   if (!(sc > 0.f) || !std::isfinite(sc)) throw py::value_error("output_scale: expected a finite positive float");
   if (out_zp < -128 || out_zp > 127) throw py::value_error("output_zero_point: expected an int in [-128, 127]");
-  py::array_t<int8_t> q(std::vector<py::ssize_t>{s.N, s.OH, s.OW, C});
+  py::array_t<int8_t> q = aligned_array<int8_t>({s.N, s.OH, s.OW, C});
   std::fill(q.mutable_data(), q.mutable_data() + size_t(rows) * C, int8_t(0));
   const Requant rq{1.f / sc, out_zp};
   cfg.finish_block(out.mutable_data() + col0, C, rows, cols, op, 0, col0, &rq, q.mutable_data() + col0, C);
