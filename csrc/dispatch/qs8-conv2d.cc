@@ -183,9 +183,15 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
     p.Cf = io.Y;  // an int8 output without a fused epilogue never reaches here (AMX fuses it)
   }
   // Few tasks (a 12-wide map at batch 1 has 12 rows) would idle threads: split panels too.
-  const int col_splits = tasks < 2 * threads ? std::min(B.num_panels, (2 * threads + tasks - 1) / tasks) : 1;
+  int col_splits = tasks < 2 * threads ? std::min(B.num_panels, (2 * threads + tasks - 1) / tasks) : 1;
+  // Weights too large for a core's L2 (ResNet's 512-channel 3x3: 2.4 MB) would stream from L3 once
+  // per row block: each thread takes its own columns for every task instead (tasks column-major, so
+  // the static schedule hands thread i splits i * col_splits / threads...), as the im2col path does.
+  const bool by_columns = threads > 1 && int64_t(B.num_panels) * B.bytes_per_panel > (int64_t(1) << 20) &&
+                          B.num_panels >= threads;
+  if (by_columns) col_splits = std::min(B.num_panels, round_up(std::max(col_splits, threads), threads));
   parallel_for(tasks * col_splits, threads, [&](int t) {
-    const int rt = t / col_splits, cs = t % col_splits;
+    const int rt = by_columns ? t % tasks : t / col_splits, cs = by_columns ? t / tasks : t % col_splits;
     const int per_image = flat ? chunks : s.OH;
     const int64_t n = rt / per_image, oh = flat ? 0 : rt % per_image;
     std::vector<const int8_t*> tap(static_cast<size_t>(kblocks));

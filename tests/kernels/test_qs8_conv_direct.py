@@ -4,7 +4,7 @@ on through the padded width as one sequence of tile rows (strided ones: maps >= 
 task) (csrc/dispatch/qs8-conv2d.cc, nnslim_qs8_conv_direct_row__amx). Every path equals the scalar
 one bit for bit: fp32 and int8 outputs, fused residual (fp32 / int8) and activations, batch (tiles
 that run into the next image), dilation, odd output channels, partial 32-row tiles, maps down to
-1x1, a NaN image."""
+1x1, weights split by columns, a NaN image."""
 import numpy as np
 import pytest
 
@@ -15,6 +15,7 @@ SHAPES = [  # N, H, W, Cin, Cout, k, stride_h, pad, dilation
     (1, 14, 14, 256, 33, 3, 1, 1, 1), (1, 24, 24, 64, 17, 3, 1, 2, 2), (1, 15, 40, 64, 64, 3, 2, 1, 1),
     (1, 12, 12, 192, 50, 1, 1, 1, 1), (3, 7, 7, 64, 40, 3, 1, 1, 1), (2, 1, 1, 64, 33, 3, 1, 1, 1),
     (2, 4, 5, 128, 64, 3, 1, 1, 1), (1, 9, 9, 64, 64, 5, 1, 4, 2),
+    (2, 7, 7, 512, 260, 3, 1, 1, 1),  # weights over 1 MB: each thread takes its own columns
 ]
 
 
