@@ -195,10 +195,11 @@ py::array conv2d_static(const py::object& x_obj, const py::list& weights, py::tu
   const int64_t k_expected = int64_t(s.KH) * s.KW * cg;
   const int coutg = packed[0]->N;
   for (const PackedB* pb : packed) {
-    if (pb->K != k_expected && !qs8_conv_row_taps(s, pb->K, pb->isa))
+    if (pb->K != k_expected && !qs8_conv_row_taps(s, pb->K, pb->isa) && !qs8_conv_s2d_taps(s, pb->K, pb->isa))
       throw py::value_error("weights: expected in_features = kernel_h * kernel_w * channels_per_group = " +
                             std::to_string(k_expected) + " (or kernel_h * 64 for row-tap weights of a "
-                            "few-channel conv on AMX), got " + std::to_string(pb->K));
+                            "few-channel conv on AMX, ceil(kernel_h / 2) * 64 for space-to-depth ones of a "
+                            "stride-2 one), got " + std::to_string(pb->K));
     if (pb->N != coutg || pb->isa != packed[0]->isa)
       throw py::value_error("weights: every group needs the same out_features and kernel path");
     if (pb->K > kMaxExactK) throw py::value_error("weights: K exceeds the exact int32 limit");

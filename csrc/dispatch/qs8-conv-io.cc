@@ -100,4 +100,62 @@ const int8_t* qs8_pad_input(const int8_t* xq, const Conv2dShape& s, int8_t zp, s
   return xp;
 }
 
+namespace {
+// count pixel pairs of 2C bytes from src (contiguous) to dst (stride 4C).
+template <int C>
+void copy_pairs(int8_t* dst, const int8_t* src, int64_t count) {
+  for (int64_t i = 0; i < count; ++i, dst += 4 * C, src += 2 * C) std::memcpy(dst, src, 2 * C);
+}
+}  // namespace
+
+const int8_t* qs8_space_to_depth_input(const int8_t* xq, const Conv2dShape& s, int8_t zp, size_t slack,
+                                       int num_threads, std::vector<int8_t>* big) {
+  const int64_t Hp = s.H + 2 * int64_t(s.pad_h), Wp = s.W + 2 * int64_t(s.pad_w);
+  const int64_t Hs = (Hp + 1) / 2, Ws = (Wp + 1) / 2;
+  const size_t C = size_t(s.C), C4 = 4 * C;
+  const size_t img_bytes = size_t(Hs * Ws) * C4;
+  int8_t* xs = thread_scratch<int8_t, 3>(size_t(s.N) * img_bytes + slack, big);
+  const int64_t rows = int64_t(s.N) * Hs;
+  if (rows > 0x7fffffff) throw std::invalid_argument("qs8_space_to_depth_input: N * ceil(Hp / 2) exceeds 2^31 - 1");
+  // Input columns [x_in0, x_in1) of s2d pixels whose two source pixels both lie inside the image.
+  const int64_t x_in0 = (s.pad_w + 1) / 2, x_in1 = std::max<int64_t>(x_in0, (s.pad_w + s.W) / 2);
+  parallel_for(int(rows), num_threads, [&](int t) {
+    const int64_t n = t / Hs, Y = t % Hs;
+    int8_t* drow = xs + size_t(n) * img_bytes + size_t(Y * Ws) * C4;
+    for (int dy = 0; dy < 2; ++dy) {
+      const int64_t ih = 2 * Y + dy - s.pad_h;
+      int8_t* d = drow + size_t(dy) * 2 * C;  // (dy, dx = 0) of pixel X = 0
+      if (ih < 0 || ih >= s.H) {
+        for (int64_t X = 0; X < Ws; ++X) std::memset(d + size_t(X) * C4, zp, 2 * C);
+        continue;
+      }
+      const int8_t* src = xq + size_t((n * s.H + ih) * s.W) * C;
+      auto one = [&](int64_t X, int dx) {  // a pixel at the border: the zero point outside the image
+        const int64_t iw = 2 * X + dx - s.pad_w;
+        int8_t* o = d + size_t(X) * C4 + size_t(dx) * C;
+        if (iw < 0 || iw >= s.W)
+          std::memset(o, zp, C);
+        else
+          std::memcpy(o, src + size_t(iw) * C, C);
+      };
+      for (int64_t X = 0; X < std::min(x_in0, Ws); ++X) one(X, 0), one(X, 1);
+      // Inside: the two source pixels are 2C adjacent bytes (fixed-size copies for RGB-like C: a
+      // libc call per 6 bytes cost more than the stem's tile work saved).
+      const int64_t X0 = x_in0, X1 = std::min(x_in1, Ws);
+      const int8_t* sp = src + size_t(2 * X0 - s.pad_w) * C;
+      switch (C) {
+        case 1: copy_pairs<1>(d + size_t(X0) * C4, sp, X1 - X0); break;
+        case 2: copy_pairs<2>(d + size_t(X0) * C4, sp, X1 - X0); break;
+        case 3: copy_pairs<3>(d + size_t(X0) * C4, sp, X1 - X0); break;
+        case 4: copy_pairs<4>(d + size_t(X0) * C4, sp, X1 - X0); break;
+        default:
+          for (int64_t X = X0; X < X1; ++X) std::memcpy(d + size_t(X) * C4, src + size_t(2 * X - s.pad_w) * C, 2 * C);
+      }
+      for (int64_t X = std::max(x_in0, std::min(x_in1, Ws)); X < Ws; ++X) one(X, 0), one(X, 1);
+    }
+  });
+  if (slack) std::memset(xs + size_t(s.N) * img_bytes, zp, slack);
+  return xs;
+}
+
 }  // namespace nnslim

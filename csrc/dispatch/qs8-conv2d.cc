@@ -135,18 +135,29 @@ bool qs8_conv_row_taps(const Conv2dShape& s, int packed_k, Isa isa) {
          int64_t(packed_k) == int64_t(s.KH) * 64;
 }
 
+bool qs8_conv_s2d_taps(const Conv2dShape& s, int packed_k, Isa isa) {
+  const int64_t k = int64_t(packed_k);
+  return qs8_gemm_config(isa).conv_direct_row && s.groups == 1 && s.stride_h == 2 && s.stride_w == 2 &&
+         s.dil_h == 1 && s.dil_w == 1 && s.KH >= 2 && int64_t(s.KW + 1) / 2 * 4 * s.C <= 64 &&
+         k == int64_t(s.KH + 1) / 2 * 64 && k != int64_t(s.KH) * s.KW * s.C;
+}
+
 namespace {
 
 void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dShape& s, const PackedB& B,
                       const int8_t* xq, const float* pixel_scale, const float* b_scale, const float* bias, bool relu,
                       bool fused, const Requant& rq, int num_threads) {
-  // The input once more, zero-point padded, so that every tap of a row of output pixels is one
-  // strided tile; slack past the end for the rows a partial tile computes and discards.
+  // The input once more, zero-point padded (or, s2d taps, as its space-to-depth image: a stride-1
+  // conv), so that every tap of a row of output pixels is one strided tile; slack past the end for
+  // the rows a partial tile computes and discards.
+  const bool s2d = qs8_conv_s2d_taps(s, B.K, B.isa);
+  const bool row_taps = !s2d && qs8_conv_row_taps(s, B.K, B.isa);
   const int64_t Hp = s.H + 2 * int64_t(s.pad_h), Wp = s.W + 2 * int64_t(s.pad_w);
-  const size_t stride = size_t(s.stride_w) * s.C;
-  const size_t img_bytes = size_t(Hp * Wp) * s.C;
+  const int64_t Hx = s2d ? (Hp + 1) / 2 : Hp, Wx = s2d ? (Wp + 1) / 2 : Wp;  // the image the taps read
+  const int64_t Cx = s2d ? 4 * int64_t(s.C) : s.C;
+  const size_t stride = s2d ? size_t(Cx) : size_t(s.stride_w) * s.C;
+  const size_t img_bytes = size_t(Hx * Wx * Cx);
   const int kblocks = B.Kp / 64;
-  const bool row_taps = qs8_conv_row_taps(s, B.K, B.isa);
   const int64_t work = int64_t(s.N) * s.OH * s.OW * s.Cout * int64_t(B.K);
   const int threads = work >= (1 << 21) ? clamp_threads(num_threads) : 1;
   // Stride 1: an image's output rows run on through the padded width as one sequence of virtual
@@ -154,9 +165,9 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
   // 16-row tile, 14 rows per weight stream), in as few tasks as keep every thread busy (each task
   // loads and releases the tile configuration: 64-row tasks cost 18% at 64 channels). Strided
   // convs (and row-tap stems) run one output row per task.
-  const bool flat = !row_taps && s.stride_h == 1 && s.stride_w == 1;
-  const int vwidth = flat ? int(Wp) : s.OW;
-  const int vrows = flat ? (s.OH - 1) * int(Wp) + s.OW : s.OW;  // of one image (flat) or one row
+  const bool flat = s2d || (!row_taps && s.stride_h == 1 && s.stride_w == 1);
+  const int vwidth = flat ? int(Wx) : s.OW;
+  const int vrows = flat ? (s.OH - 1) * int(Wx) + s.OW : s.OW;  // of one image (flat) or one row
   const int chunks = flat ? std::min((vrows + 31) / 32, std::max(1, (2 * threads + s.N - 1) / s.N)) : 1;
   const int task_rows = flat ? round_up((vrows + chunks - 1) / chunks, 32) : vrows;
   const int tasks = s.N * (flat ? chunks : s.OH);
@@ -165,7 +176,8 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
   // fetched its half from that core's L2 and the next call's copy invalidated it again: measured at
   // 2 threads, 64-channel 3x3 at 56x56, pad 16 us and 67 vs 52 us of compute per thread.)
   std::vector<int8_t> pad_big;
-  const int8_t* xp = qs8_pad_input(xq, s, int8_t(io.in_zero_point), 32 * stride + 64, threads, &pad_big);
+  const int8_t* xp = s2d ? qs8_space_to_depth_input(xq, s, int8_t(io.in_zero_point), 32 * stride + 64, threads, &pad_big)
+                         : qs8_pad_input(xq, s, int8_t(io.in_zero_point), 32 * stride + 64, threads, &pad_big);
 
   GemmProblem p;
   p.k0 = 0;
@@ -196,7 +208,11 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
     const int64_t n = rt / per_image, oh = flat ? 0 : rt % per_image;
     std::vector<const int8_t*> tap(static_cast<size_t>(kblocks));
     for (int kb = 0; kb < kblocks; ++kb) {
-      // A K block is a 64-channel slice of one tap, or (row taps) a whole tap row from kw = 0.
+      // A K block is a 64-channel slice of one tap, or (row / s2d taps) a whole tap row from kw = 0.
+      if (s2d) {
+        tap[size_t(kb)] = xp + size_t(n) * img_bytes + size_t(int64_t(kb) * Wx * Cx);
+        continue;
+      }
       const int k = kb * 64, tp = row_taps ? kb * s.KW : k / s.C, c0 = row_taps ? 0 : k % s.C;
       const int64_t kh = tp / s.KW, kw = tp % s.KW;
       tap[size_t(kb)] = xp + size_t(n) * img_bytes +
@@ -267,7 +283,7 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
   const Requant rq{io.Yq ? 1.f / io.out_scale : 1.f, io.out_zero_point};
 
   // 2a. AMX with 64-channel multiples: straight from a padded copy of the input, no im2col.
-  if (qs8_conv_row_taps(s, B0.K, B0.isa)) {
+  if (qs8_conv_s2d_taps(s, B0.K, B0.isa) || qs8_conv_row_taps(s, B0.K, B0.isa)) {
     if (io.Yq && !cfg.fuses_requant) throw std::invalid_argument("qs8_conv2d_static: row-tap weights need a fusing kernel");
     conv_direct_rows(cfg, io, s, B0, xq, pixel_scale, b_scale, bias, relu, fused, rq, num_threads);
     return;

@@ -98,8 +98,8 @@ def test_bad_inputs():
 
 @pytest.mark.parametrize("k,stride,pad", [(7, 2, 3), (3, 2, 1), (3, 1, 1)])
 def test_rgb_stem_row_taps_equal_im2col(force_isa, k, stride, pad):
-    """On AMX an RGB stem packs row-tap weights (no im2col); it gives exactly the VNNI im2col path's
-    int8 output, and reloads (repack) to the same."""
+    """On AMX an RGB stem packs space-to-depth tap weights (stride 2) or row-tap ones (no im2col);
+    it gives exactly the VNNI im2col path's int8 output, and reloads (repack) to the same."""
     import pickle
 
     from nnslim._native import C
@@ -115,7 +115,10 @@ def test_rgb_stem_row_taps_equal_im2col(force_isa, k, stride, pad):
         m = Int8Conv2d.from_float(conv, input_qparams=(0.03, -2))
         m.set_output_qparams(0.05, 4)
         assert m._row_taps() == (isa == "amx")
+        assert m._s2d_taps() == (isa == "amx" and stride == 2)
         outs[isa] = m(x)
+        if isa == "amx":  # the packed K says which layout the kernel runs
+            assert m.pack()[0].in_features == ((k + 1) // 2 if stride == 2 else k) * 64
         if isa == "amx":
             assert torch.equal(pickle.loads(pickle.dumps(m))(x), outs[isa])
     assert torch.equal(outs["amx"], outs["avx512_vnni"])

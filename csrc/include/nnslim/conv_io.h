@@ -50,4 +50,11 @@ void qs8_quantize_nchw_images(const float* x, int N, int C, int64_t HW, float sc
 const int8_t* qs8_pad_input(const int8_t* xq, const Conv2dShape& s, int8_t zero_point, size_t slack, int num_threads,
                             std::vector<int8_t>* big);
 
+// The zero-point-padded input of a stride-2 conv as a space-to-depth image (qs8_conv_s2d_taps):
+// (N, Hs, Ws, 4C) with Hs = ceil(Hp / 2), Ws = ceil(Wp / 2) over the padded Hp x Wp image; pixel
+// (Y, X) channel (dy * 2 + dx) * C + c holds padded pixel (2Y + dy, 2X + dx) channel c (the zero point
+// outside the image, an odd padded edge included). `slack`, threads and the buffer as qs8_pad_input.
+const int8_t* qs8_space_to_depth_input(const int8_t* xq, const Conv2dShape& s, int8_t zero_point, size_t slack,
+                                       int num_threads, std::vector<int8_t>* big);
+
 }  // namespace nnslim

@@ -151,6 +151,14 @@ struct Conv2dShape {
 // the window's start, so the conv needs no im2col (the extra bytes read meet zero weights).
 // A packed K of KH * 64 with KW * C < 64 can only mean this layout.
 bool qs8_conv_row_taps(const Conv2dShape& s, int packed_k, Isa isa);
+// "Space-to-depth taps": a stride-2 conv over few channels ((KW + 1) / 2 * 4C <= 64, the RGB stems)
+// on the same ISAs may pack its weights as ceil(KH / 2) blocks of 64: the stride-1 conv of kernel
+// ceil(KH / 2) x ceil(KW / 2) over the 2x2 space-to-depth input (qs8_space_to_depth_input), block a
+// holding w[2a + dy][2b + dx][c] at byte b * 4C + (dy * 2 + dx) * C + c (zero past the kernel and
+// from ceil(KW / 2) * 4C to 64). Fewer, fuller K blocks than row taps (a 7x7 RGB stem: 4 of 48 bytes
+// instead of 7 of 21), and stride 1, so tiles fill across output rows. Never the layout when its K
+// equals the im2col one (KH * KW * C) or KH < 2.
+bool qs8_conv_s2d_taps(const Conv2dShape& s, int packed_k, Isa isa);
 
 struct ConvIO;
 void qs8_conv2d_static(const ConvIO& io, const Conv2dShape& s, const PackedB* const* group_weights,

@@ -20,6 +20,23 @@ def _pair(v) -> Tuple[int, int]:
 ACTIVATIONS = FUSED_ACTIVATIONS
 
 
+def s2d_tap_weights(w: torch.Tensor) -> torch.Tensor:
+    """(out, C, kh, kw) int8 weights of a stride-2 conv -> (out, ceil(kh / 2) * 64): block a holds
+    w[:, c, 2a + dy, 2b + dx] at byte b * 4C + (dy * 2 + dx) * C + c, zeros past the kernel and to 64
+    (the layout qs8_conv_s2d_taps in csrc/include/nnslim/gemm.h describes)."""
+    out_ch, c, kh, kw = w.shape
+    khs, kws = (kh + 1) // 2, (kw + 1) // 2
+    if kws * 4 * c > 64:
+        raise ValueError(f"s2d_tap_weights: ceil(kernel_w / 2) * 4 * in_channels must be <= 64, got {kws * 4 * c}")
+    wp = torch.zeros(out_ch, c, 2 * khs, 2 * kws, dtype=w.dtype)
+    wp[:, :, :kh, :kw] = w
+    # (o, c, a, dy, b, dx) -> (o, a, b, dy, dx, c)
+    wp = wp.reshape(out_ch, c, khs, 2, kws, 2).permute(0, 2, 4, 3, 5, 1).reshape(out_ch, khs, kws * 4 * c)
+    blocks = torch.zeros(out_ch, khs, 64, dtype=w.dtype)
+    blocks[:, :, :kws * 4 * c] = wp
+    return blocks.reshape(out_ch, khs * 64).contiguous()
+
+
 class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
     """Convolution on nnslim's int8 kernels: the input is quantized once with a calibrated scale / zero
     point (NHWC internally); depthwise convs (groups == channels) run the direct depthwise kernel, the
@@ -146,6 +163,11 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
                 g, cout_g = self.groups, self.out_channels // self.groups
                 if self.depthwise:
                     packed = _native.C.PackedQs8DwWeights(self.weight_int8[:, 0].contiguous().numpy())
+                elif self._s2d_taps():
+                    # Stride-2 convs over few channels on AMX (RGB stems): the stride-1 conv over the
+                    # input's 2x2 space-to-depth image; K block a = w[2a + dy][2b + dx][c] at byte
+                    # b * 4C + (dy * 2 + dx) * C + c (qs8_conv_s2d_taps in gemm.h), zeros past the kernel.
+                    packed = [_native.C.PackedQs8Weights(s2d_tap_weights(self.weight_int8).numpy(), "amx")]
                 elif self._row_taps():
                     # Few input channels on AMX (RGB stems): K block kh = tap row kh's kw * c weights, then
                     # zeros to 64; the kernel reads each block straight from the padded input, no im2col.
@@ -167,6 +189,15 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
                 self._packed_run = self._bind_kernel(packed)
                 self._packed = packed
             return self._packed
+
+    def _s2d_taps(self) -> bool:
+        """Whether this conv packs space-to-depth tap weights (qs8_conv_s2d_taps in gemm.h): AMX
+        selected, one group, stride 2, no dilation, kernel_h >= 2, ceil(kw / 2) * 4 * in_channels <= 64,
+        and a K (ceil(kh / 2) * 64) that differs from the im2col one."""
+        kh, kw = self.kernel_size
+        return _native.C.selected_isa() == "amx" and self.groups == 1 and tuple(self.stride) == (2, 2) and \
+            tuple(self.dilation) == (1, 1) and kh >= 2 and (kw + 1) // 2 * 4 * self.in_channels <= 64 and \
+            (kh + 1) // 2 * 64 != kh * kw * self.in_channels
 
     def _row_taps(self) -> bool:
         """Whether this conv packs row-tap weights (qs8_conv_row_taps in gemm.h): AMX selected, one
