@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <limits>
 
 #include "../common/finish-avx512-inl.h"
 #include "qs8-gemm.h"
@@ -59,8 +60,13 @@ struct BlockColumns {
   }
   // Half h of one row: float(acc) * (a_scale * b_scale) + bias, then ReLU (qs8_store16_avx512's order).
   __m512 dequant(const int32_t* c, __m512 as, int h, bool relu) const {
-    const __m512 y = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * h)),
-                                                 _mm512_mul_ps(as, h ? bs1 : bs0)), h ? b1 : b0);
+    return dequant_scaled(c, _mm512_mul_ps(as, h ? bs1 : bs0), h, relu);
+  }
+  // a_scale * b_scale of half h, for dequant_scaled.
+  __m512 scale(float a_scale, int h) const { return _mm512_mul_ps(_mm512_set1_ps(a_scale), h ? bs1 : bs0); }
+  // dequant with the row's a_scale * b_scale already multiplied (scale()).
+  __m512 dequant_scaled(const int32_t* c, __m512 s, int h, bool relu) const {
+    const __m512 y = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * h)), s), h ? b1 : b0);
     return relu ? _mm512_max_ps(_mm512_setzero_ps(), y) : y;
   }
 };
@@ -102,14 +108,32 @@ inline void qs8_requant_block32(const GemmProblem& p, int m0, int rows, int n0, 
   const size_t ldcq = p.ldcq, ldr = op.ldr;
   int8_t* cq = p.Cq + size_t(m0) * ldcq + n0;
   size_t rbase = size_t(p.post_row0 + m0) * ldr + p.post_col0 + n0;
+  // a_scale * b_scale once per run of rows with one scale (every row of an image, static inputs).
+  float a_prev = std::numeric_limits<float>::quiet_NaN();  // NaN != anything: the first row computes
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  const __mmask32 mk32 = __mmask32(col.mk0) | (__mmask32(col.mk1) << 16);
   for (int r = 0; r < rows; ++r, c += 32, cq += ldcq, rbase += ldr) {
-    const __m512 as = _mm512_set1_ps(a_scale[m0 + r]);
-    for (int h = 0; h < (col.two ? 2 : 1); ++h) {
-      const __mmask16 mk = h ? col.mk1 : col.mk0;
-      __m512 y = col.dequant(c, as, h, relu);
-      if (res) y = finish_residual512(y, op, rbase + 16 * h, mk);
-      y = finish_activate512(y, act_only);
-      _mm_mask_storeu_epi8(cq + 16 * h, mk, Finite ? finish_requant512_finite(y, rq) : finish_requant512(y, rq));
+    const float a = a_scale[m0 + r];
+    if (!(a == a_prev)) {
+      s0 = col.scale(a, 0);
+      s1 = col.scale(a, 1);
+      a_prev = a;
+    }
+    __m512 y0 = col.dequant_scaled(c, s0, 0, relu);
+    if (res) y0 = finish_residual512(y0, op, rbase, col.mk0);
+    y0 = finish_activate512(y0, act_only);
+    if (!col.two) {
+      _mm_mask_storeu_epi8(cq, col.mk0, Finite ? finish_requant512_finite(y0, rq) : finish_requant512(y0, rq));
+      continue;
+    }
+    __m512 y1 = col.dequant_scaled(c, s1, 1, relu);
+    if (res) y1 = finish_residual512(y1, op, rbase + 16, col.mk1);
+    y1 = finish_activate512(y1, act_only);
+    if (Finite) {
+      _mm256_mask_storeu_epi8(cq, mk32, finish_requant512_finite_pair(y0, y1, rq));
+    } else {
+      _mm_mask_storeu_epi8(cq, col.mk0, finish_requant512(y0, rq));
+      _mm_mask_storeu_epi8(cq + 16, col.mk1, finish_requant512(y1, rq));
     }
   }
 }

@@ -1,0 +1,36 @@
+"""The fused int8-output epilogue at its edges (csrc/kernels/qs8-gemm/qs8-epilogue-avx512-inl.h,
+finish_requant512_finite_pair in kernels/common/finish-avx512-inl.h): outputs far past the int8
+range on both sides (beyond the +-kStaticClamp float clamp, and past int32 after scaling), zero
+points at -128 and 127, 16-, 32- and odd-column blocks, on the GEMM (1x1) and direct (3x3) paths.
+Every ISA equals the scalar reference bit for bit."""
+import numpy as np
+import pytest
+
+from nnslim._native import C
+
+
+@pytest.mark.parametrize("cout", [16, 32, 45])
+@pytest.mark.parametrize("k", [1, 3])
+def test_requant_saturation_matches_scalar(isa, cout, k):
+    rng = np.random.default_rng(cout * k)
+    cin = 64
+    x = rng.integers(-128, 128, (2, 9, 10, cin), dtype=np.int8)
+    w = rng.integers(-128, 128, (cout, k * k * cin), dtype=np.int8)
+    ws = (rng.random(cout) * 0.01 + 1e-3).astype(np.float32)
+    b = (rng.standard_normal(cout) * 50).astype(np.float32)
+    pad = k // 2
+
+    def run(which, out_scale, zp, **kw):
+        pk = [C.PackedQs8Weights(w, which)]
+        return C.qs8_conv2d_static(x, pk, (k, k), (1, 1), (pad, pad), (1, 1), 1, 0.03, -3, ws, b, False, 2,
+                                   output_scale=out_scale, output_zero_point=zp, **kw)
+
+    for out_scale in (1e-9, 1e-4, 0.05, 3.0, 1e6):
+        for zp in (-128, -1, 0, 127):
+            want = run("scalar", out_scale, zp)
+            got = run(isa, out_scale, zp)
+            assert np.array_equal(got, want), (out_scale, zp)
+            if out_scale == 1e-9:  # t = y / scale is far beyond int32 on both sides
+                assert (want == 127).any() and (want == -128).any()
+            want = run("scalar", out_scale, zp, activation="clamp", act_lo=-2.0, act_hi=5.0)
+            assert np.array_equal(run(isa, out_scale, zp, activation="clamp", act_lo=-2.0, act_hi=5.0), want)
