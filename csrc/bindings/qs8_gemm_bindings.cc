@@ -166,62 +166,118 @@ py::tuple quantize_nchw_to_nhwc(const py::object& x_obj, float scale, int zero_p
 
 }  // namespace
 
+namespace {
+
+// Everything of a static int8 conv call but its input, residual and thread count, checked once:
+// Int8Conv2d binds one (Qs8Conv2dPlan) per layer, since parsing ~20 arguments on every call of an
+// int8 graph's ~50 nodes cost microseconds each at batch 1.
+struct ConvParams {
+  py::tuple kernel, stride, padding, dilation;
+  int groups = 1;
+  float in_scale = 1.f;
+  int zero_point = 0;
+  std::vector<py::object> keep_alive;  // the packed weights: the kernel runs without the GIL
+  std::vector<const PackedB*> packed;
+  int coutg = 0, cout = 0;
+  py::array_t<float> scale, bias;
+  const float* biasp = nullptr;
+  bool relu = false;
+  std::string activation;
+  float act_lo = 0.f, act_hi = 0.f, residual_scale = 1.f;
+  int residual_zero_point = 0;
+  py::object output_scale;
+  int output_zero_point = 0;
+};
+
+ConvParams conv_params(const py::list& weights, py::tuple kernel, py::tuple stride, py::tuple padding,
+                       py::tuple dilation, int groups, float in_scale, int zero_point, const py::object& scale_obj,
+                       const py::object& bias_obj, bool relu, const std::string& activation, float act_lo,
+                       float act_hi, float residual_scale, int residual_zero_point, const py::object& output_scale,
+                       int output_zero_point) {
+  ConvParams P;
+  check_static_qparams(in_scale, zero_point);
+  P.kernel = kernel;
+  P.stride = stride;
+  P.padding = padding;
+  P.dilation = dilation;
+  P.groups = groups;
+  P.in_scale = in_scale;
+  P.zero_point = zero_point;
+  if (groups < 1 || int(py::len(weights)) != groups)
+    throw py::value_error("groups: expected a divisor of the input channels and one packed weight per group");
+  for (auto w : weights) {
+    const PyPackedQs8& pw = w.cast<const PyPackedQs8&>();
+    P.keep_alive.push_back(py::reinterpret_borrow<py::object>(w));
+    P.packed.push_back(&pw.packed());
+  }
+  P.coutg = P.packed[0]->N;
+  for (const PackedB* pb : P.packed) {
+    if (pb->N != P.coutg || pb->isa != P.packed[0]->isa)
+      throw py::value_error("weights: every group needs the same out_features and kernel path");
+    if (pb->K > kMaxExactK) throw py::value_error("weights: K exceeds the exact int32 limit");
+  }
+  const int64_t cout = int64_t(P.coutg) * groups;
+  if (cout > 0x7fffffff) throw py::value_error("weights: out_channels = out_features * groups exceeds 2^31 - 1");
+  P.cout = int(cout);
+  P.scale = checked<float>(scale_obj, "weight_scale", 1);
+  check_dim(P.scale, 0, P.cout, "weight_scale", "out_channels");
+  P.biasp = optional_f32_vector(bias_obj, "bias", P.cout, &P.bias);
+  P.relu = relu;
+  P.activation = activation;
+  P.act_lo = act_lo;
+  P.act_hi = act_hi;
+  P.residual_scale = residual_scale;
+  P.residual_zero_point = residual_zero_point;
+  P.output_scale = output_scale;
+  P.output_zero_point = output_zero_point;
+  return P;
+}
+
+py::array conv_run(const ConvParams& P, const py::object& x_obj, const py::object& residual, int num_threads) {
+  ConvIO io;
+  py::array x = conv_input_arg(x_obj, &io);
+  io.in_scale = P.in_scale;
+  io.in_zero_point = P.zero_point;
+  checked_threads(num_threads);
+  Conv2dShape s = conv_shape_args(x, P.kernel, P.stride, P.padding, P.dilation, P.groups);
+  if (s.C % P.groups != 0)
+    throw py::value_error("groups: expected a divisor of the input channels and one packed weight per group");
+  const int64_t k_expected = int64_t(s.KH) * s.KW * (s.C / P.groups);
+  for (const PackedB* pb : P.packed)
+    if (pb->K != k_expected && !qs8_conv_row_taps(s, pb->K, pb->isa) && !qs8_conv_s2d_taps(s, pb->K, pb->isa))
+      throw py::value_error("weights: expected in_features = kernel_h * kernel_w * channels_per_group = " +
+                            std::to_string(k_expected) + " (or kernel_h * 64 for row-tap weights of a "
+                            "few-channel conv on AMX, ceil(kernel_h / 2) * 64 for space-to-depth ones of a "
+                            "stride-2 one), got " + std::to_string(pb->K));
+  s.Cout = P.cout;
+  conv_output_size(x, &s);
+  py::array res_keep;
+  io.post = postop_args(residual, P.activation, P.act_lo, P.act_hi, s, s.Cout, &res_keep, P.residual_scale,
+                        P.residual_zero_point);
+  if (P.relu && io.post.act != Activation::none) throw py::value_error("relu: set either relu or activation, not both");
+  py::array y = conv_output_arg(s, s.Cout, P.output_scale, P.output_zero_point, &io);
+  const float* sp = P.scale.data();
+  {
+    py::gil_scoped_release nogil;
+    qs8_conv2d_static(io, s, P.packed.data(), sp, P.biasp, P.relu, num_threads);
+  }
+  return y;
+}
+
+}  // namespace
+
 py::array conv2d_static(const py::object& x_obj, const py::list& weights, py::tuple kernel, py::tuple stride,
                         py::tuple padding, py::tuple dilation, int groups, float in_scale, int zero_point,
                         const py::object& scale_obj, const py::object& bias_obj, bool relu, int num_threads,
                         const py::object& residual, const std::string& activation, float act_lo, float act_hi,
                         float residual_scale, int residual_zero_point, const py::object& output_scale,
                         int output_zero_point) {
-  ConvIO io;
-  py::array x = conv_input_arg(x_obj, &io);
-  check_static_qparams(in_scale, zero_point);
-  io.in_scale = in_scale;
-  io.in_zero_point = zero_point;
-  checked_threads(num_threads);
-  Conv2dShape s = conv_shape_args(x, kernel, stride, padding, dilation, groups);
-  if (groups < 1 || s.C % groups != 0 || int(py::len(weights)) != groups)
-    throw py::value_error("groups: expected a divisor of the input channels and one packed weight per group");
-  // Hold references to the packed weights: the kernel runs without the GIL, and another thread could
-  // otherwise drop the list's last reference mid-call.
-  std::vector<py::object> keep_alive;
-  std::vector<const PackedB*> packed;
-  const int cg = s.C / groups;
-  for (auto w : weights) {
-    const PyPackedQs8& pw = w.cast<const PyPackedQs8&>();
-    keep_alive.push_back(py::reinterpret_borrow<py::object>(w));
-    packed.push_back(&pw.packed());
-  }
-  constexpr int64_t kIntMax = 0x7fffffff;
-  const int64_t k_expected = int64_t(s.KH) * s.KW * cg;
-  const int coutg = packed[0]->N;
-  for (const PackedB* pb : packed) {
-    if (pb->K != k_expected && !qs8_conv_row_taps(s, pb->K, pb->isa) && !qs8_conv_s2d_taps(s, pb->K, pb->isa))
-      throw py::value_error("weights: expected in_features = kernel_h * kernel_w * channels_per_group = " +
-                            std::to_string(k_expected) + " (or kernel_h * 64 for row-tap weights of a "
-                            "few-channel conv on AMX, ceil(kernel_h / 2) * 64 for space-to-depth ones of a "
-                            "stride-2 one), got " + std::to_string(pb->K));
-    if (pb->N != coutg || pb->isa != packed[0]->isa)
-      throw py::value_error("weights: every group needs the same out_features and kernel path");
-    if (pb->K > kMaxExactK) throw py::value_error("weights: K exceeds the exact int32 limit");
-  }
-  const int64_t cout = int64_t(coutg) * groups;
-  if (cout > kIntMax) throw py::value_error("weights: out_channels = out_features * groups exceeds 2^31 - 1");
-  s.Cout = int(cout);
-  conv_output_size(x, &s);
-  auto scale = checked<float>(scale_obj, "weight_scale", 1);
-  check_dim(scale, 0, s.Cout, "weight_scale", "out_channels");
-  py::array_t<float> bias;
-  py::array res_keep;
-  const float* biasp = optional_f32_vector(bias_obj, "bias", s.Cout, &bias);
-  io.post = postop_args(residual, activation, act_lo, act_hi, s, s.Cout, &res_keep, residual_scale, residual_zero_point);
-  if (relu && io.post.act != Activation::none) throw py::value_error("relu: set either relu or activation, not both");
-  py::array y = conv_output_arg(s, s.Cout, output_scale, output_zero_point, &io);
-  const float* sp = scale.data();
-  {
-    py::gil_scoped_release nogil;
-    qs8_conv2d_static(io, s, packed.data(), sp, biasp, relu, num_threads);
-  }
-  return y;
+  ConvIO probe;
+  conv_input_arg(x_obj, &probe);  // x's errors first, as before the parameters were split out
+  const ConvParams P = conv_params(weights, kernel, stride, padding, dilation, groups, in_scale, zero_point, scale_obj,
+                                   bias_obj, relu, activation, act_lo, act_hi, residual_scale, residual_zero_point,
+                                   output_scale, output_zero_point);
+  return conv_run(P, x_obj, residual, num_threads);
 }
 
 // Test entry for the block finisher (kernels/qs8-requant): columns [col0, col0 + cols) of every
@@ -294,6 +350,14 @@ void bind_qs8_gemm(py::module_& m) {
         py::arg("residual_zero_point") = 0, py::arg("output_scale") = py::none(), py::arg("output_zero_point") = 0,
         "static int8 conv2d on NHWC fp32 or int8 input -> NHWC fp32 output (or int8 with output_scale), "
         "optional fused residual add (fp32 or int8) + activation");
+  py::class_<ConvParams>(m, "Qs8Conv2dPlan",
+                         "qs8_conv2d_static with everything but (x_nhwc, residual, num_threads) bound and checked once")
+      .def(py::init(&conv_params), py::arg("weights"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
+           py::arg("dilation"), py::arg("groups"), py::arg("input_scale"), py::arg("input_zero_point"),
+           py::arg("weight_scale"), py::arg("bias"), py::arg("relu"), py::arg("activation") = "none",
+           py::arg("act_lo") = 0.f, py::arg("act_hi") = 0.f, py::arg("residual_scale") = 1.f,
+           py::arg("residual_zero_point") = 0, py::arg("output_scale") = py::none(), py::arg("output_zero_point") = 0)
+      .def("__call__", &conv_run, py::arg("x_nhwc"), py::arg("residual") = py::none(), py::arg("num_threads") = 1);
   m.def("ref_qs8_gemm_s32", &ref_gemm, py::arg("a"), py::arg("b"), "reference int32 a @ b.T for int8 a, b");
   m.def("qs8_quantize_rows", &quantize_rows, py::arg("x"), py::arg("isa") = py::none(),
         py::arg("reference") = false, "per-row symmetric int8 quantization -> (q, scales)");

@@ -66,3 +66,33 @@ def test_int8_io_bad_arguments():
         conv(x, residual=np.zeros((1, 7, 9, 21), np.int8), residual_zero_point=300)
     with pytest.raises(TypeError, match="x: expected dtype float32"):
         conv(np.zeros((1, 7, 9, 21), np.uint8))
+
+
+def test_conv_plan_equals_the_one_shot_call():
+    """C.Qs8Conv2dPlan (every argument but x, residual and threads bound and checked once, as
+    Int8Conv2d binds it) gives the one-shot qs8_conv2d_static's result, and checks x, the residual
+    and the weights' K against x on each call."""
+    import numpy as np
+    import pytest
+    from nnslim._native import C
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, (2, 6, 7, 16), dtype=np.int8)
+    w = rng.integers(-128, 128, (24, 9 * 16), dtype=np.int8)
+    ws = np.full(24, 0.01, np.float32)
+    b = rng.standard_normal(24).astype(np.float32)
+    pk = [C.PackedQs8Weights(w, C.selected_isa())]
+    res = rng.integers(-128, 128, (2, 6, 7, 24), dtype=np.int8)
+    args = (pk, (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.03, -3, ws, b, False)
+    kw = dict(activation="relu", residual_scale=0.02, residual_zero_point=1, output_scale=0.05, output_zero_point=2)
+    plan = C.Qs8Conv2dPlan(*args, **kw)
+    want = C.qs8_conv2d_static(x, *args, 2, res, **kw)
+    assert np.array_equal(plan(x, res, 2), want)
+    with pytest.raises(ValueError, match="residual"):
+        plan(x, res[:, :5], 2)
+    with pytest.raises(ValueError, match="in_features"):
+        plan(np.ascontiguousarray(x[..., :8]), res, 2)  # 8 channels: the weights' K is for 16
+    with pytest.raises(ValueError, match="weight_scale"):
+        C.Qs8Conv2dPlan(pk, (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.03, -3, ws[:5], b, False)
+    with pytest.raises(ValueError, match="input_scale"):
+        C.Qs8Conv2dPlan(pk, (3, 3), (1, 1), (1, 1), (1, 1), 1, -1.0, -3, ws, b, False)

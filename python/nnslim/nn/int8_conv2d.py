@@ -220,12 +220,12 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
             f = C.qs8_dwconv2d_static
             return lambda x, res, th: f(x, packed, stride, padding, dilation, scale, zp, wscale, bias, res, act, lo, hi,
                                         th, res_scale, res_zp, out_scale, out_zp)
-        f, kernel, groups = C.qs8_conv2d_static, self.kernel_size, self.groups
         # ReLU without a residual stays in the GEMM epilogue (no extra pass over the output).
         gemm_relu = act == "relu" and not self.residual
         act = "none" if gemm_relu else act
-        return lambda x, res, th: f(x, packed, kernel, stride, padding, dilation, groups, scale, zp, wscale, bias,
-                                    gemm_relu, th, res, act, lo, hi, res_scale, res_zp, out_scale, out_zp)
+        # A plan: the arguments are parsed and checked once, not on every call.
+        return C.Qs8Conv2dPlan(packed, self.kernel_size, stride, padding, dilation, self.groups, scale, zp, wscale,
+                               bias, gemm_relu, act, lo, hi, res_scale, res_zp, out_scale, out_zp)
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         # The int8 edge of a converted graph, called ~50 times per MobileNet image: the fewest Python
