@@ -1,7 +1,8 @@
 """The fused int8-output epilogue at its edges (csrc/kernels/qs8-gemm/qs8-epilogue-avx512-inl.h,
 finish_requant512_finite_pair in kernels/common/finish-avx512-inl.h): outputs far past the int8
 range on both sides (beyond the +-kStaticClamp float clamp, and past int32 after scaling), zero
-points at -128 and 127, 16-, 32- and odd-column blocks, on the GEMM (1x1) and direct (3x3) paths.
+points at -128 and 127, 16-, 32- and odd-column blocks, on the GEMM (1x1) and direct (3x3) paths,
+with ReLU / clamp activations (applied to the rounded int16 values on AVX-512 / AMX).
 Every ISA equals the scalar reference bit for bit."""
 import numpy as np
 import pytest
@@ -32,5 +33,14 @@ def test_requant_saturation_matches_scalar(isa, cout, k):
             assert np.array_equal(got, want), (out_scale, zp)
             if out_scale == 1e-9:  # t = y / scale is far beyond int32 on both sides
                 assert (want == 127).any() and (want == -128).any()
-            want = run("scalar", out_scale, zp, activation="clamp", act_lo=-2.0, act_hi=5.0)
-            assert np.array_equal(run(isa, out_scale, zp, activation="clamp", act_lo=-2.0, act_hi=5.0), want)
+            # Activations on the rounded values (AVX-512 / AMX): bounds inside and beyond +-kStaticClamp
+            # once scaled, on both sides of zero, and ReLU in the GEMM epilogue or as the activation.
+            for act in [dict(activation="clamp", act_lo=-2.0, act_hi=5.0), dict(activation="clamp", act_lo=0.5, act_hi=5.0),
+                        dict(activation="clamp", act_lo=-5.0, act_hi=-0.5), dict(activation="clamp", act_lo=1.0, act_hi=1.0),
+                        dict(activation="relu"), dict(relu=True)]:
+                r = act.pop("relu", False)
+                want = C.qs8_conv2d_static(x, [C.PackedQs8Weights(w, "scalar")], (k, k), (1, 1), (pad, pad), (1, 1), 1,
+                                           0.03, -3, ws, b, r, 2, output_scale=out_scale, output_zero_point=zp, **act)
+                got = C.qs8_conv2d_static(x, [C.PackedQs8Weights(w, isa)], (k, k), (1, 1), (pad, pad), (1, 1), 1,
+                                          0.03, -3, ws, b, r, 2, output_scale=out_scale, output_zero_point=zp, **act)
+                assert np.array_equal(got, want), (out_scale, zp, act, r)

@@ -7,6 +7,8 @@
 #ifdef __AVX512F__
 #include <immintrin.h>
 
+#include <cmath>
+
 #include "nnslim/postop.h"
 #include "nnslim/ref.h"
 
@@ -68,21 +70,48 @@ inline __m128i finish_requant512(__m512 y, const Requant& rq) {
   return _mm512_cvtsepi32_epi8(q);  // signed saturation = the clamp to [-128, 127]
 }
 
-// finish_requant512_finite of 32 values (y0: the first 16, y1: the next) as 32 int8 in order, with
-// fewer instructions: the zero point is added after a saturating pack to int16, so only the upper
+// finish_requant512_finite of 32 values (y0: the first 16, y1: the next) as 32 int8 in order
+// (finish_pack_pair_s16, then finish_pair_s16_to_s8), with fewer instructions: the zero point is added after a saturating pack to int16, so only the upper
 // clamp stays (a value below -kStaticClamp, or one that converts to INT_MIN, saturates to -32768 and
 // ends at -128 as the clamped one does; above kStaticClamp the conversion would wrap, so that clamp
 // remains), and two packs and one permute replace two 2-uop vpmovsdb.
-inline __m256i finish_requant512_finite_pair(__m512 y0, __m512 y1, const Requant& rq) {
+inline __m512i finish_pack_pair_s16(__m512 y0, __m512 y1, const Requant& rq) {
   const __m512 inv = _mm512_set1_ps(rq.inv_scale), hi = _mm512_set1_ps(ref::kStaticClamp);
   const __m512i q0 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_mul_ps(y0, inv), hi));  // RNE, as nearbyint
   const __m512i q1 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_mul_ps(y1, inv), hi));
-  // Per 128-bit lane k: q0[4k..4k+3], q1[4k..4k+3] as int16, then as int8 (twice).
-  const __m512i w = _mm512_adds_epi16(_mm512_packs_epi32(q0, q1), _mm512_set1_epi16(int16_t(rq.zero_point)));
+  return _mm512_packs_epi32(q0, q1);  // per 128-bit lane k: q0[4k..4k+3], q1[4k..4k+3] as int16
+}
+
+// int16 (as finish_pack_pair_s16 left them) + zero point -> 32 int8 in order.
+inline __m256i finish_pair_s16_to_s8(__m512i w, const Requant& rq) {
+  w = _mm512_adds_epi16(w, _mm512_set1_epi16(int16_t(rq.zero_point)));
   const __m512i b = _mm512_packs_epi16(w, w);
   // Dword 4k of b holds q0's group k, dword 4k + 1 q1's: gather q0's four groups, then q1's.
   const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
   return _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, b));
+}
+
+inline __m256i finish_requant512_finite_pair(__m512 y0, __m512 y1, const Requant& rq) {
+  return finish_pair_s16_to_s8(finish_pack_pair_s16(y0, y1, rq), rq);
+}
+
+// finish_requant512_finite_pair of a ReLU / clamp activation applied after rounding: lo16 / hi16
+// are the activation's bounds requantized (requant_bounds_s16). Exact: scaling by a positive inverse
+// and rounding are monotone, so they commute with the clamp; where the activation's bounds fall
+// outside the +-kStaticClamp range both orders end past the int8 range on the same side.
+inline __m256i finish_requant512_finite_pair_clamped(__m512 y0, __m512 y1, const Requant& rq, __m512i lo16,
+                                                     __m512i hi16) {
+  const __m512i w = _mm512_min_epi16(_mm512_max_epi16(finish_pack_pair_s16(y0, y1, rq), lo16), hi16);
+  return finish_pair_s16_to_s8(w, rq);
+}
+
+// An activation bound v (ReLU's 0, a clamp's lo / hi) as finish_requant512_finite_pair_clamped wants
+// it: round(fl(v * inv_scale)) saturated to int16.
+inline int16_t requant_bound_s16(float v, const Requant& rq) {
+  const float t = v * rq.inv_scale;
+  if (!(t > -32768.f)) return -32768;  // -inf included (NaN bounds never reach here)
+  if (!(t < 32767.f)) return 32767;
+  return int16_t(std::nearbyint(t));
 }
 
 // finish_requant512 for values known to be finite (no NaN to zero, no infinity to clamp first): the
