@@ -44,3 +44,31 @@ def test_requant_saturation_matches_scalar(isa, cout, k):
                 got = C.qs8_conv2d_static(x, [C.PackedQs8Weights(w, isa)], (k, k), (1, 1), (pad, pad), (1, 1), 1,
                                           0.03, -3, ws, b, r, 2, output_scale=out_scale, output_zero_point=zp, **act)
                 assert np.array_equal(got, want), (out_scale, zp, act, r)
+
+
+@pytest.mark.parametrize("channels", [16, 32, 45])
+def test_dwconv_requant_saturation_matches_scalar(isa, channels):
+    """The depthwise kernel's in-register requantization (StoreS8Finite in qs8-dwconv-avx512vnni.cc)
+    at the same edges, with and without an int8 residual, and a NaN image that takes the general path."""
+    rng = np.random.default_rng(channels)
+    x = rng.integers(-128, 128, (2, 9, 10, channels), dtype=np.int8)
+    w = rng.integers(-128, 128, (channels, 3, 3), dtype=np.int8)
+    ws = (rng.random(channels) * 0.01 + 1e-3).astype(np.float32)
+    b = (rng.standard_normal(channels) * 50).astype(np.float32)
+    res = rng.integers(-128, 128, (2, 9, 10, channels), dtype=np.int8)
+
+    def run(which, xin, **kw):
+        return C.qs8_dwconv2d_static(xin, C.PackedQs8DwWeights(w, which), (1, 1), (1, 1), (1, 1), 0.03, -3, ws, b,
+                                     num_threads=2, **kw)
+
+    acts = [dict(), dict(activation="relu"), dict(activation="clamp", act_lo=0.0, act_hi=6.0),
+            dict(activation="clamp", act_lo=0.5, act_hi=5.0), dict(activation="clamp", act_lo=-5.0, act_hi=-0.5),
+            dict(activation="hardswish"), dict(activation="relu", residual=res, residual_scale=0.02)]
+    xf = (x.astype(np.float32) + 3) * 0.03
+    xf[1, 2, 3, 0] = np.nan  # fp32 input: the NaN image's scale is non-finite, so it takes the general path
+    for out_scale in (1e-9, 1e-4, 0.05, 1e6):
+        for zp in (-128, 0, 127):
+            for act in acts:
+                kw = dict(act, output_scale=out_scale, output_zero_point=zp)
+                assert np.array_equal(run(isa, x, **kw), run("scalar", x, **kw)), (out_scale, zp, act)
+                assert np.array_equal(run(isa, xf, **kw), run("scalar", xf, **kw)), (out_scale, zp, act, "fp32")

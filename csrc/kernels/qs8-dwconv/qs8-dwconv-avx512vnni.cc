@@ -6,6 +6,8 @@
 // The int8-output entry finishes each pixel in registers (residual, activation, requantization).
 #include <immintrin.h>
 
+#include <cmath>
+
 #include "../common/finish-avx512-inl.h"
 #include "qs8-dwconv.h"
 
@@ -60,6 +62,46 @@ struct StoreS8 {
     _mm_mask_storeu_epi8(y + 16, m1, finish_requant512(f1, *q->rq));
   }
 };
+
+// StoreS8 for runs whose every value is finite (dw_run_is_finite): no NaN handling, 32 channels per
+// saturating pack pair, and (IntAct) a ReLU / clamp without residual applied to the rounded int16
+// values, as the GEMM epilogue does (finish_requant512_finite_pair_clamped).
+template <bool IntAct>
+struct StoreS8Finite {
+  const DwRequant* q;
+  int C;
+  __m512i lo16, hi16;
+  void operator()(int i, int c0, __mmask16 m0, __mmask16 m1, __m512 f0, __m512 f1) const {
+    const PostOp& op = *q->post;
+    int8_t* y = q->yq + size_t(i) * C + c0;
+    const __mmask32 mk = __mmask32(m0) | (__mmask32(m1) << 16);
+    if (IntAct) {
+      _mm256_mask_storeu_epi8(y, mk, finish_requant512_finite_pair_clamped(f0, f1, *q->rq, lo16, hi16));
+      return;
+    }
+    const size_t base = size_t(q->row0 + i) * op.ldr + c0;
+    f0 = finish_activate512(finish_residual512(f0, op, base, m0), op);
+    f1 = finish_activate512(finish_residual512(f1, op, base + 16, m1), op);
+    _mm256_mask_storeu_epi8(y, mk, finish_requant512_finite_pair(f0, f1, *q->rq));
+  }
+};
+
+// Whether every value a run's epilogue computes is finite whatever the int32 accumulators hold
+// (|acc| < 2^31 and bounded scales, biases and int8 residual scale), as qs8_block_is_finite.
+bool dw_run_is_finite(const float* scale, const float* bias, int C, const PostOp& op) {
+  constexpr float kBound = 1e20f;
+  if (op.residual || (op.residual_q && !(op.res_scale <= kBound))) return false;
+  // Vector compares: this runs once per run of pixels, and a 7-wide row of 960 channels is short.
+  const __m512 bound = _mm512_set1_ps(kBound), sign = _mm512_set1_ps(-0.f);
+  __mmask16 bad = 0;
+  for (int c = 0; c < C; c += 16) {
+    const __mmask16 m = C - c >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (C - c)) - 1);
+    bad |= _mm512_mask_cmp_ps_mask(m, _mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(m, scale + c)), bound, _CMP_NLE_UQ);
+    if (bias)
+      bad |= _mm512_mask_cmp_ps_mask(m, _mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(m, bias + c)), bound, _CMP_NLE_UQ);
+  }
+  return bad == 0;
+}
 
 // Channel order restored (see the top), then float(acc) * scale + bias for the 32 channels at c0.
 template <class Store>
@@ -126,7 +168,15 @@ void nnslim_qs8_dwconv_ukernel__avx512vnni(const PackedDw& w, const DwRun& r, co
 
 void nnslim_qs8_dwconv_ukernel_requant__avx512vnni(const PackedDw& w, const DwRun& r, const float* scale,
                                                    const float* bias, const DwRequant& q) {
-  run_taps(w, r, scale, bias, StoreS8{&q, w.C});
+  const PostOp& op = *q.post;
+  if (!dw_run_is_finite(scale, bias, w.C, op)) return run_taps(w, r, scale, bias, StoreS8{&q, w.C});
+  const bool res = op.has_residual();
+  if (!res && (op.act == Activation::relu || (op.act == Activation::clamp && op.lo <= op.hi))) {
+    const int16_t lo = op.act == Activation::relu ? 0 : requant_bound_s16(op.lo, *q.rq);
+    const int16_t hi = op.act == Activation::relu ? 32767 : requant_bound_s16(op.hi, *q.rq);
+    return run_taps(w, r, scale, bias, StoreS8Finite<true>{&q, w.C, _mm512_set1_epi16(lo), _mm512_set1_epi16(hi)});
+  }
+  run_taps(w, r, scale, bias, StoreS8Finite<false>{&q, w.C, _mm512_setzero_si512(), _mm512_setzero_si512()});
 }
 
 }  // namespace nnslim
