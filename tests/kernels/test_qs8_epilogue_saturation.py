@@ -20,6 +20,7 @@ def test_requant_saturation_matches_scalar(isa, cout, k):
     ws = (rng.random(cout) * 0.01 + 1e-3).astype(np.float32)
     b = (rng.standard_normal(cout) * 50).astype(np.float32)
     pad = k // 2
+    res = rng.integers(-128, 128, (2, 9, 10, cout), dtype=np.int8)  # an int8 residual of the output's shape
 
     def run(which, out_scale, zp, **kw):
         pk = [C.PackedQs8Weights(w, which)]
@@ -37,7 +38,10 @@ def test_requant_saturation_matches_scalar(isa, cout, k):
             # once scaled, on both sides of zero, and ReLU in the GEMM epilogue or as the activation.
             for act in [dict(activation="clamp", act_lo=-2.0, act_hi=5.0), dict(activation="clamp", act_lo=0.5, act_hi=5.0),
                         dict(activation="clamp", act_lo=-5.0, act_hi=-0.5), dict(activation="clamp", act_lo=1.0, act_hi=1.0),
-                        dict(activation="relu"), dict(relu=True)]:
+                        dict(activation="relu"), dict(relu=True),
+                        dict(activation="relu", residual=res, residual_scale=0.02, residual_zero_point=3),
+                        dict(relu=True, residual=res, residual_scale=0.02, residual_zero_point=3),
+                        dict(activation="clamp", act_lo=0.0, act_hi=6.0, residual=res, residual_scale=0.5)]:
                 r = act.pop("relu", False)
                 want = C.qs8_conv2d_static(x, [C.PackedQs8Weights(w, "scalar")], (k, k), (1, 1), (pad, pad), (1, 1), 1,
                                            0.03, -3, ws, b, r, 2, output_scale=out_scale, output_zero_point=zp, **act)

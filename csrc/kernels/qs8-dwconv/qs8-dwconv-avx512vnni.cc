@@ -64,7 +64,7 @@ struct StoreS8 {
 };
 
 // StoreS8 for runs whose every value is finite (dw_run_is_finite): no NaN handling, 32 channels per
-// saturating pack pair, and (IntAct) a ReLU / clamp without residual applied to the rounded int16
+// saturating pack pair, and (IntAct) a ReLU / clamp (after the residual add) applied to the rounded int16
 // values, as the GEMM epilogue does (finish_requant512_finite_pair_clamped).
 template <bool IntAct>
 struct StoreS8Finite {
@@ -75,13 +75,15 @@ struct StoreS8Finite {
     const PostOp& op = *q->post;
     int8_t* y = q->yq + size_t(i) * C + c0;
     const __mmask32 mk = __mmask32(m0) | (__mmask32(m1) << 16);
+    const size_t base = size_t(q->row0 + i) * op.ldr + c0;
+    f0 = finish_residual512(f0, op, base, m0);
+    f1 = finish_residual512(f1, op, base + 16, m1);
     if (IntAct) {
       _mm256_mask_storeu_epi8(y, mk, finish_requant512_finite_pair_clamped(f0, f1, *q->rq, lo16, hi16));
       return;
     }
-    const size_t base = size_t(q->row0 + i) * op.ldr + c0;
-    f0 = finish_activate512(finish_residual512(f0, op, base, m0), op);
-    f1 = finish_activate512(finish_residual512(f1, op, base + 16, m1), op);
+    f0 = finish_activate512(f0, op);
+    f1 = finish_activate512(f1, op);
     _mm256_mask_storeu_epi8(y, mk, finish_requant512_finite_pair(f0, f1, *q->rq));
   }
 };
@@ -170,8 +172,7 @@ void nnslim_qs8_dwconv_ukernel_requant__avx512vnni(const PackedDw& w, const DwRu
                                                    const float* bias, const DwRequant& q) {
   const PostOp& op = *q.post;
   if (!dw_run_is_finite(scale, bias, w.C, op)) return run_taps(w, r, scale, bias, StoreS8{&q, w.C});
-  const bool res = op.has_residual();
-  if (!res && (op.act == Activation::relu || (op.act == Activation::clamp && op.lo <= op.hi))) {
+  if (op.act == Activation::relu || (op.act == Activation::clamp && op.lo <= op.hi)) {
     const int16_t lo = op.act == Activation::relu ? 0 : requant_bound_s16(op.lo, *q.rq);
     const int16_t hi = op.act == Activation::relu ? 32767 : requant_bound_s16(op.hi, *q.rq);
     return run_taps(w, r, scale, bias, StoreS8Finite<true>{&q, w.C, _mm512_set1_epi16(lo), _mm512_set1_epi16(hi)});

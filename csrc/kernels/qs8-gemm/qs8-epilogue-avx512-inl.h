@@ -112,10 +112,10 @@ inline void qs8_requant_block32(const GemmProblem& p, int m0, int rows, int n0, 
   float a_prev = std::numeric_limits<float>::quiet_NaN();  // NaN != anything: the first row computes
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
   const __mmask32 mk32 = __mmask32(col.mk0) | (__mmask32(col.mk1) << 16);
-  // ReLU / clamp without a residual, on finite values: the activation runs on the rounded int16
-  // values (two integer ops per 32 outputs instead of a compare-and-blend clamp per 16).
+  // ReLU / clamp on finite values: the activation runs on the rounded int16 values (two integer ops
+  // per 32 outputs instead of a compare-and-blend clamp per 16), after the residual add in float.
   if constexpr (Finite && (A == Activation::none || A == Activation::relu || A == Activation::clamp)) {
-    if (col.two && !res && (relu || A != Activation::none) && (A != Activation::clamp || op.lo <= op.hi)) {
+    if (col.two && (relu || A != Activation::none) && !(relu && res) && (A != Activation::clamp || op.lo <= op.hi)) {
       int16_t lo = -32768, hi = 32767;
       if (relu || A == Activation::relu) lo = 0;
       if (A == Activation::clamp) {
@@ -123,16 +123,20 @@ inline void qs8_requant_block32(const GemmProblem& p, int m0, int rows, int n0, 
         hi = requant_bound_s16(op.hi, rq);
       }
       const __m512i lo16 = _mm512_set1_epi16(lo), hi16 = _mm512_set1_epi16(hi);
-      for (int r = 0; r < rows; ++r, c += 32, cq += ldcq) {
+      // (The GEMM's relu flag comes before a residual: with one, that case takes the float path.)
+      for (int r = 0; r < rows; ++r, c += 32, cq += ldcq, rbase += ldr) {
         const float a = a_scale[m0 + r];
         if (!(a == a_prev)) {
           s0 = col.scale(a, 0);
           s1 = col.scale(a, 1);
           a_prev = a;
         }
-        _mm256_mask_storeu_epi8(cq, mk32, finish_requant512_finite_pair_clamped(col.dequant_scaled(c, s0, 0, false),
-                                                                                 col.dequant_scaled(c, s1, 1, false),
-                                                                                 rq, lo16, hi16));
+        __m512 y0 = col.dequant_scaled(c, s0, 0, false), y1 = col.dequant_scaled(c, s1, 1, false);
+        if (res) {
+          y0 = finish_residual512(y0, op, rbase, col.mk0);
+          y1 = finish_residual512(y1, op, rbase + 16, col.mk1);
+        }
+        _mm256_mask_storeu_epi8(cq, mk32, finish_requant512_finite_pair_clamped(y0, y1, rq, lo16, hi16));
       }
       return;
     }
