@@ -125,7 +125,8 @@ void set_requant_epilogue(GemmProblem* p, const ConvIO& io, const Requant& rq, i
 bool use_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dShape& s, const PackedB& B,
                      int64_t pixels) {
   return cfg.conv_direct_row && (!io.Yq || cfg.fuses_requant) && s.groups == 1 && !is_pointwise(s) &&
-         s.C % 64 == 0 && B.Kp == B.K && s.stride_w == 1 && (s.stride_h == 1 || s.OW >= 12) && pixels < 0x7fffffff;
+         s.C % 64 == 0 && B.Kp == B.K && s.stride_w == 1 && (s.stride_h == 1 || s.OW >= 12) && pixels < 0x7fffffff &&
+         int64_t(s.OH) * (s.W + 2 * int64_t(s.pad_w)) < 0x7fffffff;
 }
 
 }  // namespace
@@ -154,6 +155,9 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
   const bool row_taps = !s2d && qs8_conv_row_taps(s, B.K, B.isa);
   const int64_t Hp = s.H + 2 * int64_t(s.pad_h), Wp = s.W + 2 * int64_t(s.pad_w);
   const int64_t Hx = s2d ? (Hp + 1) / 2 : Hp, Wx = s2d ? (Wp + 1) / 2 : Wp;  // the image the taps read
+  // Virtual rows (an image's rows at the padded width) and problem rows are int indices.
+  if (int64_t(s.N) * s.OH * s.OW >= 0x7fffffff || int64_t(s.OH) * Wx >= 0x7fffffff)
+    throw std::invalid_argument("qs8_conv2d_static: the direct conv's pixel indices exceed 2^31 - 1");
   const int64_t Cx = s2d ? 4 * int64_t(s.C) : s.C;
   const size_t stride = s2d ? size_t(Cx) : size_t(s.stride_w) * s.C;
   const size_t img_bytes = size_t(Hx * Wx * Cx);

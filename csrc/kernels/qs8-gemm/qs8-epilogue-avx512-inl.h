@@ -118,8 +118,9 @@ inline void qs8_requant_block32(const GemmProblem& p, int m0, int rows, int n0, 
     if (col.two && (relu || A != Activation::none) && !(relu && res) && (A != Activation::clamp || op.lo <= op.hi)) {
       int16_t lo = -32768, hi = 32767;
       if (relu || A == Activation::relu) lo = 0;
-      if (A == Activation::clamp) {
-        lo = requant_bound_s16(op.lo, rq);
+      if (A == Activation::clamp) {  // after a GEMM relu, clamp(relu(y)) = clamp(y, max(0, lo), hi)
+        const int16_t l = requant_bound_s16(op.lo, rq);
+        lo = l > lo ? l : lo;
         hi = requant_bound_s16(op.hi, rq);
       }
       const __m512i lo16 = _mm512_set1_epi16(lo), hi16 = _mm512_set1_epi16(hi);
