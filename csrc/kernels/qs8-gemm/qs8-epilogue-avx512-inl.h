@@ -111,6 +111,14 @@ inline void qs8_requant_block32(const GemmProblem& p, int m0, int rows, int n0, 
   // a_scale * b_scale once per run of rows with one scale (every row of an image, static inputs).
   float a_prev = std::numeric_limits<float>::quiet_NaN();  // NaN != anything: the first row computes
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  auto row_scales = [&](int r) {
+    const float a = a_scale[m0 + r];
+    if (!(a == a_prev)) {
+      s0 = col.scale(a, 0);
+      s1 = col.scale(a, 1);
+      a_prev = a;
+    }
+  };
   const __mmask32 mk32 = __mmask32(col.mk0) | (__mmask32(col.mk1) << 16);
   // ReLU / clamp on finite values: the activation runs on the rounded int16 values (two integer ops
   // per 32 outputs instead of a compare-and-blend clamp per 16), after the residual add in float.
@@ -126,12 +134,7 @@ inline void qs8_requant_block32(const GemmProblem& p, int m0, int rows, int n0, 
       const __m512i lo16 = _mm512_set1_epi16(lo), hi16 = _mm512_set1_epi16(hi);
       // (The GEMM's relu flag comes before a residual: with one, that case takes the float path.)
       for (int r = 0; r < rows; ++r, c += 32, cq += ldcq, rbase += ldr) {
-        const float a = a_scale[m0 + r];
-        if (!(a == a_prev)) {
-          s0 = col.scale(a, 0);
-          s1 = col.scale(a, 1);
-          a_prev = a;
-        }
+        row_scales(r);
         __m512 y0 = col.dequant_scaled(c, s0, 0, false), y1 = col.dequant_scaled(c, s1, 1, false);
         if (res) {
           y0 = finish_residual512(y0, op, rbase, col.mk0);
@@ -143,12 +146,7 @@ inline void qs8_requant_block32(const GemmProblem& p, int m0, int rows, int n0, 
     }
   }
   for (int r = 0; r < rows; ++r, c += 32, cq += ldcq, rbase += ldr) {
-    const float a = a_scale[m0 + r];
-    if (!(a == a_prev)) {
-      s0 = col.scale(a, 0);
-      s1 = col.scale(a, 1);
-      a_prev = a;
-    }
+    row_scales(r);
     __m512 y0 = col.dequant_scaled(c, s0, 0, relu);
     if (res) y0 = finish_residual512(y0, op, rbase, col.mk0);
     y0 = finish_activate512(y0, act_only);
