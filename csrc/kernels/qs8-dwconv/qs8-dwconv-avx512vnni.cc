@@ -6,8 +6,6 @@
 // The int8-output entry finishes each pixel in registers (residual, activation, requantization).
 #include <immintrin.h>
 
-#include <cmath>
-
 #include "../common/finish-avx512-inl.h"
 #include "qs8-dwconv.h"
 
@@ -88,19 +86,16 @@ struct StoreS8Finite {
   }
 };
 
-// Whether every value a run's epilogue computes is finite whatever the int32 accumulators hold
-// (|acc| < 2^31 and bounded scales, biases and int8 residual scale), as qs8_block_is_finite.
+// Whether every value a run's epilogue computes is finite whatever the int32 accumulators hold, as
+// qs8_block_is_finite (vector compares: this runs once per run of pixels, and a 7-wide row of 960
+// channels is short).
 bool dw_run_is_finite(const float* scale, const float* bias, int C, const PostOp& op) {
-  constexpr float kBound = 1e20f;
-  if (op.residual || (op.residual_q && !(op.res_scale <= kBound))) return false;
-  // Vector compares: this runs once per run of pixels, and a 7-wide row of 960 channels is short.
-  const __m512 bound = _mm512_set1_ps(kBound), sign = _mm512_set1_ps(-0.f);
+  if (!finish_residual_bounded(op)) return false;
   __mmask16 bad = 0;
   for (int c = 0; c < C; c += 16) {
     const __mmask16 m = C - c >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (C - c)) - 1);
-    bad |= _mm512_mask_cmp_ps_mask(m, _mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(m, scale + c)), bound, _CMP_NLE_UQ);
-    if (bias)
-      bad |= _mm512_mask_cmp_ps_mask(m, _mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(m, bias + c)), bound, _CMP_NLE_UQ);
+    bad |= finish_unbounded512(_mm512_maskz_loadu_ps(m, scale + c), m);
+    if (bias) bad |= finish_unbounded512(_mm512_maskz_loadu_ps(m, bias + c), m);
   }
   return bad == 0;
 }
@@ -172,11 +167,9 @@ void nnslim_qs8_dwconv_ukernel_requant__avx512vnni(const PackedDw& w, const DwRu
                                                    const float* bias, const DwRequant& q) {
   const PostOp& op = *q.post;
   if (!dw_run_is_finite(scale, bias, w.C, op)) return run_taps(w, r, scale, bias, StoreS8{&q, w.C});
-  if (op.act == Activation::relu || (op.act == Activation::clamp && op.lo <= op.hi)) {
-    const int16_t lo = op.act == Activation::relu ? 0 : requant_bound_s16(op.lo, *q.rq);
-    const int16_t hi = op.act == Activation::relu ? 32767 : requant_bound_s16(op.hi, *q.rq);
+  int16_t lo, hi;
+  if (requant_act_bounds_s16(op.act, op.lo, op.hi, false, *q.rq, &lo, &hi))
     return run_taps(w, r, scale, bias, StoreS8Finite<true>{&q, w.C, _mm512_set1_epi16(lo), _mm512_set1_epi16(hi)});
-  }
   run_taps(w, r, scale, bias, StoreS8Finite<false>{&q, w.C, _mm512_setzero_si512(), _mm512_setzero_si512()});
 }
 

@@ -76,17 +76,12 @@ struct BlockColumns {
 // and biases, and an int8 residual adds at most 128 * res_scale; the activations keep finite values
 // finite. Then the requantizer needs no NaN / infinity handling.
 inline bool qs8_block_is_finite(const GemmProblem& p, int m0, int rows, const BlockColumns& col) {
-  constexpr float kBound = 1e20f;
-  const PostOp& op = *p.post;
-  if (op.residual || (op.residual_q && !(op.res_scale <= kBound))) return false;
+  if (!finish_residual_bounded(*p.post)) return false;
   for (int r = 0; r < rows; ++r)
-    if (!(std::fabs(p.a_scale[m0 + r]) <= kBound)) return false;  // NaN fails too
-  const __m512 bound = _mm512_set1_ps(kBound), sign = _mm512_set1_ps(-0.f);
-  auto small = [&](__m512 v0, __m512 v1) {  // masked-off lanes loaded as 0
-    return (_mm512_cmp_ps_mask(_mm512_andnot_ps(sign, v0), bound, _CMP_NLE_UQ) |
-            _mm512_cmp_ps_mask(_mm512_andnot_ps(sign, v1), bound, _CMP_NLE_UQ)) == 0;
-  };
-  return small(col.bs0, col.bs1) && small(col.b0, col.b1);
+    if (!(std::fabs(p.a_scale[m0 + r]) <= kFiniteBound)) return false;  // NaN fails too
+  // Masked-off lanes were loaded as 0.
+  return (finish_unbounded512(col.bs0) | finish_unbounded512(col.bs1) | finish_unbounded512(col.b0) |
+          finish_unbounded512(col.b1)) == 0;
 }
 
 // The epilogue of a block of `rows` output rows (problem rows m0..) x nvalid <= 32 columns (from n0)
@@ -123,14 +118,8 @@ inline void qs8_requant_block32(const GemmProblem& p, int m0, int rows, int n0, 
   // ReLU / clamp on finite values: the activation runs on the rounded int16 values (two integer ops
   // per 32 outputs instead of a compare-and-blend clamp per 16), after the residual add in float.
   if constexpr (Finite && (A == Activation::none || A == Activation::relu || A == Activation::clamp)) {
-    if (col.two && (relu || A != Activation::none) && !(relu && res) && (A != Activation::clamp || op.lo <= op.hi)) {
-      int16_t lo = -32768, hi = 32767;
-      if (relu || A == Activation::relu) lo = 0;
-      if (A == Activation::clamp) {  // after a GEMM relu, clamp(relu(y)) = clamp(y, max(0, lo), hi)
-        const int16_t l = requant_bound_s16(op.lo, rq);
-        lo = l > lo ? l : lo;
-        hi = requant_bound_s16(op.hi, rq);
-      }
+    int16_t lo, hi;
+    if (col.two && !(relu && res) && requant_act_bounds_s16(A, op.lo, op.hi, relu, rq, &lo, &hi)) {
       const __m512i lo16 = _mm512_set1_epi16(lo), hi16 = _mm512_set1_epi16(hi);
       // (The GEMM's relu flag comes before a residual: with one, that case takes the float path.)
       for (int r = 0; r < rows; ++r, c += 32, cq += ldcq, rbase += ldr) {
