@@ -24,7 +24,7 @@ const Qs8GemmConfig& qs8_gemm_config(Isa isa) {
       {Isa::scalar, 1, 1, nullptr, nnslim_qs8_gemm_pack__scalar, nnslim_qs8_gemm__scalar,
        nnslim_qs8_quant_rows__scalar, nnslim_qs8_quant_rows_static__scalar, nnslim_qs8_finish_block__scalar, false, nullptr},
       {Isa::avx2, 16, 2, nullptr, nnslim_qs8_gemm_pack__avx2, nnslim_qs8_gemm__avx2,
-       nnslim_qs8_quant_rows__avx2, nnslim_qs8_quant_rows_static__avx2, nnslim_qs8_finish_block__avx2, false, nullptr},
+       nnslim_qs8_quant_rows__avx2, nnslim_qs8_quant_rows_static__avx2, nnslim_qs8_finish_block__avx2, true, nullptr},
       {Isa::avx512vnni, 32, 4, nnslim_qs8_row_sums__avx512vnni, nnslim_qs8_gemm_pack__avx512vnni, nnslim_qs8_gemm__avx512vnni,
        nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_static__avx512, nnslim_qs8_finish_block__avx512, true, nullptr},
       {Isa::amx, 32, 64, nullptr, nnslim_qs8_gemm_pack__amx, nnslim_qs8_gemm__amx,

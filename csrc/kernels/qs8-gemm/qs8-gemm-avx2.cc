@@ -12,8 +12,12 @@
 // Micro-tile: 6 rows x 16 columns (12 accumulators).
 #include <immintrin.h>
 
+#include <cstring>
+#include <utility>
 #include <vector>
 
+#include "../common/finish-avx2-inl.h"
+#include "../qs8-requant/qs8-requant.h"
 #include "qs8-gemm.h"
 
 namespace nnslim {
@@ -53,6 +57,85 @@ inline void store_row(const GemmProblem& p, int m, int n0, int nvalid, __m256i l
   }
 }
 
+// Epilogue::requant_s8 of a tile of `rows` rows (problem rows m0..) x nvalid <= 16 columns (from
+// n0) whose int32 results sit in c (row stride 16): per value the fp32 result store_row would write
+// (dequantize, bias, ReLU), then the block finisher's residual, activation and requantization
+// (finish-avx2-inl.h), without the fp32 round trip through memory. Everything that depends only on
+// the column is read once per tile: at short K (MobileNet's 1x1 convs) the epilogue costs as much as
+// the multiplies. A partial tile (Partial: nvalid < 16) computes all 16 lanes from masked loads
+// (zero scales and biases past nvalid: finite, discarded) and stores nvalid bytes.
+template <Activation A, bool Partial>
+__attribute__((noinline)) void requant_tile(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
+  PostOp op = *p.post;  // local copies: the int8 stores could alias *p.post and *p.rq
+  op.act = A;
+  const Requant rq = *p.rq;
+  const float* a_scale = p.a_scale;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i mk0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nvalid), lane);
+  const __m256i mk1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nvalid - 8), lane);
+  auto load = [&](const float* v) {  // 16 column values, zeros past nvalid when Partial
+    if constexpr (Partial) return std::make_pair(_mm256_maskload_ps(v, mk0), _mm256_maskload_ps(v + 8, mk1));
+    return std::make_pair(_mm256_loadu_ps(v), _mm256_loadu_ps(v + 8));
+  };
+  const auto [bs0, bs1] = load(p.b_scale + n0);
+  const auto [b0, b1] = p.bias ? load(p.bias + n0) : std::make_pair(_mm256_setzero_ps(), _mm256_setzero_ps());
+  const bool relu = p.relu;
+  int8_t* cq = p.Cq + size_t(m0) * p.ldcq + n0;
+  size_t base = size_t(p.post_row0 + m0) * op.ldr + p.post_col0 + n0;
+  // A partial tile's residual row is copied to 16 local values that finish_residual256 reads whole.
+  alignas(32) float res_f[kNR] = {};
+  alignas(16) int8_t res_q[kNR] = {};
+  PostOp rop = op;
+  if (Partial) rop.residual = op.residual ? res_f : nullptr, rop.residual_q = op.residual_q ? res_q : nullptr;
+  for (int r = 0; r < rows; ++r, c += kNR, cq += p.ldcq, base += op.ldr) {
+    const __m256 sa = _mm256_set1_ps(a_scale[m0 + r]);
+    __m256 y0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(c))),
+                                            _mm256_mul_ps(sa, bs0)), b0);
+    __m256 y1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(c + 8))),
+                                            _mm256_mul_ps(sa, bs1)), b1);
+    if (relu) {  // NaN and -0.0 pass, as in ref
+      y0 = _mm256_max_ps(_mm256_setzero_ps(), y0);
+      y1 = _mm256_max_ps(_mm256_setzero_ps(), y1);
+    }
+    size_t rb = base;
+    if constexpr (Partial) {
+      if (op.residual) std::memcpy(res_f, op.residual + base, sizeof(float) * size_t(nvalid));
+      if (op.residual_q) std::memcpy(res_q, op.residual_q + base, size_t(nvalid));
+      rb = 0;
+    }
+    const __m256i q0 = finish_requant256(finish_activate256(finish_residual256(y0, rop, rb), op), rq);
+    const __m256i q1 = finish_requant256(finish_activate256(finish_residual256(y1, rop, rb + 8), op), rq);
+    const __m128i q = finish_pack16_s8(q0, q1);
+    if constexpr (Partial) {
+      alignas(16) int8_t tmp[kNR];
+      _mm_store_si128(reinterpret_cast<__m128i*>(tmp), q);
+      std::memcpy(cq, tmp, size_t(nvalid));
+    } else {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(cq), q);
+    }
+  }
+}
+
+template <bool Partial>
+void requant_tile_act(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
+  switch (p.post->act) {
+    case Activation::none: return requant_tile<Activation::none, Partial>(p, m0, rows, n0, nvalid, c);
+    case Activation::relu: return requant_tile<Activation::relu, Partial>(p, m0, rows, n0, nvalid, c);
+    case Activation::clamp: return requant_tile<Activation::clamp, Partial>(p, m0, rows, n0, nvalid, c);
+    case Activation::hardswish: return requant_tile<Activation::hardswish, Partial>(p, m0, rows, n0, nvalid, c);
+    case Activation::hardsigmoid: return requant_tile<Activation::hardsigmoid, Partial>(p, m0, rows, n0, nvalid, c);
+  }
+}
+
+// requant_tile for the post-op's activation and the tile's width (template arguments, so each loop
+// has one).
+void requant_tile_any(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
+  if (nvalid == kNR)
+    requant_tile_act<false>(p, m0, rows, n0, nvalid, c);
+  else
+    requant_tile_act<true>(p, m0, rows, n0, nvalid, c);
+}
+
 // Accumulators are named variables, not an array: with an array GCC spills them every iteration.
 // Both layouts' micro-kernels declare and store them the same way.
 #define NNSLIM_AVX2_ACCUMULATORS                                                                    \
@@ -61,6 +144,19 @@ inline void store_row(const GemmProblem& p, int m, int n0, int nvalid, __m256i l
 #define NNSLIM_AVX2_STORE_TILE                                              \
   const int n0 = panel * kNR;                                               \
   const int nvalid = B.N - n0 < kNR ? B.N - n0 : kNR;                       \
+  if (p.epilogue == Epilogue::requant_s8) {                                               \
+    alignas(32) int32_t tile[kMR * kNR];                                    \
+    __m256i* t = reinterpret_cast<__m256i*>(tile);                          \
+    _mm256_store_si256(t, c00);                                             \
+    _mm256_store_si256(t + 1, c01);                                         \
+    if constexpr (MR > 1) _mm256_store_si256(t + 2, c10), _mm256_store_si256(t + 3, c11); \
+    if constexpr (MR > 2) _mm256_store_si256(t + 4, c20), _mm256_store_si256(t + 5, c21); \
+    if constexpr (MR > 3) _mm256_store_si256(t + 6, c30), _mm256_store_si256(t + 7, c31); \
+    if constexpr (MR > 4) _mm256_store_si256(t + 8, c40), _mm256_store_si256(t + 9, c41); \
+    if constexpr (MR > 5) _mm256_store_si256(t + 10, c50), _mm256_store_si256(t + 11, c51); \
+    requant_tile_any(p, m, MR, n0, nvalid, tile);                                 \
+    return;                                                                 \
+  }                                                                         \
   store_row(p, m, n0, nvalid, c00, c01);                                    \
   if constexpr (MR > 1) store_row(p, m + 1, n0, nvalid, c10, c11);          \
   if constexpr (MR > 2) store_row(p, m + 2, n0, nvalid, c20, c21);          \

@@ -1,0 +1,84 @@
+// AVX2 pieces of an int8 node's output epilogue (residual add, activation, requantization), shared
+// by the block finisher (qs8-requant-avx2.cc) and the GEMM epilogue that fuses them
+// (qs8-gemm-avx2.cc). Same float operations, in the same order, as the scalar finisher; compares
+// and blends instead of max / min keep its NaN and -0.0 behaviour. 8 values per step.
+// Internal linkage only: every includer is an AVX2 file.
+#pragma once
+#ifdef __AVX2__
+#include <immintrin.h>
+
+#include "nnslim/postop.h"
+#include "nnslim/ref.h"
+
+namespace nnslim {
+namespace {
+
+// v < lo ? lo : (v > hi ? hi : v)
+inline __m256 finish_clamp256(__m256 v, __m256 lo, __m256 hi) {
+  const __m256 below = _mm256_cmp_ps(v, lo, _CMP_LT_OQ);
+  const __m256 above = _mm256_cmp_ps(v, hi, _CMP_GT_OQ);
+  return _mm256_blendv_ps(_mm256_blendv_ps(v, hi, above), lo, below);
+}
+
+// y + residual[base .. base + 8), as op describes it.
+inline __m256 finish_residual256(__m256 y, const PostOp& op, size_t base) {
+  if (op.residual) return _mm256_add_ps(y, _mm256_loadu_ps(op.residual + base));
+  if (op.residual_q) {
+    const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(op.residual_q + base)));
+    return _mm256_add_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(op.res_zero_point))),
+                                          _mm256_set1_ps(op.res_scale)));
+  }
+  return y;
+}
+
+inline __m256 finish_activate256(__m256 y, const PostOp& op) {
+  const __m256 zero = _mm256_setzero_ps();
+  switch (op.act) {
+    case Activation::none:
+      return y;
+    case Activation::relu:
+      return _mm256_blendv_ps(y, zero, _mm256_cmp_ps(y, zero, _CMP_LT_OQ));
+    case Activation::clamp:
+      return finish_clamp256(y, _mm256_set1_ps(op.lo), _mm256_set1_ps(op.hi));
+    case Activation::hardswish: {
+      const __m256 t = finish_clamp256(_mm256_add_ps(y, _mm256_set1_ps(3.f)), zero, _mm256_set1_ps(6.f));
+      return _mm256_div_ps(_mm256_mul_ps(y, t), _mm256_set1_ps(6.f));
+    }
+    case Activation::hardsigmoid: {
+      const __m256 t = finish_clamp256(_mm256_add_ps(y, _mm256_set1_ps(3.f)), zero, _mm256_set1_ps(6.f));
+      return _mm256_div_ps(t, _mm256_set1_ps(6.f));
+    }
+  }
+  return y;
+}
+
+// NaN -> 0, +-Inf -> +-FLT_MAX, then the static quantizer up to the zero point: 8 int32 values that
+// the saturating packs (finish_pack16_s8) clamp to [-128, 127].
+inline __m256i finish_requant256(__m256 y, const Requant& rq) {
+  y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(y, y, _CMP_UNORD_Q));
+  // +-Inf -> +-FLT_MAX matters only for output scales above ~3e35 (see finish-avx512-inl.h); no NaN
+  // is left, so max / min are exact.
+  if (rq.inv_scale < 1e-30f)
+    y = _mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(-3.40282347e38f)), _mm256_set1_ps(3.40282347e38f));
+  const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(y, _mm256_set1_ps(rq.inv_scale)),
+                                               _mm256_set1_ps(-ref::kStaticClamp)),
+                                 _mm256_set1_ps(ref::kStaticClamp));
+  return _mm256_add_epi32(_mm256_cvtps_epi32(t), _mm256_set1_epi32(rq.zero_point));  // RNE, as nearbyint
+}
+
+// 8 int32 -> 8 int8 in the low 64 bits, saturating (= the clamp to [-128, 127]).
+inline __m128i finish_pack8_s8(__m256i q) {
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+  return _mm_packs_epi16(w, w);
+}
+
+// 16 int32 (q0: the first 8, q1: the next) -> 16 int8 in order, saturating as finish_pack8_s8.
+inline __m128i finish_pack16_s8(__m256i q0, __m256i q1) {
+  // packs works within 128-bit lanes: [q0 lo, q1 lo, q0 hi, q1 hi] as int16, put back in order.
+  const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
+  return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
+}  // namespace
+}  // namespace nnslim
+#endif  // __AVX2__
