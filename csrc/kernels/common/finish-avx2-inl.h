@@ -7,6 +7,7 @@
 #ifdef __AVX2__
 #include <immintrin.h>
 
+#include "finish-bounds-inl.h"
 #include "nnslim/postop.h"
 #include "nnslim/ref.h"
 
@@ -77,6 +78,39 @@ inline __m128i finish_pack16_s8(__m256i q0, __m256i q1) {
   // packs works within 128-bit lanes: [q0 lo, q1 lo, q0 hi, q1 hi] as int16, put back in order.
   const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
   return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
+// Whether any lane of v is NaN or has a magnitude above kFiniteBound.
+inline bool finish_unbounded256(__m256 v) {
+  return _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), v), _mm256_set1_ps(kFiniteBound),
+                                          _CMP_NLE_UQ)) != 0;
+}
+
+// finish_requant256 of 16 values known to be finite (y0: the first 8, y1: the next), as int16 in
+// the lane order of packs (finish_pair_s16_to_s8 restores it): the zero point is added after the
+// saturating pack to int16, so only the upper clamp stays (a value below -kStaticClamp, or one that
+// converts to INT_MIN, saturates to -32768 and ends at -128 as the clamped one does; above
+// kStaticClamp the conversion would wrap, so that clamp remains). As finish_pack_pair_s16 in
+// finish-avx512-inl.h.
+inline __m256i finish_pack_pair_s16_256(__m256 y0, __m256 y1, const Requant& rq) {
+  const __m256 inv = _mm256_set1_ps(rq.inv_scale), hi = _mm256_set1_ps(ref::kStaticClamp);
+  const __m256i q0 = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_mul_ps(y0, inv), hi));  // RNE, as nearbyint
+  const __m256i q1 = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_mul_ps(y1, inv), hi));
+  return _mm256_packs_epi32(q0, q1);  // per 128-bit lane k: q0[4k..4k+3], q1[4k..4k+3]
+}
+
+// int16 (as finish_pack_pair_s16_256 left them) + zero point -> 16 int8 in order.
+inline __m128i finish_pair_s16_to_s8_256(__m256i w, const Requant& rq) {
+  w = _mm256_permute4x64_epi64(_mm256_adds_epi16(w, _mm256_set1_epi16(int16_t(rq.zero_point))), 0xD8);
+  return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
+// The finite pair with a ReLU / clamp activation run on the rounded int16 values (lo16 / hi16 from
+// requant_act_bounds_s16): exact, as finish_requant512_finite_pair_clamped.
+inline __m128i finish_requant256_finite_pair_clamped(__m256 y0, __m256 y1, const Requant& rq, __m256i lo16,
+                                                     __m256i hi16) {
+  const __m256i w = _mm256_min_epi16(_mm256_max_epi16(finish_pack_pair_s16_256(y0, y1, rq), lo16), hi16);
+  return finish_pair_s16_to_s8_256(w, rq);
 }
 
 }  // namespace

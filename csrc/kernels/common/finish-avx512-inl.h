@@ -9,6 +9,7 @@
 
 #include <cmath>
 
+#include "finish-bounds-inl.h"
 #include "nnslim/postop.h"
 #include "nnslim/ref.h"
 
@@ -105,41 +106,6 @@ inline __m256i finish_requant512_finite_pair_clamped(__m512 y0, __m512 y1, const
   return finish_pair_s16_to_s8(w, rq);
 }
 
-// An activation bound v (ReLU's 0, a clamp's lo / hi) as finish_requant512_finite_pair_clamped wants
-// it: round(fl(v * inv_scale)) saturated to int16.
-inline int16_t requant_bound_s16(float v, const Requant& rq) {
-  const float t = v * rq.inv_scale;
-  if (!(t > -32768.f)) return -32768;  // -inf included (NaN bounds never reach here)
-  if (!(t < 32767.f)) return 32767;
-  return int16_t(std::nearbyint(t));
-}
-
-// The int16 bounds of an activation that finish_requant512_finite_pair_clamped can run after
-// rounding (ReLU, a clamp with lo <= hi, or none after the GEMM's relu flag): false for any other.
-// A clamp after that relu flag is clamp(y, max(0, lo), hi).
-inline bool requant_act_bounds_s16(Activation act, float lo, float hi, bool relu, const Requant& rq, int16_t* lo16,
-                                   int16_t* hi16) {
-  if (act == Activation::hardswish || act == Activation::hardsigmoid) return false;
-  if (act == Activation::clamp && !(lo <= hi)) return false;
-  if (act == Activation::none && !relu) return false;
-  int16_t l = relu || act == Activation::relu ? 0 : -32768, h = 32767;
-  if (act == Activation::clamp) {
-    const int16_t b = requant_bound_s16(lo, rq);
-    l = b > l ? b : l;
-    h = requant_bound_s16(hi, rq);
-  }
-  *lo16 = l;
-  *hi16 = h;
-  return true;
-}
-
-// Bounded-value checks of the finite-value shortcuts (the GEMM block epilogue, depthwise runs):
-// |acc| < 2^31 times scales and biases within kFiniteBound, plus an int8 residual of bounded scale,
-// stays far below FLT_MAX; an fp32 residual may hold anything.
-constexpr float kFiniteBound = 1e20f;
-inline bool finish_residual_bounded(const PostOp& op) {
-  return !op.residual && (!op.residual_q || op.res_scale <= kFiniteBound);
-}
 // Lanes (of mask m) of v whose magnitude exceeds kFiniteBound or that are NaN.
 inline __mmask16 finish_unbounded512(__m512 v, __mmask16 m = 0xFFFF) {
   return _mm512_mask_cmp_ps_mask(m, _mm512_andnot_ps(_mm512_set1_ps(-0.f), v), _mm512_set1_ps(kFiniteBound),

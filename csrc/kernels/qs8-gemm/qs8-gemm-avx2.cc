@@ -12,6 +12,7 @@
 // Micro-tile: 6 rows x 16 columns (12 accumulators).
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -57,15 +58,41 @@ inline void store_row(const GemmProblem& p, int m, int n0, int nvalid, __m256i l
   }
 }
 
+// What an int8-output epilogue decides once per GEMM call (requant_context).
+struct RequantContext {
+  bool rows_finite = false;  // the residual and every row's a_scale within kFiniteBound
+  bool clamp16 = false;      // ReLU / clamp run on the rounded int16 values, between lo16 and hi16
+  int16_t lo16 = 0, hi16 = 0;
+};
+
+// Whether every value of rows [m0, m1) can be finite whatever its int32 accumulators hold (with
+// finite columns, checked per tile): |acc| < 2^31, so |acc * a_scale * b_scale + bias| stays far below
+// FLT_MAX for scales and biases within kFiniteBound, an int8 residual adds at most 128 * res_scale,
+// and the activations keep finite values finite (as qs8_block_is_finite in qs8-epilogue-avx512-inl.h).
+// With finite values the requantizer skips the NaN / infinity handling, and ReLU / clamp run after
+// rounding, in int16 (finish_requant256_finite_pair_clamped; exact, see there). (The GEMM's relu
+// flag comes before a residual: with both, the activation stays in float.)
+RequantContext requant_context(const GemmProblem& p, int m0, int m1) {
+  RequantContext rc;
+  const PostOp& op = *p.post;
+  rc.rows_finite = finish_residual_bounded(op);
+  for (int m = m0; m < m1 && rc.rows_finite; ++m) rc.rows_finite = std::fabs(p.a_scale[m]) <= kFiniteBound;
+  rc.clamp16 = rc.rows_finite && (op.act == Activation::none || op.act == Activation::relu || op.act == Activation::clamp) &&
+               !(p.relu && op.has_residual()) && requant_act_bounds_s16(op.act, op.lo, op.hi, p.relu, *p.rq, &rc.lo16, &rc.hi16);
+  return rc;
+}
+
 // Epilogue::requant_s8 of a tile of `rows` rows (problem rows m0..) x nvalid <= 16 columns (from
 // n0) whose int32 results sit in c (row stride 16): per value the fp32 result store_row would write
 // (dequantize, bias, ReLU), then the block finisher's residual, activation and requantization
 // (finish-avx2-inl.h), without the fp32 round trip through memory. Everything that depends only on
-// the column is read once per tile: at short K (MobileNet's 1x1 convs) the epilogue costs as much as
-// the multiplies. A partial tile (Partial: nvalid < 16) computes all 16 lanes from masked loads
-// (zero scales and biases past nvalid: finite, discarded) and stores nvalid bytes.
+// the column is read once per tile, everything that depends on neither once per call
+// (RequantContext): at short K (MobileNet's 1x1 convs) the epilogue costs as much as the multiplies.
+// A partial tile (Partial: nvalid < 16) computes all 16 lanes from masked loads (zero scales and
+// biases past nvalid: finite, discarded) and stores nvalid bytes.
 template <Activation A, bool Partial>
-__attribute__((noinline)) void requant_tile(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
+__attribute__((noinline)) void requant_tile(const GemmProblem& p, const RequantContext& rc, int m0, int rows, int n0,
+                                            int nvalid, const int32_t* c) {
   PostOp op = *p.post;  // local copies: the int8 stores could alias *p.post and *p.rq
   op.act = A;
   const Requant rq = *p.rq;
@@ -79,61 +106,85 @@ __attribute__((noinline)) void requant_tile(const GemmProblem& p, int m0, int ro
   };
   const auto [bs0, bs1] = load(p.b_scale + n0);
   const auto [b0, b1] = p.bias ? load(p.bias + n0) : std::make_pair(_mm256_setzero_ps(), _mm256_setzero_ps());
-  const bool relu = p.relu;
-  int8_t* cq = p.Cq + size_t(m0) * p.ldcq + n0;
-  size_t base = size_t(p.post_row0 + m0) * op.ldr + p.post_col0 + n0;
+  // Masked-off lanes were loaded as 0.
+  const bool finite = rc.rows_finite && !(finish_unbounded256(bs0) || finish_unbounded256(bs1) ||
+                                          finish_unbounded256(b0) || finish_unbounded256(b1));
+  const __m256i lo16 = _mm256_set1_epi16(rc.lo16), hi16 = _mm256_set1_epi16(rc.hi16);
+  int8_t* cq0 = p.Cq + size_t(m0) * p.ldcq + n0;
+  const size_t base0 = size_t(p.post_row0 + m0) * op.ldr + p.post_col0 + n0;
   // A partial tile's residual row is copied to 16 local values that finish_residual256 reads whole.
   alignas(32) float res_f[kNR] = {};
   alignas(16) int8_t res_q[kNR] = {};
   PostOp rop = op;
   if (Partial) rop.residual = op.residual ? res_f : nullptr, rop.residual_q = op.residual_q ? res_q : nullptr;
-  for (int r = 0; r < rows; ++r, c += kNR, cq += p.ldcq, base += op.ldr) {
-    const __m256 sa = _mm256_set1_ps(a_scale[m0 + r]);
-    __m256 y0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(c))),
-                                            _mm256_mul_ps(sa, bs0)), b0);
-    __m256 y1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(c + 8))),
-                                            _mm256_mul_ps(sa, bs1)), b1);
-    if (relu) {  // NaN and -0.0 pass, as in ref
-      y0 = _mm256_max_ps(_mm256_setzero_ps(), y0);
-      y1 = _mm256_max_ps(_mm256_setzero_ps(), y1);
+  // One loop per (finite, clamp16) case, chosen once per tile.
+  auto run = [&](auto finite_tag, auto clamp_tag) {
+    constexpr bool Finite = decltype(finite_tag)::value, Clamp16 = decltype(clamp_tag)::value;
+    const bool relu = p.relu && !Clamp16;  // else part of lo16
+    int8_t* cq = cq0;
+    size_t base = base0;
+    const int32_t* acc = c;
+    for (int r = 0; r < rows; ++r, acc += kNR, cq += p.ldcq, base += op.ldr) {
+      const __m256 sa = _mm256_set1_ps(a_scale[m0 + r]);
+      __m256 y0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(acc))),
+                                              _mm256_mul_ps(sa, bs0)), b0);
+      __m256 y1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 8))),
+                                              _mm256_mul_ps(sa, bs1)), b1);
+      if (relu) {  // NaN and -0.0 pass, as in ref
+        y0 = _mm256_max_ps(_mm256_setzero_ps(), y0);
+        y1 = _mm256_max_ps(_mm256_setzero_ps(), y1);
+      }
+      size_t rb = base;
+      if constexpr (Partial) {
+        if (op.residual) std::memcpy(res_f, op.residual + base, sizeof(float) * size_t(nvalid));
+        if (op.residual_q) std::memcpy(res_q, op.residual_q + base, size_t(nvalid));
+        rb = 0;
+      }
+      y0 = finish_residual256(y0, rop, rb);
+      y1 = finish_residual256(y1, rop, rb + 8);
+      __m128i q;
+      if constexpr (Clamp16) {
+        q = finish_requant256_finite_pair_clamped(y0, y1, rq, lo16, hi16);
+      } else if constexpr (Finite) {
+        q = finish_pair_s16_to_s8_256(finish_pack_pair_s16_256(finish_activate256(y0, op), finish_activate256(y1, op), rq), rq);
+      } else {
+        q = finish_pack16_s8(finish_requant256(finish_activate256(y0, op), rq), finish_requant256(finish_activate256(y1, op), rq));
+      }
+      if constexpr (Partial) {
+        alignas(16) int8_t tmp[kNR];
+        _mm_store_si128(reinterpret_cast<__m128i*>(tmp), q);
+        std::memcpy(cq, tmp, size_t(nvalid));
+      } else {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(cq), q);
+      }
     }
-    size_t rb = base;
-    if constexpr (Partial) {
-      if (op.residual) std::memcpy(res_f, op.residual + base, sizeof(float) * size_t(nvalid));
-      if (op.residual_q) std::memcpy(res_q, op.residual_q + base, size_t(nvalid));
-      rb = 0;
-    }
-    const __m256i q0 = finish_requant256(finish_activate256(finish_residual256(y0, rop, rb), op), rq);
-    const __m256i q1 = finish_requant256(finish_activate256(finish_residual256(y1, rop, rb + 8), op), rq);
-    const __m128i q = finish_pack16_s8(q0, q1);
-    if constexpr (Partial) {
-      alignas(16) int8_t tmp[kNR];
-      _mm_store_si128(reinterpret_cast<__m128i*>(tmp), q);
-      std::memcpy(cq, tmp, size_t(nvalid));
-    } else {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(cq), q);
-    }
-  }
-}
-
-template <bool Partial>
-void requant_tile_act(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
-  switch (p.post->act) {
-    case Activation::none: return requant_tile<Activation::none, Partial>(p, m0, rows, n0, nvalid, c);
-    case Activation::relu: return requant_tile<Activation::relu, Partial>(p, m0, rows, n0, nvalid, c);
-    case Activation::clamp: return requant_tile<Activation::clamp, Partial>(p, m0, rows, n0, nvalid, c);
-    case Activation::hardswish: return requant_tile<Activation::hardswish, Partial>(p, m0, rows, n0, nvalid, c);
-    case Activation::hardsigmoid: return requant_tile<Activation::hardsigmoid, Partial>(p, m0, rows, n0, nvalid, c);
-  }
+  };
+  constexpr bool kClampable = A == Activation::none || A == Activation::relu || A == Activation::clamp;
+  if (!finite)
+    run(std::false_type{}, std::false_type{});
+  else if (kClampable && rc.clamp16)
+    run(std::true_type{}, std::bool_constant<kClampable>{});
+  else
+    run(std::true_type{}, std::false_type{});
 }
 
 // requant_tile for the post-op's activation and the tile's width (template arguments, so each loop
 // has one).
-void requant_tile_any(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
-  if (nvalid == kNR)
-    requant_tile_act<false>(p, m0, rows, n0, nvalid, c);
-  else
-    requant_tile_act<true>(p, m0, rows, n0, nvalid, c);
+void requant_tile_any(const GemmProblem& p, const RequantContext& rc, int m0, int rows, int n0, int nvalid,
+                      const int32_t* c) {
+  const bool part = nvalid < kNR;
+  switch (p.post->act) {
+#define NNSLIM_REQUANT_CASE(act)                                                                      \
+  case Activation::act:                                                                               \
+    return part ? requant_tile<Activation::act, true>(p, rc, m0, rows, n0, nvalid, c)                 \
+                : requant_tile<Activation::act, false>(p, rc, m0, rows, n0, nvalid, c);
+    NNSLIM_REQUANT_CASE(none)
+    NNSLIM_REQUANT_CASE(relu)
+    NNSLIM_REQUANT_CASE(clamp)
+    NNSLIM_REQUANT_CASE(hardswish)
+    NNSLIM_REQUANT_CASE(hardsigmoid)
+#undef NNSLIM_REQUANT_CASE
+  }
 }
 
 // Accumulators are named variables, not an array: with an array GCC spills them every iteration.
@@ -154,7 +205,7 @@ void requant_tile_any(const GemmProblem& p, int m0, int rows, int n0, int nvalid
     if constexpr (MR > 3) _mm256_store_si256(t + 6, c30), _mm256_store_si256(t + 7, c31); \
     if constexpr (MR > 4) _mm256_store_si256(t + 8, c40), _mm256_store_si256(t + 9, c41); \
     if constexpr (MR > 5) _mm256_store_si256(t + 10, c50), _mm256_store_si256(t + 11, c51); \
-    requant_tile_any(p, m, MR, n0, nvalid, tile);                                 \
+    requant_tile_any(p, *rc, m, MR, n0, nvalid, tile);                                 \
     return;                                                                 \
   }                                                                         \
   store_row(p, m, n0, nvalid, c00, c01);                                    \
@@ -174,7 +225,8 @@ void requant_tile_any(const GemmProblem& p, int m0, int rows, int n0, int nvalid
 
 // noinline: each tile size gets its own register allocation instead of sharing the driver's.
 template <int MR>
-__attribute__((noinline)) void ukernel(const GemmProblem& p, const int16_t* a16, size_t lda16, int m, int panel) {
+__attribute__((noinline)) void ukernel(const GemmProblem& p, const RequantContext* rc, const int16_t* a16, size_t lda16,
+                                       int m, int panel) {
   const PackedB& B = *p.B;
   const int16_t* w = reinterpret_cast<const int16_t*>(B.data + size_t(panel) * B.bytes_per_panel) +
                      size_t(p.k0 / 2) * 2 * kNR;
@@ -207,7 +259,8 @@ __attribute__((noinline)) void ukernel(const GemmProblem& p, const int16_t* a16,
   }
 
 template <int MR>
-__attribute__((noinline)) void ukernel_s8(const GemmProblem& p, const int8_t* a, size_t lda, int m, int panel) {
+__attribute__((noinline)) void ukernel_s8(const GemmProblem& p, const RequantContext* rc, const int8_t* a, size_t lda, int m,
+                                          int panel) {
   const PackedB& B = *p.B;
   const int8_t* w = reinterpret_cast<const int8_t*>(B.data + size_t(panel) * B.bytes_per_panel) +
                     size_t(p.k0 / 4) * 4 * kNR;
@@ -232,19 +285,19 @@ __attribute__((noinline)) void ukernel_s8(const GemmProblem& p, const int8_t* a,
 #undef NNSLIM_AVX2_ACCUMULATORS
 #undef NNSLIM_AVX2_STORE_TILE
 
-void gemm_s8(const GemmProblem& p, int m0, int m1, int p0, int p1) {
+void gemm_s8(const GemmProblem& p, const RequantContext* rc, int m0, int m1, int p0, int p1) {
   const int8_t* A = p.A + p.k0;
   for (int mc = m0; mc < m1; mc += kMC) {
     const int mend = m1 - mc < kMC ? m1 : mc + kMC;
     for (int panel = p0; panel < p1; ++panel) {
       int m = mc;
-      for (; m + kMR <= mend; m += kMR) ukernel_s8<kMR>(p, A + m * p.lda, p.lda, m, panel);
+      for (; m + kMR <= mend; m += kMR) ukernel_s8<kMR>(p, rc, A + m * p.lda, p.lda, m, panel);
       switch (mend - m) {
-        case 5: ukernel_s8<5>(p, A + m * p.lda, p.lda, m, panel); break;
-        case 4: ukernel_s8<4>(p, A + m * p.lda, p.lda, m, panel); break;
-        case 3: ukernel_s8<3>(p, A + m * p.lda, p.lda, m, panel); break;
-        case 2: ukernel_s8<2>(p, A + m * p.lda, p.lda, m, panel); break;
-        case 1: ukernel_s8<1>(p, A + m * p.lda, p.lda, m, panel); break;
+        case 5: ukernel_s8<5>(p, rc, A + m * p.lda, p.lda, m, panel); break;
+        case 4: ukernel_s8<4>(p, rc, A + m * p.lda, p.lda, m, panel); break;
+        case 3: ukernel_s8<3>(p, rc, A + m * p.lda, p.lda, m, panel); break;
+        case 2: ukernel_s8<2>(p, rc, A + m * p.lda, p.lda, m, panel); break;
+        case 1: ukernel_s8<1>(p, rc, A + m * p.lda, p.lda, m, panel); break;
         default: break;
       }
     }
@@ -278,7 +331,10 @@ void nnslim_qs8_gemm_pack__avx2(const int8_t* B, int N, int K, PackedB* out) {
 }
 
 void nnslim_qs8_gemm__avx2(const GemmProblem& p, int m0, int m1, int p0, int p1) {
-  if (p.B->layout == 1) return gemm_s8(p, m0, m1, p0, p1);
+  RequantContext ctx;
+  if (p.epilogue == Epilogue::requant_s8) ctx = requant_context(p, m0, m1);
+  const RequantContext* rc = &ctx;
+  if (p.B->layout == 1) return gemm_s8(p, rc, m0, m1, p0, p1);
   const int klen = p.k1 - p.k0;
   std::vector<int16_t> a16_big;
   int16_t* a16 = thread_scratch<int16_t, 0>(size_t(kMC) * klen, &a16_big);
@@ -291,13 +347,13 @@ void nnslim_qs8_gemm__avx2(const GemmProblem& p, int m0, int m1, int p0, int p1)
     }
     for (int panel = p0; panel < p1; ++panel) {
       int r = 0;
-      for (; r + kMR <= mrows; r += kMR) ukernel<kMR>(p, a16 + size_t(r) * klen, klen, mc + r, panel);
+      for (; r + kMR <= mrows; r += kMR) ukernel<kMR>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel);
       switch (mrows - r) {
-        case 5: ukernel<5>(p, a16 + size_t(r) * klen, klen, mc + r, panel); break;
-        case 4: ukernel<4>(p, a16 + size_t(r) * klen, klen, mc + r, panel); break;
-        case 3: ukernel<3>(p, a16 + size_t(r) * klen, klen, mc + r, panel); break;
-        case 2: ukernel<2>(p, a16 + size_t(r) * klen, klen, mc + r, panel); break;
-        case 1: ukernel<1>(p, a16 + size_t(r) * klen, klen, mc + r, panel); break;
+        case 5: ukernel<5>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
+        case 4: ukernel<4>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
+        case 3: ukernel<3>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
+        case 2: ukernel<2>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
+        case 1: ukernel<1>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
         default: break;
       }
     }
