@@ -43,7 +43,8 @@ void pack_avx512vnni(const int8_t* w, int C, int taps, PackedDw* out) { pack_tap
 const Qs8DwConfig& qs8_dwconv_config(Isa isa) {
   static const Qs8DwConfig scalar{Isa::scalar, 1, nnslim_qs8_dwconv_pack__scalar, nnslim_qs8_dwconv_ukernel__scalar,
                                   nullptr};
-  static const Qs8DwConfig avx2{Isa::avx2, 16, pack_avx2, nnslim_qs8_dwconv_ukernel__avx2, nullptr};
+  static const Qs8DwConfig avx2{Isa::avx2, 16, pack_avx2, nnslim_qs8_dwconv_ukernel__avx2,
+                                nnslim_qs8_dwconv_ukernel_requant__avx2};
   // AMX has no tile shape for a per-channel reduction: it runs the VNNI kernel (as oneDNN does).
   static const Qs8DwConfig vnni{Isa::avx512vnni, 32, pack_avx512vnni, nnslim_qs8_dwconv_ukernel__avx512vnni,
                                 nnslim_qs8_dwconv_ukernel_requant__avx512vnni};

@@ -1,10 +1,15 @@
-// AVX2 depthwise int8 kernel, 16 channels per step. Two taps are interleaved per 16-bit lane pair
-// so one vpmaddwd multiplies and adds both; the weights are packed in that interleaved order
-// (per 16-channel block and tap pair: the vpunpcklwd half, then the vpunpckhwd half).
+// AVX2 depthwise int8 kernel, 16 channels per step, laid out as the AVX-512 VNNI one
+// (qs8-dwconv-avx512vnni.cc): two taps are interleaved per 16-bit lane pair so one vpmaddwd
+// multiplies and adds both (then vpaddd accumulates; AVX2 has no vpdpwssd); the weights are packed
+// in that interleaved order (per 16-channel block and tap pair: the vpunpcklwd half, then the
+// vpunpckhwd half). Two pixels at a time give independent accumulation chains and load each weight
+// vector once for both. The int8-output entry finishes each pixel in registers (residual,
+// activation, requantization: finish-avx2-inl.h), with no fp32 block.
 #include <immintrin.h>
 
 #include <cstring>
 
+#include "../common/finish-avx2-inl.h"
 #include "qs8-dwconv.h"
 
 namespace nnslim {
@@ -12,61 +17,197 @@ namespace nnslim {
 namespace {
 constexpr int kTile = 16;
 inline int pairs(int taps) { return (taps + 1) / 2; }
+
+// 16 int8 channels at x as int16; Full: all 16 are inside the row, else only cn (a row holds C bytes,
+// so the last block must not read past them).
+template <bool Full>
+inline __m256i load16(const int8_t* x, int cn) {
+  if constexpr (Full) return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)));
+  alignas(16) int8_t t[kTile] = {};
+  std::memcpy(t, x, size_t(cn));
+  return _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+}
+
+// Adds the taps of the pixels at byte offsets off[0..NPix) for the 16 channels at the offsets into
+// (lo, hi); P > 0 fixes the pair count at compile time (3x3 and 5x5 unroll fully), P == 0 reads `npairs`.
+template <int P, int NPix, bool Full>
+inline void accumulate(const int16_t* wp, const int8_t* const* tap, const size_t* off, int taps, int npairs, int cn,
+                       __m256i* lo, __m256i* hi) {
+  const int n = P > 0 ? P : npairs;
+  for (int p = 0; p < n; ++p, wp += 32) {
+    // An odd last tap pairs with itself: its packed weight is zero.
+    const int8_t* x0 = tap[2 * p];
+    const int8_t* x1 = tap[2 * p + 1 < taps ? 2 * p + 1 : 2 * p];
+    const __m256i wlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp));
+    const __m256i whi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + 16));
+    for (int j = 0; j < NPix; ++j) {
+      const __m256i a0 = load16<Full>(x0 + off[j], cn), a1 = load16<Full>(x1 + off[j], cn);
+      lo[j] = _mm256_add_epi32(lo[j], _mm256_madd_epi16(_mm256_unpacklo_epi16(a0, a1), wlo));
+      hi[j] = _mm256_add_epi32(hi[j], _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1), whi));
+    }
+  }
+}
+
+// What happens to a pixel's 16 fp32 results (channels c0.. of pixel i, cn of them valid): stored
+// (the fp32 entry) or finished into int8.
+struct StoreF32 {
+  float* out;
+  size_t ldo;
+  void operator()(int i, int c0, int cn, __m256 f0, __m256 f1) const {
+    float* y = out + size_t(i) * ldo + c0;
+    if (cn == kTile) {
+      _mm256_storeu_ps(y, f0);
+      _mm256_storeu_ps(y + 8, f1);
+      return;
+    }
+    alignas(32) float t[kTile];
+    _mm256_store_ps(t, f0);
+    _mm256_store_ps(t + 8, f1);
+    std::memcpy(y, t, sizeof(float) * size_t(cn));
+  }
+};
+
+// The residual added to (f0, f1), read whole for a full block and through a local copy of its cn
+// values for the last one (finish_residual256 reads 8 at a time).
+inline void add_residual(const PostOp& op, size_t base, int cn, __m256* f0, __m256* f1) {
+  if (!op.has_residual()) return;
+  if (cn == kTile) {
+    *f0 = finish_residual256(*f0, op, base);
+    *f1 = finish_residual256(*f1, op, base + 8);
+    return;
+  }
+  alignas(32) float rf[kTile] = {};
+  alignas(16) int8_t rqv[kTile] = {};
+  PostOp local = op;
+  if (op.residual) std::memcpy(rf, op.residual + base, sizeof(float) * size_t(cn)), local.residual = rf;
+  if (op.residual_q) std::memcpy(rqv, op.residual_q + base, size_t(cn)), local.residual_q = rqv;
+  *f0 = finish_residual256(*f0, local, 0);
+  *f1 = finish_residual256(*f1, local, 8);
+}
+
+inline void store_s8(int8_t* y, int cn, __m128i q) {
+  if (cn == kTile) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y), q);
+    return;
+  }
+  alignas(16) int8_t t[kTile];
+  _mm_store_si128(reinterpret_cast<__m128i*>(t), q);
+  std::memcpy(y, t, size_t(cn));
+}
+
+struct StoreS8 {
+  const DwRequant* q;
+  int C;
+  void operator()(int i, int c0, int cn, __m256 f0, __m256 f1) const {
+    const PostOp& op = *q->post;
+    add_residual(op, size_t(q->row0 + i) * op.ldr + c0, cn, &f0, &f1);
+    store_s8(q->yq + size_t(i) * C + c0, cn,
+             finish_pack16_s8(finish_requant256(finish_activate256(f0, op), *q->rq),
+                              finish_requant256(finish_activate256(f1, op), *q->rq)));
+  }
+};
+
+// StoreS8 for runs whose every value is finite (dw_run_is_finite): no NaN handling, 16 channels per
+// saturating pack pair, and (IntAct) a ReLU / clamp (after the residual add) applied to the rounded
+// int16 values, as the GEMM epilogue does (finish_requant256_finite_pair_clamped).
+template <bool IntAct>
+struct StoreS8Finite {
+  const DwRequant* q;
+  int C;
+  __m256i lo16, hi16;
+  void operator()(int i, int c0, int cn, __m256 f0, __m256 f1) const {
+    const PostOp& op = *q->post;
+    add_residual(op, size_t(q->row0 + i) * op.ldr + c0, cn, &f0, &f1);
+    int8_t* y = q->yq + size_t(i) * C + c0;
+    if (IntAct) return store_s8(y, cn, finish_requant256_finite_pair_clamped(f0, f1, *q->rq, lo16, hi16));
+    store_s8(y, cn,
+             finish_pair_s16_to_s8_256(finish_pack_pair_s16_256(finish_activate256(f0, op), finish_activate256(f1, op), *q->rq),
+                                       *q->rq));
+  }
+};
+
+// Whether every value a run's epilogue computes is finite whatever the int32 accumulators hold, as
+// qs8_block_is_finite. scale and bias hold Cp values (zeros past C).
+bool dw_run_is_finite(const float* scale, const float* bias, int Cp, const PostOp& op) {
+  if (!finish_residual_bounded(op)) return false;
+  for (int c = 0; c < Cp; c += 8)
+    if (finish_unbounded256(_mm256_loadu_ps(scale + c)) || (bias && finish_unbounded256(_mm256_loadu_ps(bias + c))))
+      return false;
+  return true;
+}
+
+// Channel order restored (acc lo holds channels 0-3 and 8-11, hi 4-7 and 12-15: vpunpck works within
+// 128-bit lanes), then float(acc) * scale + bias for the 16 channels at c0 (scale and bias hold Cp values).
+template <class Store>
+inline void finish16(__m256i lo, __m256i hi, const float* scale, const float* bias, int i, int c0, int cn,
+                     const Store& store) {
+  const __m256i v0 = _mm256_permute2x128_si256(lo, hi, 0x20);
+  const __m256i v1 = _mm256_permute2x128_si256(lo, hi, 0x31);
+  const __m256 b0 = bias ? _mm256_loadu_ps(bias + c0) : _mm256_setzero_ps();
+  const __m256 b1 = bias ? _mm256_loadu_ps(bias + c0 + 8) : _mm256_setzero_ps();
+  const __m256 f0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v0), _mm256_loadu_ps(scale + c0)), b0);
+  const __m256 f1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v1), _mm256_loadu_ps(scale + c0 + 8)), b1);
+  store(i, c0, cn, f0, f1);
+}
+
+template <int P, int NPix, bool Full, class Store>
+inline void block(const PackedDw& w, const DwRun& r, const size_t* off, int c0, int i, const float* scale,
+                  const float* bias, const Store& store) {
+  const int np = pairs(w.taps), cn = w.C - c0 < kTile ? w.C - c0 : kTile;
+  const int16_t* wp = w.data.data() + size_t(c0 / kTile) * np * 32;
+  size_t offc[NPix];
+  for (int j = 0; j < NPix; ++j) offc[j] = off[j] + c0;
+  __m256i lo[NPix], hi[NPix];
+  for (int j = 0; j < NPix; ++j) lo[j] = hi[j] = _mm256_setzero_si256();
+  accumulate<P, NPix, Full>(wp, r.tap, offc, w.taps, np, cn, lo, hi);
+  for (int j = 0; j < NPix; ++j) finish16(lo[j], hi[j], scale, bias, i + j, c0, cn, store);
+}
+
+template <int P, int NPix, class Store>
+inline void pixels(const PackedDw& w, const DwRun& r, int i, const float* scale, const float* bias,
+                   const Store& store) {
+  const int C = w.C, full = C / kTile * kTile;
+  size_t off[NPix];
+  for (int j = 0; j < NPix; ++j) off[j] = size_t(i + j) * r.step;
+  for (int c0 = 0; c0 < full; c0 += kTile) block<P, NPix, true>(w, r, off, c0, i, scale, bias, store);
+  if (full < C) block<P, NPix, false>(w, r, off, full, i, scale, bias, store);
+}
+
+template <int P, class Store>
+void run_pixels(const PackedDw& w, const DwRun& r, const float* scale, const float* bias, const Store& store) {
+  int i = 0;
+  for (; i + 2 <= r.count; i += 2) pixels<P, 2>(w, r, i, scale, bias, store);
+  if (i < r.count) pixels<P, 1>(w, r, i, scale, bias, store);
+}
+
+template <class Store>
+void run_taps(const PackedDw& w, const DwRun& r, const float* scale, const float* bias, const Store& store) {
+  switch (w.taps) {
+    case 9:
+      return run_pixels<5>(w, r, scale, bias, store);
+    case 25:
+      return run_pixels<13>(w, r, scale, bias, store);
+    default:
+      return run_pixels<0>(w, r, scale, bias, store);
+  }
+}
+
 }  // namespace
 
 // Weights come packed by the portable pack_tap_pairs (dispatch/qs8-dwconv.cc) in this kernel's order.
-void nnslim_qs8_dwconv_ukernel__avx2(const PackedDw& w, const DwRun& run, const float* scale, const float* bias,
+void nnslim_qs8_dwconv_ukernel__avx2(const PackedDw& w, const DwRun& r, const float* scale, const float* bias,
                                      float* out, size_t ldo) {
-  const int C = w.C, taps = w.taps, P = pairs(taps);
-  const int16_t* wbase = w.data.data();
-  for (int i = 0; i < run.count; ++i) {
-    const size_t off = size_t(i) * run.step;
-    const int8_t* const* r = run.tap;
-    float* y = out + size_t(i) * ldo;
-    for (int c0 = 0; c0 < C; c0 += kTile) {
-      const int16_t* wp = wbase + size_t(c0 / kTile) * P * 32;
-      __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
-      const int cn = C - c0 < kTile ? C - c0 : kTile;  // rows hold C bytes: the last block copies its tail
-      for (int p = 0; p < P; ++p, wp += 32) {
-        const int8_t* x0 = r[2 * p] + off + c0;
-        // An odd last tap pairs with itself: its packed weight is zero.
-        const int8_t* x1 = (2 * p + 1 < taps ? r[2 * p + 1] : r[2 * p]) + off + c0;
-        __m128i l0, l1;
-        if (cn == kTile) {
-          l0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x0));
-          l1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x1));
-        } else {
-          alignas(16) int8_t t0[kTile] = {}, t1[kTile] = {};
-          std::memcpy(t0, x0, cn);
-          std::memcpy(t1, x1, cn);
-          l0 = _mm_load_si128(reinterpret_cast<const __m128i*>(t0));
-          l1 = _mm_load_si128(reinterpret_cast<const __m128i*>(t1));
-        }
-        const __m256i a0 = _mm256_cvtepi8_epi16(l0);
-        const __m256i a1 = _mm256_cvtepi8_epi16(l1);
-        acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a0, a1),
-                                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp))));
-        acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1),
-                                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + 16))));
-      }
-      // acc_lo holds channels 0-3 and 8-11, acc_hi 4-7 and 12-15 (vpunpck works within 128-bit lanes).
-      const __m256i v0 = _mm256_permute2x128_si256(acc_lo, acc_hi, 0x20);
-      const __m256i v1 = _mm256_permute2x128_si256(acc_lo, acc_hi, 0x31);
-      const __m256 b0 = bias ? _mm256_loadu_ps(bias + c0) : _mm256_setzero_ps();
-      const __m256 b1 = bias ? _mm256_loadu_ps(bias + c0 + 8) : _mm256_setzero_ps();
-      const __m256 f0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v0), _mm256_loadu_ps(scale + c0)), b0);
-      const __m256 f1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v1), _mm256_loadu_ps(scale + c0 + 8)), b1);
-      if (c0 + kTile <= C) {
-        _mm256_storeu_ps(y + c0, f0);
-        _mm256_storeu_ps(y + c0 + 8, f1);
-      } else {
-        alignas(32) float tmp[kTile];
-        _mm256_store_ps(tmp, f0);
-        _mm256_store_ps(tmp + 8, f1);
-        std::memcpy(y + c0, tmp, sizeof(float) * (C - c0));
-      }
-    }
-  }
+  run_taps(w, r, scale, bias, StoreF32{out, ldo});
+}
+
+void nnslim_qs8_dwconv_ukernel_requant__avx2(const PackedDw& w, const DwRun& r, const float* scale, const float* bias,
+                                             const DwRequant& q) {
+  const PostOp& op = *q.post;
+  if (!dw_run_is_finite(scale, bias, w.Cp, op)) return run_taps(w, r, scale, bias, StoreS8{&q, w.C});
+  int16_t lo, hi;
+  if (requant_act_bounds_s16(op.act, op.lo, op.hi, false, *q.rq, &lo, &hi))
+    return run_taps(w, r, scale, bias, StoreS8Finite<true>{&q, w.C, _mm256_set1_epi16(lo), _mm256_set1_epi16(hi)});
+  run_taps(w, r, scale, bias, StoreS8Finite<false>{&q, w.C, _mm256_setzero_si256(), _mm256_setzero_si256()});
 }
 
 }  // namespace nnslim

@@ -14,6 +14,8 @@ NNSLIM_DECLARE_QS8_DWCONV(scalar)
 NNSLIM_DECLARE_QS8_DWCONV(avx2)
 NNSLIM_DECLARE_QS8_DWCONV(avx512vnni)
 #undef NNSLIM_DECLARE_QS8_DWCONV
+void nnslim_qs8_dwconv_ukernel_requant__avx2(const PackedDw& w, const DwRun& r, const float* scale, const float* bias,
+                                             const DwRequant& q);
 void nnslim_qs8_dwconv_ukernel_requant__avx512vnni(const PackedDw& w, const DwRun& r, const float* scale,
                                                    const float* bias, const DwRequant& q);
 
