@@ -52,7 +52,8 @@ void qs8_quantize_nchw_images(const float* x, int N, int C, int64_t HW, float sc
                               bool* nonfinite, Isa isa, int num_threads) {
   require_isa(isa);
   const auto kernel = isa == Isa::avx512vnni || isa == Isa::amx ? nnslim_qs8_quant_nchw__avx512
-                                                                : nnslim_qs8_quant_nchw__scalar;
+                      : isa == Isa::avx2                         ? nnslim_qs8_quant_nchw__avx2
+                                                                 : nnslim_qs8_quant_nchw__scalar;
   // Chunks of pixels (a multiple of 16: only an image's last chunk has a SIMD tail).
   constexpr int64_t kChunk = 4096;
   const int64_t chunks = std::max<int64_t>(1, (HW + kChunk - 1) / kChunk);

@@ -13,6 +13,7 @@ namespace nnslim {
   void nnslim_qs8_quant_nchw__##isa(const float* x, int C, int64_t HW, int64_t p0, int64_t p1, float inv_scale, \
                                     int32_t zero_point, int8_t* q, bool* bad);
 NNSLIM_DECLARE_QS8_QUANT_NCHW(scalar)
+NNSLIM_DECLARE_QS8_QUANT_NCHW(avx2)
 NNSLIM_DECLARE_QS8_QUANT_NCHW(avx512)
 #undef NNSLIM_DECLARE_QS8_QUANT_NCHW
 
