@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../kernels/common/finish-bounds-inl.h"
 #include "../kernels/qs8-dwconv/qs8-dwconv.h"
 #include "nnslim/dwconv.h"
 
@@ -92,6 +93,15 @@ void qs8_dwconv2d_static(const ConvIO& io, const Conv2dShape& s, const PackedDw&
   for (int n = 0; n < s.N; ++n)
     for (int c = 0; c < C; ++c) scales[size_t(n) * Cp + c] = img_scale[n] * w_scale[c];
   if (bias) std::copy(bias, bias + C, bias_p.begin());
+  // Per image, for the kernels' finite-value shortcut (once here, not once per run of pixels).
+  std::vector<char> bounded(size_t(s.N), 1);
+  bool bias_bounded = true;
+  for (int c = 0; c < C && bias; ++c) bias_bounded = bias_bounded && std::fabs(bias[c]) <= kFiniteBound;
+  for (int n = 0; n < s.N; ++n) {
+    bool ok = bias_bounded;
+    for (int c = 0; c < C && ok; ++c) ok = std::fabs(scales[size_t(n) * Cp + c]) <= kFiniteBound;  // NaN fails
+    bounded[size_t(n)] = ok;
+  }
 
   // 2. One task per output row (n, oh). Its pixels whose windows lie inside the image read their
   // taps straight from the input (strided, no indirection list: building one cost as much as the
@@ -150,7 +160,7 @@ void qs8_dwconv2d_static(const ConvIO& io, const Conv2dShape& s, const PackedDw&
       }
       const DwRun run{tap, step, e - a};
       if (fused)
-        cfg.run_requant(w, run, sc, b, DwRequant{&io.post, &rq, io.Yq + (row0 + a) * C, row0 + a});
+        cfg.run_requant(w, run, sc, b, DwRequant{&io.post, &rq, io.Yq + (row0 + a) * C, row0 + a, bounded[size_t(n)] != 0});
       else
         cfg.run(w, run, sc, b, out + size_t(a) * C, C);
     };

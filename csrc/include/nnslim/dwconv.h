@@ -39,6 +39,9 @@ struct DwRequant {
   const Requant* rq;
   int8_t* yq;
   int64_t row0;  // the run's first output pixel (global index), for the residual
+  // Whether every scale and bias of the run is finite and within the kernels' finite-value bound
+  // (kFiniteBound in kernels/common/finish-bounds-inl.h), checked once per image by the caller.
+  bool columns_bounded;
 };
 
 // run: out[i * ldo + c] = float(acc[c]) * scale[c] + bias[c] for c < C, where acc[c] = sum_t w[c, t] *

@@ -107,9 +107,10 @@ struct StoreS8 {
   }
 };
 
-// StoreS8 for runs whose every value is finite (dw_run_is_finite): no NaN handling, 16 channels per
-// saturating pack pair, and (IntAct) a ReLU / clamp (after the residual add) applied to the rounded
-// int16 values, as the GEMM epilogue does (finish_requant256_finite_pair_clamped).
+// StoreS8 for runs whose every value is finite (DwRequant::columns_bounded and a bounded
+// residual): no NaN handling, 16 channels per saturating pack pair, and (IntAct) a ReLU / clamp
+// (after the residual add) applied to the rounded int16 values, as the GEMM epilogue does
+// (finish_requant256_finite_pair_clamped).
 template <bool IntAct>
 struct StoreS8Finite {
   const DwRequant* q;
@@ -125,16 +126,6 @@ struct StoreS8Finite {
                                        *q->rq));
   }
 };
-
-// Whether every value a run's epilogue computes is finite whatever the int32 accumulators hold, as
-// qs8_block_is_finite. scale and bias hold Cp values (zeros past C).
-bool dw_run_is_finite(const float* scale, const float* bias, int Cp, const PostOp& op) {
-  if (!finish_residual_bounded(op)) return false;
-  for (int c = 0; c < Cp; c += 8)
-    if (finish_unbounded256(_mm256_loadu_ps(scale + c)) || (bias && finish_unbounded256(_mm256_loadu_ps(bias + c))))
-      return false;
-  return true;
-}
 
 // Channel order restored (acc lo holds channels 0-3 and 8-11, hi 4-7 and 12-15: vpunpck works within
 // 128-bit lanes), then float(acc) * scale + bias for the 16 channels at c0 (scale and bias hold Cp values).
@@ -203,7 +194,7 @@ void nnslim_qs8_dwconv_ukernel__avx2(const PackedDw& w, const DwRun& r, const fl
 void nnslim_qs8_dwconv_ukernel_requant__avx2(const PackedDw& w, const DwRun& r, const float* scale, const float* bias,
                                              const DwRequant& q) {
   const PostOp& op = *q.post;
-  if (!dw_run_is_finite(scale, bias, w.Cp, op)) return run_taps(w, r, scale, bias, StoreS8{&q, w.C});
+  if (!(q.columns_bounded && finish_residual_bounded(op))) return run_taps(w, r, scale, bias, StoreS8{&q, w.C});
   int16_t lo, hi;
   if (requant_act_bounds_s16(op.act, op.lo, op.hi, false, *q.rq, &lo, &hi))
     return run_taps(w, r, scale, bias, StoreS8Finite<true>{&q, w.C, _mm256_set1_epi16(lo), _mm256_set1_epi16(hi)});

@@ -61,9 +61,10 @@ struct StoreS8 {
   }
 };
 
-// StoreS8 for runs whose every value is finite (dw_run_is_finite): no NaN handling, 32 channels per
-// saturating pack pair, and (IntAct) a ReLU / clamp (after the residual add) applied to the rounded int16
-// values, as the GEMM epilogue does (finish_requant512_finite_pair_clamped).
+// StoreS8 for runs whose every value is finite (DwRequant::columns_bounded and a bounded
+// residual): no NaN handling, 32 channels per saturating pack pair, and (IntAct) a ReLU / clamp
+// (after the residual add) applied to the rounded int16 values, as the GEMM epilogue does
+// (finish_requant512_finite_pair_clamped).
 template <bool IntAct>
 struct StoreS8Finite {
   const DwRequant* q;
@@ -85,20 +86,6 @@ struct StoreS8Finite {
     _mm256_mask_storeu_epi8(y, mk, finish_requant512_finite_pair(f0, f1, *q->rq));
   }
 };
-
-// Whether every value a run's epilogue computes is finite whatever the int32 accumulators hold, as
-// qs8_block_is_finite (vector compares: this runs once per run of pixels, and a 7-wide row of 960
-// channels is short).
-bool dw_run_is_finite(const float* scale, const float* bias, int C, const PostOp& op) {
-  if (!finish_residual_bounded(op)) return false;
-  __mmask16 bad = 0;
-  for (int c = 0; c < C; c += 16) {
-    const __mmask16 m = C - c >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (C - c)) - 1);
-    bad |= finish_unbounded512(_mm512_maskz_loadu_ps(m, scale + c), m);
-    if (bias) bad |= finish_unbounded512(_mm512_maskz_loadu_ps(m, bias + c), m);
-  }
-  return bad == 0;
-}
 
 // Channel order restored (see the top), then float(acc) * scale + bias for the 32 channels at c0.
 template <class Store>
@@ -166,7 +153,7 @@ void nnslim_qs8_dwconv_ukernel__avx512vnni(const PackedDw& w, const DwRun& r, co
 void nnslim_qs8_dwconv_ukernel_requant__avx512vnni(const PackedDw& w, const DwRun& r, const float* scale,
                                                    const float* bias, const DwRequant& q) {
   const PostOp& op = *q.post;
-  if (!dw_run_is_finite(scale, bias, w.C, op)) return run_taps(w, r, scale, bias, StoreS8{&q, w.C});
+  if (!(q.columns_bounded && finish_residual_bounded(op))) return run_taps(w, r, scale, bias, StoreS8{&q, w.C});
   int16_t lo, hi;
   if (requant_act_bounds_s16(op.act, op.lo, op.hi, false, *q.rq, &lo, &hi))
     return run_taps(w, r, scale, bias, StoreS8Finite<true>{&q, w.C, _mm512_set1_epi16(lo), _mm512_set1_epi16(hi)});
