@@ -9,7 +9,8 @@
 //   out fbgemm's trick of summing two vpmaddubsw results in 16 bits.
 // layout 0 (any weights, -128 included): both operands widened to s16, vpmaddwd (s16 x s16 -> s32
 //   pairs); panels [Kp / 2][16 columns][2] int16, activations widened per row block.
-// Micro-tile: 6 rows x 16 columns (12 accumulators).
+// Micro-tile: 6 rows x 16 columns (12 accumulators). An int8 output is requantized from the tile's
+// accumulators (requant_tile), with the block finisher's operations (kernels/common/finish-avx2-inl.h).
 #include <immintrin.h>
 
 #include <cmath>
