@@ -1,6 +1,6 @@
-// Squeeze-excite multiply on int8 NHWC: per task a block of one image's pixels. AVX-512 machines
-// multiply and requantize in registers; the others write the scalar kernel's fp32 products to a block
-// in L1 that the ISA's block finisher requantizes (kernels/qs8-requant/): the same bytes either way.
+// Squeeze-excite multiply on int8 NHWC: per task a block of one image's pixels. AVX2 and AVX-512
+// machines multiply and requantize in registers; scalar ones write the scalar kernel's fp32 products
+// to a block in L1 that the block finisher requantizes (kernels/qs8-requant/): the same bytes either way.
 #include <algorithm>
 #include <stdexcept>
 #include <vector>
@@ -31,6 +31,10 @@ void qs8_channel_mul_nhwc(const int8_t* x, int N, int64_t HW, int C, float x_sca
     int8_t* yr = y + (size_t(n) * HW + p0) * C;
     if (isa == Isa::avx512vnni || isa == Isa::amx) {
       nnslim_qs8_channel_mul__avx512(xr, rows, C, x_scale, x_zero_point, g, rq, yr);
+      return;
+    }
+    if (isa == Isa::avx2) {
+      nnslim_qs8_channel_mul__avx2(xr, rows, C, x_scale, x_zero_point, g, rq, yr);
       return;
     }
     std::vector<float> blk_big;

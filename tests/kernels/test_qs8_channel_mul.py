@@ -15,7 +15,8 @@ def _want(x, xs, xz, g, os_, oz):
     return np.clip(q, -128, 127).astype(np.int8)
 
 
-@pytest.mark.parametrize("shape", [(1, 28, 28, 72), (2, 7, 7, 960), (3, 5, 3, 17), (1, 1, 1, 1), (1, 14, 14, 672)])
+@pytest.mark.parametrize("shape", [(1, 28, 28, 72), (2, 7, 7, 960), (3, 5, 3, 17), (1, 1, 1, 1), (1, 14, 14, 672),
+                                   (2, 3, 4, 29), (1, 2, 5, 12)])
 def test_channel_mul_matches_definition(isa, shape):
     rng = np.random.default_rng(sum(shape))
     x = rng.integers(-128, 128, shape, dtype=np.int8)

@@ -11,6 +11,8 @@ namespace nnslim {
 void nnslim_qs8_channel_mul_f32__scalar(const int8_t* x, int rows, int C, float x_scale, int32_t x_zero_point,
                                         const float* gate, float* block);
 // The whole thing in registers: products requantized straight into y (rows x C int8).
+void nnslim_qs8_channel_mul__avx2(const int8_t* x, int rows, int C, float x_scale, int32_t x_zero_point,
+                                  const float* gate, const Requant& rq, int8_t* y);
 void nnslim_qs8_channel_mul__avx512(const int8_t* x, int rows, int C, float x_scale, int32_t x_zero_point,
                                     const float* gate, const Requant& rq, int8_t* y);
 
