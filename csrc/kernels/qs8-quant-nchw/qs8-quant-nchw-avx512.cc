@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "nnslim/ref.h"
+#include "qs8-quant-nchw-rgb-inl.h"
 #include "qs8-quant-nchw.h"
 
 namespace nnslim {
@@ -29,22 +30,6 @@ struct Quantizer {
   }
 };
 
-// pshufb masks: output byte o of 16-byte block j takes pixel o / 3 of channel o % 3.
-struct Rgb {
-  __m128i m[3][3];
-  Rgb() {
-    for (int j = 0; j < 3; ++j)
-      for (int c = 0; c < 3; ++c) {
-        alignas(16) int8_t b[16];
-        for (int i = 0; i < 16; ++i) {
-          const int o = 16 * j + i;
-          b[i] = o % 3 == c ? int8_t(o / 3) : int8_t(-128);  // high bit set: pshufb writes 0
-        }
-        m[j][c] = _mm_load_si128(reinterpret_cast<const __m128i*>(b));
-      }
-  }
-};
-
 }  // namespace
 
 void nnslim_qs8_quant_nchw__avx512(const float* x, int C, int64_t HW, int64_t p0, int64_t p1, float inv_scale,
@@ -57,12 +42,7 @@ void nnslim_qs8_quant_nchw__avx512(const float* x, int C, int64_t HW, int64_t p0
     for (; p + 16 <= p1; p += 16) {
       const __m128i r = quant(x + p, 0xFFFF, &badm), g = quant(x + HW + p, 0xFFFF, &badm),
                     b = quant(x + 2 * HW + p, 0xFFFF, &badm);
-      int8_t* o = q + p * 3;
-      for (int j = 0; j < 3; ++j) {
-        const __m128i v = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(r, rgb.m[j][0]), _mm_shuffle_epi8(g, rgb.m[j][1])),
-                                       _mm_shuffle_epi8(b, rgb.m[j][2]));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 16 * j), v);
-      }
+      rgb.store(r, g, b, q + p * 3);
     }
   }
   // Any C (and RGB's last pixels): each channel's 16 values into a block, then interleaved.
