@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "../common/finish-avx2-inl.h"
-#include "../qs8-requant/qs8-requant.h"
 #include "qs8-gemm.h"
 
 namespace nnslim {

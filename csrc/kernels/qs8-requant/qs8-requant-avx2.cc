@@ -3,7 +3,6 @@
 #include <immintrin.h>
 
 #include "../common/finish-avx2-inl.h"
-#include "nnslim/ref.h"
 #include "qs8-requant.h"
 
 namespace nnslim {
