@@ -37,6 +37,27 @@ def test_gemm_weights_without_minus_128(isa, M, N, K):
         np.testing.assert_array_equal(C.PackedQs8Weights(b, isa).gemm_s32(a, threads), want)
 
 
+@pytest.mark.parametrize("M,N,K", SHAPES + [(200, 40, 65), (140, 33, 96)])
+def test_gemm_nonnegative_activations(isa, M, N, K):
+    # 7-bit activations ([0, 127]) take the AVX2 kernel without vpabsb / vpsignb, chosen per 66-row
+    # block: extremes everywhere, and one negative byte in a chosen block, at a chosen column (a full
+    # 32-byte chunk, or the 4-byte tail past the last one), must send only that block back.
+    rng = np.random.default_rng(M * 5 + N * 11 + K)
+    a, b = _rand(rng, (M, K), lo=0), _rand(rng, (N, K), lo=-127)
+    a[0, :] = 127
+    b[0, :] = -127
+    b[-1, :] = 127
+    want = a.astype(np.int64) @ b.astype(np.int64).T
+    packed = C.PackedQs8Weights(b, isa)
+    for threads in (1, 2):
+        np.testing.assert_array_equal(packed.gemm_s32(a, threads), want)
+    for row, col in ((M - 1, K - 1), (M // 2, 0), (min(M - 1, 70), K // 2)):
+        a2 = a.copy()
+        a2[row, col] = -128
+        np.testing.assert_array_equal(packed.gemm_s32(a2, 2), a2.astype(np.int64) @ b.astype(np.int64).T,
+                                      err_msg=f"negative at ({row}, {col})")
+
+
 @pytest.mark.parametrize("fill", [-128, 127])
 def test_gemm_extremes_exact(isa, fill):
     # -128 x -128 sums are where vpmaddubsw saturates and where u8 + 128 biasing overflows int16.
