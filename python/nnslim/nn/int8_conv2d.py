@@ -1,6 +1,7 @@
 """Int8Conv2d: a drop-in for nn.Conv2d with int8 weights and calibrated (static) int8 activations."""
 from __future__ import annotations
 
+import math
 from typing import Optional, Tuple
 
 import torch
@@ -11,6 +12,12 @@ from nnslim.nn import _row_dispatch, _torch_ops
 from nnslim.nn._common import (FUSED_ACTIVATIONS, EdgeQParamsMixin, PackedWeightsMixin, activation_repr,
                                 check_inference_input, check_qparams, per_channel_symmetric_int8)
 from nnslim.nn.int8_linear import fold_zero_point
+
+
+def _check_output_qmin(qmin) -> int:
+    if isinstance(qmin, bool) or int(qmin) != qmin or not -128 <= int(qmin) <= 0:
+        raise ValueError(f"output_qmin: expected an integer code in [-128, 0], got {qmin!r}")
+    return int(qmin)
 
 
 def _pair(v) -> Tuple[int, int]:
@@ -60,10 +67,11 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, relu: bool = False, activation: str = "none",
                  act_lo: float = 0.0, act_hi: float = 0.0, residual: bool = False, int8_output: bool = False,
-                 int8_residual: bool = False):
+                 int8_residual: bool = False, output_qmin: int = -128):
         super().__init__()
         if int8_residual and not residual:
             raise ValueError("int8_residual=True needs residual=True")
+        self.output_qmin = _check_output_qmin(output_qmin)
         if relu:
             if activation not in ("none", "relu"):
                 raise ValueError(f"relu=True conflicts with activation={activation!r}")
@@ -99,7 +107,8 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
         return dict(in_channels=self.in_channels, out_channels=self.out_channels, kernel_size=self.kernel_size,
                     stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
                     bias=self.bias is not None, activation=self.activation, act_lo=self.act_lo, act_hi=self.act_hi,
-                    residual=self.residual, int8_output=self.int8_output, int8_residual=self.int8_residual)
+                    residual=self.residual, int8_output=self.int8_output, int8_residual=self.int8_residual,
+                    output_qmin=self.output_qmin)
 
     @property
     def relu(self) -> bool:
@@ -143,9 +152,19 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
         self.input_zero_point.fill_(int(zero_point))
         self._packed = None
 
-    def set_output_qparams(self, scale: float, zero_point: int) -> None:
-        """Makes the output int8 NHWC with these qparams (the next int8 node's input quantization)."""
+    def set_output_qparams(self, scale: float, zero_point: int, qmin: int = -128) -> None:
+        """Makes the output int8 NHWC with these qparams (the next int8 node's input quantization), its
+        codes clamped to [qmin, 127]: qmin 0 for 7-bit activations (Int8StaticConfig.activation_bits)."""
+        qmin = _check_output_qmin(qmin)
+        if not qmin <= int(zero_point):
+            raise ValueError(f"set_output_qparams: zero_point {int(zero_point)} lies below qmin {qmin}")
+        # Hardswish cannot take the clamp the bound kernel adds for qmin (_bind_kernel): its least
+        # value, -0.375, must itself quantize to qmin or above (with a margin for rounding).
+        if qmin > -128 and self.activation == "hardswish" and -0.375 / float(scale) + int(zero_point) < qmin - 0.499:
+            raise ValueError(f"set_output_qparams: Hardswish's least output -0.375 falls below code {qmin} with "
+                             f"scale {float(scale):.4g}, zero_point {int(zero_point)}; widen the range down to -0.375")
         self._set_edge_qparams("output", scale, zero_point)
+        self.output_qmin = qmin
 
     def set_residual_qparams(self, scale: float, zero_point: int) -> None:
         """The residual operand arrives int8 NHWC in these qparams (another int8 node's output)."""
@@ -215,6 +234,15 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
         out_scale, out_zp = (float(self.output_scale), int(self.output_zero_point)) if self.int8_output else (None, 0)
         res_scale, res_zp = (float(self.residual_scale), int(self.residual_zero_point)) if self.int8_residual else (1.0, 0)
         act, lo, hi = self.activation, self.act_lo, self.act_hi
+        if self.int8_output and self.output_qmin > -128:
+            # Codes below qmin clamp as the activation's lower bound, (qmin - zp) * scale, which the
+            # epilogue rounds to exactly qmin - zp. ReLU (0) and Hardsigmoid already stay above it
+            # (zp >= qmin); a Hardswish edge's range reaches its -0.375 (graph_static._ACTIVATION_FLOOR).
+            floor = (self.output_qmin - out_zp) * out_scale
+            if act == "none":
+                act, lo, hi = "clamp", floor, math.inf
+            elif act == "clamp":
+                lo = max(lo, floor)
         stride, padding, dilation = self.stride, self.padding, self.dilation
         if self.depthwise:
             f = C.qs8_dwconv2d_static
@@ -321,5 +349,6 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
     def _fused_repr(self) -> str:
         s = activation_repr(self.activation, self.act_lo, self.act_hi)
         s += (", + int8 residual" if self.int8_residual else ", + residual") if self.residual else ""
-        return s + (f", int8 output (scale={float(self.output_scale):.3g} zero_point={int(self.output_zero_point)})"
-                    if self.int8_output else "")
+        codes = f" codes=[{self.output_qmin}, 127]" if self.output_qmin > -128 else ""
+        return s + (f", int8 output (scale={float(self.output_scale):.3g} zero_point={int(self.output_zero_point)}"
+                    f"{codes})" if self.int8_output else "")

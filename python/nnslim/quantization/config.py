@@ -58,6 +58,11 @@ class Int8StaticConfig(QuantConfig):
     BatchNorm folded wherever it sits, residual adds and activations (ReLU, ReLU6 / Hardtanh, Hardswish,
     Hardsigmoid) fused into the conv epilogues, depthwise convs on the direct kernel; quantize() then
     returns a new GraphModule. ``graph=False`` (or an untraceable model) converts module by module.
+
+    ``activation_bits=7`` quantizes every activation onto the codes [0, 127] (the same real range
+    in half as many steps, as torch.ao's x86 ``reduce_range``): on AVX2-only CPUs the int8 GEMM then
+    multiplies without sign handling, 1.3-1.4x faster per conv on an AMD Zen 3, at some accuracy. The
+    default 8 keeps every code; CPUs with AVX-512 VNNI or AMX gain nothing from 7.
     """
 
     observer: str = "minmax"
@@ -68,9 +73,16 @@ class Int8StaticConfig(QuantConfig):
     num_batches: Optional[int] = None
     progress: bool = True
     graph: bool = True
+    activation_bits: int = 8
 
     def __post_init__(self):
         from nnslim.quantization.observers import OBSERVERS
+
+        if self.activation_bits not in (7, 8) or isinstance(self.activation_bits, bool):
+            raise ValueError(f"activation_bits: expected 8 or 7, got {self.activation_bits!r}")
+        if self.activation_bits == 7 and self.symmetric:
+            raise ValueError("activation_bits=7 quantizes activations asymmetrically onto [0, 127]; "
+                             "it cannot be combined with symmetric=True")
 
         if self.observer not in OBSERVERS:
             raise ValueError(f"observer: expected one of {sorted(OBSERVERS)}, got {self.observer!r}")
@@ -78,6 +90,12 @@ class Int8StaticConfig(QuantConfig):
             raise ValueError(f"percentile: expected a value in (50, 100], got {self.percentile}")
         if self.num_batches is not None and self.num_batches < 1:
             raise ValueError(f"num_batches: expected None or >= 1, got {self.num_batches}")
+
+    def activation_qparams(self, observer, floor: float = 0.0):
+        """The observer's (scale, zero_point) on this config's activation codes (activation_qparams)."""
+        from nnslim.quantization.observers import activation_qparams
+
+        return activation_qparams(observer.qparams(self.symmetric), self.activation_bits, floor)
 
     def make_observer(self):
         from nnslim.quantization.observers import make_observer

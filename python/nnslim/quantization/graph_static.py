@@ -31,6 +31,7 @@ from nnslim.nn.int8_linear import Int8Linear
 from nnslim.nn.max_pool2d import MaxPool2d
 from nnslim.quantization.calibrate import batch_input, calibrate
 from nnslim.quantization.config import Int8StaticConfig
+from nnslim.quantization.observers import ACTIVATION_CODES
 
 # The float passes build_graph runs, in order; a saved model records the list it was built with and
 # load() runs exactly that list, so files from an nnslim with fewer passes still rebuild.
@@ -39,6 +40,8 @@ PASSES = {"fold_batchnorm": fold_batchnorm, "fuse_conv_add": fuse_conv_add,
           "global_pool_module": global_pool_module, "channel_mul_module": channel_mul_module}
 GRAPH_PASSES = ("fold_batchnorm", "fuse_conv_add", "fuse_conv_activation", "fuse_linear_relu", "global_pool_module",
                 "channel_mul_module")
+# The least value of a fused activation that has one below 0 (a 7-bit edge's range reaches it).
+_ACTIVATION_FLOOR = {"hardswish": -0.375}
 # Every list an nnslim release has recorded (older first): what load() accepts.
 KNOWN_PASS_LISTS = (GRAPH_PASSES[:4], GRAPH_PASSES)
 
@@ -121,7 +124,7 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
         if obs.batches == 0:
             continue
         module = targets[fqn]
-        qparams = obs.qparams(config.symmetric)
+        qparams = config.activation_qparams(obs)
         if isinstance(module, nn.Linear):
             new = Int8Linear.from_float(module, config, input_qparams=qparams, relu=getattr(module, "relu", False))
         else:
@@ -130,9 +133,21 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
     for fqn in muls:  # float until an int8 edge reaches it (then int8 in, and int8 out where it can)
         set_submodule(gm, fqn, Int8ChannelMul())
     edges = int8_edges(gm)
-    for producer, consumers in edges.items():
-        qparams = out_observers[producer].qparams(config.symmetric)
-        gm.get_submodule(producer).set_output_qparams(*qparams)
+    qmin = ACTIVATION_CODES[config.activation_bits][0]
+    x_of_mul = {c: p for p, uses in edges.items() for c, kind in uses if kind == "mul"}
+    edge_lo: Dict[str, float] = {}  # producer -> the least real value its int8 output codes hold
+    for producer, consumers in edges.items():  # in graph order: a multiply's x edge comes first
+        module = gm.get_submodule(producer)
+        # The least value a producer can emit, that a 7-bit edge's codes must reach down to: a
+        # hardswish's -0.375, a gated multiply's x (gate in [0, 1]). Others clamp at code 0.
+        floor = edge_lo.get(x_of_mul.get(producer), 0.0) if type(module) is Int8ChannelMul else \
+            _ACTIVATION_FLOOR.get(module.activation, 0.0)
+        qparams = config.activation_qparams(out_observers[producer], floor)
+        edge_lo[producer] = (qmin - qparams[1]) * qparams[0]
+        if type(module) is Int8ChannelMul:
+            module.set_output_qparams(*qparams)
+        else:
+            module.set_output_qparams(*qparams, qmin=qmin)
         for consumer, as_residual in consumers:
             mod = gm.get_submodule(consumer)
             if as_residual is None:  # a max pool on the edge: int8 in, int8 out, same qparams

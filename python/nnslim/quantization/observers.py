@@ -11,8 +11,9 @@ import torch
 QMIN, QMAX = -128, 127
 
 
-def qparams_from_range(lo: float, hi: float, symmetric: bool) -> Tuple[float, int]:
-    """Scale / zero point covering [lo, hi] (always including 0, so zero padding is exact)."""
+def qparams_from_range(lo: float, hi: float, symmetric: bool, qmin: int = QMIN, qmax: int = QMAX) -> Tuple[float, int]:
+    """Scale / zero point covering [lo, hi] (always including 0, so zero padding is exact) on the
+    codes [qmin, qmax] (asymmetric only; symmetric ones are [-127, 127])."""
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     if symmetric:
         amax = max(-lo, hi)
@@ -20,9 +21,26 @@ def qparams_from_range(lo: float, hi: float, symmetric: bool) -> Tuple[float, in
         return float(scale), 0
     if hi - lo <= 0:
         return 1.0, 0
-    scale = (hi - lo) / float(QMAX - QMIN)
-    zp = int(round(QMIN - lo / scale))
-    return float(scale), int(min(QMAX, max(QMIN, zp)))
+    scale = (hi - lo) / float(qmax - qmin)
+    zp = int(round(qmin - lo / scale))
+    return float(scale), int(min(qmax, max(qmin, zp)))
+
+
+# The codes of an activation edge per Int8StaticConfig.activation_bits.
+ACTIVATION_CODES = {8: (QMIN, QMAX), 7: (0, 127)}
+
+
+def activation_qparams(qparams: Tuple[float, int], bits: int, floor: float = 0.0) -> Tuple[float, int]:
+    """An observer's 8-bit (scale, zero_point) as an activation edge of ``bits`` bits: unchanged at 8;
+    at 7 the same real range, widened down to ``floor`` (the least value the producer can emit, e.g.
+    Hardswish's -0.375, so that no output falls below code 0), on the codes [0, 127]. Codes >= 0 are
+    what lets the AVX2 GEMM skip its sign handling (qs8-gemm-avx2.cc, rows_nonneg)."""
+    if bits == 8:
+        return qparams
+    scale, zp = qparams
+    qmin, qmax = ACTIVATION_CODES[bits]
+    lo, hi = (QMIN - zp) * scale, (QMAX - zp) * scale
+    return qparams_from_range(min(lo, floor), hi, False, qmin, qmax)
 
 
 class Observer:

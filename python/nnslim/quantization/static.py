@@ -32,7 +32,7 @@ def _prepare(model: nn.Module, config: Int8StaticConfig, context: dict) -> None:
         return
     observers = calibrate(model, targets, context.get("calibration_data"), config.make_observer,
                           num_batches=config.num_batches, progress=config.progress)
-    context["static_qparams"] = {fqn: obs.qparams(config.symmetric) for fqn, obs in observers.items()
+    context["static_qparams"] = {fqn: config.activation_qparams(obs) for fqn, obs in observers.items()
                                  if obs.batches > 0}
     context["relu_followers"] = relu_followers(model) if config.fuse_relu else {}
 

@@ -1,0 +1,162 @@
+"""Int8StaticConfig(activation_bits=7): every activation edge on the codes [0, 127] (torch.ao's x86
+reduce_range), which the AVX2 GEMM multiplies without sign handling. Config checks, the qparams, the
+output clamp at code 0 (exact), whole models on the fast path, save / reload."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import nnslim
+from nnslim import models
+from nnslim.nn import Int8Conv2d
+from nnslim.quantization.config import QuantConfig
+from nnslim.quantization.observers import MinMaxObserver, activation_qparams
+
+CFG7 = nnslim.Int8StaticConfig(progress=False, activation_bits=7)
+SIZE = 96
+MODELS = {"resnet18": models.resnet18, "mobilenet_v2": models.mobilenet_v2,
+          "mobilenet_v3_large": models.mobilenet_v3_large}
+
+
+def _calib(n=8, batch=1):
+    g = torch.Generator().manual_seed(1)
+    return [torch.randn(batch, 3, SIZE, SIZE, generator=g) for _ in range(n)]
+
+
+@pytest.mark.parametrize("bad", [6, 16, 0, True, 7.5, "7"])
+def test_activation_bits_rejects_other_values(bad):
+    with pytest.raises(ValueError, match="activation_bits"):
+        nnslim.Int8StaticConfig(activation_bits=bad)
+
+
+def test_activation_bits_7_is_asymmetric_only():
+    with pytest.raises(ValueError, match="symmetric"):
+        nnslim.Int8StaticConfig(activation_bits=7, symmetric=True)
+
+
+def test_activation_bits_round_trips_through_dict():
+    d = CFG7.to_dict()
+    assert d["activation_bits"] == 7
+    assert QuantConfig.from_dict(d) == CFG7
+
+
+@pytest.mark.parametrize("lo,hi", [(-3.0, 5.0), (0.0, 6.0), (-0.5, 0.0), (-1e-3, 40.0), (0.0, 0.0)])
+def test_activation_qparams_7_bits_cover_the_same_range(lo, hi):
+    obs = MinMaxObserver()
+    obs.update(torch.tensor([lo, hi]))
+    q8 = obs.qparams()
+    assert activation_qparams(q8, 8) == q8
+    scale, zp = activation_qparams(q8, 7)
+    assert 0 <= zp <= 127
+    lo8, hi8 = (-128 - q8[1]) * q8[0], (127 - q8[1]) * q8[0]
+    # Codes 0 and 127 reach the 8-bit range's ends (to rounding of the zero point).
+    assert (0 - zp) * scale <= lo8 + scale / 2 + 1e-12 and (127 - zp) * scale >= hi8 - scale / 2 - 1e-12
+    if hi > lo:
+        assert scale == pytest.approx(2 * q8[0] * 255 / 254, rel=1e-6)
+    # A floor below the observed range widens it down to the floor: the floor's code is >= 0.
+    s2, z2 = activation_qparams(q8, 7, floor=-0.375)
+    assert round(-0.375 / s2) + z2 >= 0 and 0 <= z2 <= 127
+
+
+def _conv(activation="none", residual=False, groups=1, qmin=-128, seed=0, zp=10, **act):
+    torch.manual_seed(seed)
+    c = 16
+    conv = nn.Conv2d(c, c, 3, padding=1, groups=groups)
+    conv.activation, conv.residual = activation, residual
+    conv.act_lo, conv.act_hi = act.get("act_lo", 0.0), act.get("act_hi", 0.0)
+    m = Int8Conv2d.from_float(conv, input_qparams=(0.05, 3))
+    m.set_output_qparams(0.02, zp, qmin=qmin)
+    if residual:
+        m.set_residual_qparams(0.03, 70)
+    return m
+
+
+@pytest.mark.parametrize("activation,act", [("none", {}), ("clamp", {"act_lo": -0.3, "act_hi": 0.5}),
+                                            ("relu", {}), ("hardswish", {}), ("hardsigmoid", {})])
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("groups", [1, 16])
+def test_output_qmin_clamps_codes_exactly(activation, act, residual, groups):
+    # Clamping at code 0 must equal the 8-bit edge's codes clamped at 0, value for value, on every
+    # kernel (GEMM and depthwise, fused activations, an int8 residual).
+    # (Hardswish takes no clamp: its range must reach -0.375, at zero point 20 code 1.)
+    zp = 20 if activation == "hardswish" else 10
+    full, clamped = (_conv(activation, residual, groups, qmin, zp=zp, **act) for qmin in (-128, 0))
+    g = torch.Generator().manual_seed(2)
+    x = torch.randint(0, 128, (2, 9, 11, 16), generator=g, dtype=torch.int8)
+    args = (x, torch.randint(-128, 128, (2, 9, 11, 16), generator=g, dtype=torch.int8)) if residual else (x,)
+    with torch.no_grad():
+        want, got = full(*args), clamped(*args)
+    if activation in ("none", "clamp"):  # the others never reach below code 0 here
+        assert (want < 0).any(), "the case must reach codes below 0"
+    torch.testing.assert_close(got, want.clamp(min=0), rtol=0, atol=0)
+    assert "codes=[0, 127]" in repr(clamped)
+
+
+def test_output_qmin_rejects_bad_values():
+    m = _conv()
+    with pytest.raises(ValueError, match="output_qmin"):
+        m.set_output_qparams(0.1, 0, qmin=5)
+    with pytest.raises(ValueError, match="zero_point"):
+        m.set_output_qparams(0.1, -3, qmin=0)
+    h = _conv("hardswish")
+    with pytest.raises(ValueError, match="Hardswish"):
+        h.set_output_qparams(0.02, 10, qmin=0)  # -0.375 would be code -9
+    h.set_output_qparams(0.02, 19, qmin=0)  # -0.375 is code 0.25 -> 0
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def quantized7(request):
+    torch.manual_seed(0)
+    m = models.randomize_batchnorm(MODELS[request.param](num_classes=100)).eval()
+    return request.param, m, nnslim.quantize(m, CFG7, calibration_data=_calib())
+
+
+def test_7_bit_models_accurate_and_on_nonnegative_codes(quantized7):
+    name, m, q = quantized7
+    x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
+    seen, outs = [], []
+    hooks = []
+    for mod in q.modules():
+        if isinstance(mod, Int8Conv2d):
+            hooks.append(mod.register_forward_pre_hook(
+                lambda mm, a: seen.append(a[0]) if a[0].dtype == torch.int8 else None))
+            if mod.int8_output:
+                assert mod.output_qmin == 0 and 0 <= int(mod.output_zero_point) <= 127
+                hooks.append(mod.register_forward_hook(lambda mm, a, out: outs.append(out)))
+    with torch.no_grad():
+        cos = F.cosine_similarity(m(x).flatten(1), q(x).flatten(1)).min().item()
+        # Far outside the calibrated range, every conv's int8 output still holds codes >= 0 (clamped).
+        q(4 * x)
+    for h in hooks:
+        h.remove()
+    assert cos >= 0.999, f"{name}: cosine {cos}"
+    assert seen and outs
+    assert all(int(t.min()) >= 0 for t in seen[:len(seen) // 2]), f"{name}: a negative int8 input code"
+    assert all(int(t.min()) >= 0 for t in outs), f"{name}: a conv output below code 0"
+
+
+def test_7_bit_model_saves_and_reloads(quantized7, tmp_path):
+    name, m, q = quantized7
+    path = tmp_path / f"{name}7.nns"
+    nnslim.save(q, path)
+    torch.manual_seed(0)
+    r = nnslim.load(path, MODELS[name](num_classes=100).eval())
+    assert [mod.output_qmin for mod in r.modules() if isinstance(mod, Int8Conv2d)] == \
+        [mod.output_qmin for mod in q.modules() if isinstance(mod, Int8Conv2d)]
+    x = torch.randn(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(r(x), q(x), rtol=0, atol=0)
+
+
+def test_7_bit_module_by_module():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3)).eval()
+    cal = _calib(4)
+    q = nnslim.quantize(copy.deepcopy(m), nnslim.Int8StaticConfig(progress=False, graph=False, activation_bits=7),
+                        calibration_data=cal)
+    convs = [mod for mod in q.modules() if isinstance(mod, Int8Conv2d)]
+    assert len(convs) == 2 and all(0 <= int(c.input_zero_point) <= 127 for c in convs)
+    with torch.no_grad():
+        assert F.cosine_similarity(m(cal[0]).flatten(), q(cal[0]).flatten(), dim=0) > 0.999
