@@ -129,6 +129,26 @@ bool use_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSha
          int64_t(s.OH) * (s.W + 2 * int64_t(s.pad_w)) < 0x7fffffff;
 }
 
+// Row tasks grouped per thread: `per_thread` tasks of up to `task_rows` rows cover each thread's
+// share of `share_rows` rows. Task t is rows [begin(t), end(t)), clipped to `rows`: empty past them.
+struct RowTasks {
+  int tasks, per_thread;
+  int64_t share_rows, task_rows, rows;
+  int64_t at(int t, int i) const {
+    return std::min(rows, (t / per_thread) * share_rows + std::min(share_rows, i * task_rows));
+  }
+  int64_t begin(int t) const { return at(t, t % per_thread); }
+  int64_t end(int t) const { return at(t, t % per_thread + 1); }
+};
+
+RowTasks balanced_row_tasks(int64_t rows, int threads, int mr) {
+  auto up = [](int64_t x, int64_t m) { return (x + m - 1) / m * m; };
+  const int64_t share = up((rows + threads - 1) / threads, mr);
+  const int per_thread = int((share + kRowsPerTask - 1) / kRowsPerTask);
+  const int64_t task_rows = up((share + per_thread - 1) / per_thread, mr);
+  return RowTasks{per_thread * int((rows + share - 1) / share), per_thread, share, task_rows, rows};
+}
+
 }  // namespace
 
 bool qs8_conv_row_taps(const Conv2dShape& s, int packed_k, Isa isa) {
@@ -302,10 +322,19 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
   const int row_tasks = int((pixels + kRowsPerTask - 1) / kRowsPerTask);
   const int64_t work = pixels * s.Cout * int64_t(B0.K);
   const int threads = work >= (1 << 21) ? num_threads : 1;
-  // Few output pixels (late stages at batch 1: 7x7 = 49) would leave threads idle: split the output
-  // channels (whole panels) too. Each split gathers its own copy of the block's im2col rows.
+  // Each thread's static share of the row tasks is one contiguous run of rows, so the shares are cut
+  // equal (on micro-tile boundaries) and each is split into tasks of at most kRowsPerTask rows. Tasks
+  // of kRowsPerTask from row 0 left them unequal: 784 rows (28 x 28) in 7 tasks gave one thread 512
+  // rows and the other 272 (the second thread waited 23% of the conv on a Zen 3), 196 rows split
+  // 128 / 68.
+  const int team = clamp_threads(threads);
+  const RowTasks balanced = balanced_row_tasks(pixels, team, cfg.mr);
+  const bool even_rows = team > 1 && balanced.share_rows * team * 10 <= pixels * 11;  // within 10%
+  // Few output pixels (late stages at batch 1: 7x7 = 49) would leave threads idle or unequal: split
+  // the output channels (whole panels) too. Each split gathers its own copy of the block's im2col rows.
   int col_splits = 1;
-  if (s.groups == 1 && row_tasks < 2 * threads) col_splits = std::min(B0.num_panels, (2 * threads + row_tasks - 1) / row_tasks);
+  if (s.groups == 1 && row_tasks < 2 * threads && !even_rows)
+    col_splits = std::min(B0.num_panels, (2 * threads + row_tasks - 1) / row_tasks);
   // Weights too large for a core's L2 (ResNet's 512-channel 3x3: 2.4 MB) would stream once per row
   // task: give each thread its own columns for every row block instead (tasks column-major, so the
   // static schedule hands thread i split i), at the price of each split building its own im2col.
@@ -315,10 +344,14 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
     col_splits = threads;
     by_columns = true;
   }
-  parallel_for(row_tasks * col_splits, threads, [&](int t) {
+  const RowTasks rows_of = col_splits == 1 && even_rows
+                               ? balanced
+                               : RowTasks{row_tasks, 1, int64_t(kRowsPerTask), int64_t(kRowsPerTask), pixels};
+  parallel_for(rows_of.tasks * col_splits, threads, [&](int t) {
     const int rt = by_columns ? t % row_tasks : t / col_splits, cs = by_columns ? t / row_tasks : t % col_splits;
-    const int64_t p0 = int64_t(rt) * kRowsPerTask;
-    const int rows = int(std::min<int64_t>(kRowsPerTask, pixels - p0));
+    const int64_t p0 = rows_of.begin(rt);
+    const int rows = int(rows_of.end(rt) - p0);
+    if (rows <= 0) return;
     std::vector<int8_t> a_big;
     std::vector<int32_t> rowsum_big;
     std::vector<float> blk_big;

@@ -21,13 +21,13 @@ void qs8_row_sums(const int8_t* A, size_t lda, int M, int k0, int k1, int32_t* o
 
 const Qs8GemmConfig& qs8_gemm_config(Isa isa) {
   static const Qs8GemmConfig configs[] = {
-      {Isa::scalar, 1, 1, nullptr, nnslim_qs8_gemm_pack__scalar, nnslim_qs8_gemm__scalar,
+      {Isa::scalar, 1, 1, 1, nullptr, nnslim_qs8_gemm_pack__scalar, nnslim_qs8_gemm__scalar,
        nnslim_qs8_quant_rows__scalar, nnslim_qs8_quant_rows_static__scalar, nnslim_qs8_finish_block__scalar, false, nullptr},
-      {Isa::avx2, 16, 2, nullptr, nnslim_qs8_gemm_pack__avx2, nnslim_qs8_gemm__avx2,
+      {Isa::avx2, 16, 2, 6, nullptr, nnslim_qs8_gemm_pack__avx2, nnslim_qs8_gemm__avx2,
        nnslim_qs8_quant_rows__avx2, nnslim_qs8_quant_rows_static__avx2, nnslim_qs8_finish_block__avx2, true, nullptr},
-      {Isa::avx512vnni, 32, 4, nnslim_qs8_row_sums__avx512vnni, nnslim_qs8_gemm_pack__avx512vnni, nnslim_qs8_gemm__avx512vnni,
+      {Isa::avx512vnni, 32, 4, 8, nnslim_qs8_row_sums__avx512vnni, nnslim_qs8_gemm_pack__avx512vnni, nnslim_qs8_gemm__avx512vnni,
        nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_static__avx512, nnslim_qs8_finish_block__avx512, true, nullptr},
-      {Isa::amx, 32, 64, nullptr, nnslim_qs8_gemm_pack__amx, nnslim_qs8_gemm__amx,
+      {Isa::amx, 32, 64, 32, nullptr, nnslim_qs8_gemm_pack__amx, nnslim_qs8_gemm__amx,
        nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_static__avx512, nnslim_qs8_finish_block__avx512, true, nnslim_qs8_conv_direct_row__amx},
   };
   return configs[static_cast<int>(isa)];
@@ -78,8 +78,7 @@ Partition partition(int M, int panels, int mr, int threads, int64_t work, int64_
 void run_gemm(const Qs8GemmConfig& cfg, const GemmProblem& p, int threads) {
   threads = clamp_threads(threads);  // the partition below sizes task counts from it
   const PackedB& B = *p.B;
-  const int mr = cfg.isa == Isa::amx ? 32 : 8;
-  const Partition d = partition(p.M, B.num_panels, mr, threads, int64_t(p.M) * B.N * (p.k1 - p.k0),
+  const Partition d = partition(p.M, B.num_panels, cfg.mr, threads, int64_t(p.M) * B.N * (p.k1 - p.k0),
                                 int64_t(B.N) * (p.k1 - p.k0));
   parallel_for(d.mtasks * d.ptasks, threads, [&](int t) {
     const int mt = t / d.ptasks, pt = t % d.ptasks;

@@ -90,6 +90,7 @@ struct Qs8GemmConfig {
   Isa isa;
   int nr;              // panel width
   int kr;              // K padding granularity
+  int mr;              // rows of the micro-tile (task row boundaries fall on multiples of it)
   // Row sums of A over [k0, k1) for kernels that bias an operand and subtract a compensation;
   // null when the kernel needs none.
   void (*row_sums)(const int8_t* A, size_t lda, int M, int k0, int k1, int32_t* out);
