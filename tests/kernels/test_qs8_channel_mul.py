@@ -16,7 +16,7 @@ def _want(x, xs, xz, g, os_, oz):
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28, 72), (2, 7, 7, 960), (3, 5, 3, 17), (1, 1, 1, 1), (1, 14, 14, 672),
-                                   (2, 3, 4, 29), (1, 2, 5, 12)])
+                                   (2, 3, 4, 29), (1, 2, 5, 12), (1, 3, 3, 4), (2, 2, 3, 20), (1, 3, 2, 6)])
 def test_channel_mul_matches_definition(isa, shape):
     rng = np.random.default_rng(sum(shape))
     x = rng.integers(-128, 128, shape, dtype=np.int8)

@@ -28,6 +28,18 @@ def test_int8_input_gives_dequantized_means():
     assert AdaptiveAvgPool2d(**pool.init_kwargs()).int8_input
 
 
+def test_cached_qparams_follow_set_qparams_and_load_state_dict():
+    xq = torch.randint(-128, 128, (2, 4, 3, 16), dtype=torch.int8)
+    a, b = AdaptiveAvgPool2d(1), AdaptiveAvgPool2d(1)
+    a.set_input_qparams(0.04, -3)
+    b.set_input_qparams(0.5, 7)
+    ya, yb = a(xq), b(xq)
+    a.load_state_dict(b.state_dict())
+    assert torch.equal(a(xq), yb)
+    a.set_input_qparams(0.04, -3)
+    assert torch.equal(a(xq), ya)
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match="int8 input, but no input qparams"):
         AdaptiveAvgPool2d(1)(torch.zeros(1, 2, 2, 3, dtype=torch.int8))

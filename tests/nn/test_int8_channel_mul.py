@@ -51,3 +51,21 @@ def test_bad_inputs():
         m(x.permute(0, 3, 1, 2), gate)
     with pytest.raises(ValueError, match="qparams"):
         m.set_output_qparams(0.1, 300)
+
+
+def test_cached_qparams_follow_set_qparams_and_load_state_dict():
+    # The int8 fast path reads the qparams as Python numbers cached from the buffers: every way the
+    # buffers change must drop that cache.
+    x, gate = _data()
+    a, b = Int8ChannelMul(), Int8ChannelMul()
+    for m, (s, z) in ((a, (0.04, 2)), (b, (0.09, -5))):
+        m.set_input_qparams(0.05, -3)
+        m.set_output_qparams(s, z)
+    ya, yb = a(x, gate), b(x, gate)
+    assert not torch.equal(ya, yb)
+    a.load_state_dict(b.state_dict())
+    assert torch.equal(a(x, gate), yb)
+    a.set_output_qparams(0.04, 2)
+    assert torch.equal(a(x, gate), ya)
+    a.set_input_qparams(0.1, 0)
+    assert not torch.equal(a(x, gate), ya)
