@@ -54,6 +54,15 @@ def test_relu_fused_and_channels_last_input():
         ref = F.relu(conv(x))
     assert (y >= 0).all() and torch.equal(y, y2)
     assert ((y - ref).norm() / ref.norm()) < 0.03
+    # Packed now: a channels_last or 1 x 1 input takes the direct fp32 path, with the same result.
+    with torch.no_grad():
+        assert torch.equal(q(x.contiguous(memory_format=torch.channels_last)), y)
+        assert torch.equal(q(x), y)
+        p = x[:, :, 4:5, 4:5].contiguous()
+        assert torch.equal(q(p), q(p.contiguous(memory_format=torch.channels_last)))
+        torch.testing.assert_close(q(p), F.relu(conv(p)), rtol=0.05, atol=0.05)
+    with pytest.raises(RuntimeError, match="inference-only"):
+        q(x.contiguous(memory_format=torch.channels_last).requires_grad_())
 
 
 def test_nan_input_propagates_to_that_image_only():

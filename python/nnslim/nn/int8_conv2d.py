@@ -267,6 +267,15 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
             y = torch.from_numpy(self._packed_run(x.numpy(), None if residual is None else residual.contiguous().numpy(),
                                                   torch.get_num_threads()))
             return y if self.int8_output else y.permute(0, 3, 1, 2)
+        # An fp32 NCHW-shaped input already in NHWC memory (channels_last, or 1 x 1 spatial: the
+        # squeeze-excite convs after the pool, 16 per MobileNetV3 image) goes straight in as well.
+        if self._packed is not None and x.__class__ is torch.Tensor and x.dtype is torch.float32 and residual is None \
+                and not self.residual and x.dim() == 4 and x.shape[1] == self.in_channels and x.is_cpu and \
+                not x.requires_grad and not _torch_ops.compiling():
+            nhwc = x.permute(0, 2, 3, 1)
+            if nhwc.is_contiguous():
+                y = torch.from_numpy(self._packed_run(nhwc.numpy(), None, torch.get_num_threads()))
+                return y if self.int8_output else y.permute(0, 3, 1, 2)
         if isinstance(x, torch.Tensor) and x.dim() != 4:
             raise ValueError(f"Int8Conv2d: expected a 4-D NCHW input, got shape {tuple(x.shape)}")
         if isinstance(x, torch.Tensor) and x.dtype == torch.int8:  # an int8 node's NHWC output
