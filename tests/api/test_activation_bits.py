@@ -3,6 +3,7 @@ reduce_range), which the AVX2 GEMM multiplies without sign handling. Config chec
 output clamp at code 0 (exact), whole models on the fast path, save / reload."""
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -160,3 +161,20 @@ def test_7_bit_module_by_module():
     assert len(convs) == 2 and all(0 <= int(c.input_zero_point) <= 127 for c in convs)
     with torch.no_grad():
         assert F.cosine_similarity(m(cal[0]).flatten(), q(cal[0]).flatten(), dim=0) > 0.999
+
+
+def test_hardswish_floor_keeps_a_margin_above_the_half_way_point():
+    # Widened down to -0.375, the floor must quantize to code >= 0 even after fp32's rounding of
+    # 1 / scale: where the zero point's rounding left it within 1e-4 of -0.5, the range moves up a code
+    # (else set_output_qparams would refuse the edge in the middle of quantize()).
+    from nnslim.nn._common import FLOOR_MARGIN
+    from nnslim.quantization.observers import qparams_from_range
+
+    rng = np.random.default_rng(0)
+    ranges = [(-0.2337260798143241, 8.284254441806672), (-0.038658241937902654, 13.245881060714863)] + \
+        [(-rng.random() * 0.375, rng.random() * 40 + 1e-3) for _ in range(3000)]
+    m = _conv("hardswish")
+    for lo, hi in ranges:
+        s, z = activation_qparams(qparams_from_range(lo, hi, False), 7, floor=-0.375)
+        assert 0 <= z <= 127 and -0.375 / s + z >= -0.5 + FLOOR_MARGIN, (lo, hi, s, z)
+        m.set_output_qparams(s, z, qmin=0)  # accepted

@@ -9,6 +9,11 @@ import torch
 
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
+# How far above the half-way point below qmin a 7-bit edge's floor (Hardswish's -0.375) must quantize
+# (observers.activation_qparams, Int8Conv2d.set_output_qparams): more than fp32's rounding of
+# floor * (1 / scale) can move it.
+FLOOR_MARGIN = 1e-4
+
 # Activations a conv epilogue fuses (csrc/include/nnslim/postop.h); "clamp" takes (lo, hi).
 FUSED_ACTIVATIONS = ("none", "relu", "clamp", "hardswish", "hardsigmoid")
 

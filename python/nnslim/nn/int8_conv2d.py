@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from nnslim import _native
 from nnslim.nn import _row_dispatch, _torch_ops
-from nnslim.nn._common import (FUSED_ACTIVATIONS, EdgeQParamsMixin, PackedWeightsMixin, activation_repr,
+from nnslim.nn._common import (FLOOR_MARGIN, FUSED_ACTIVATIONS, EdgeQParamsMixin, PackedWeightsMixin, activation_repr,
                                 check_inference_input, check_qparams, per_channel_symmetric_int8)
 from nnslim.nn.int8_linear import fold_zero_point
 
@@ -160,7 +160,8 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
             raise ValueError(f"set_output_qparams: zero_point {int(zero_point)} lies below qmin {qmin}")
         # Hardswish cannot take the clamp the bound kernel adds for qmin (_bind_kernel): its least
         # value, -0.375, must itself quantize to qmin or above (with a margin for rounding).
-        if qmin > -128 and self.activation == "hardswish" and -0.375 / float(scale) + int(zero_point) < qmin - 0.499:
+        if qmin > -128 and self.activation == "hardswish" and \
+                -0.375 / float(scale) + int(zero_point) < qmin - 0.5 + FLOOR_MARGIN:
             raise ValueError(f"set_output_qparams: Hardswish's least output -0.375 falls below code {qmin} with "
                              f"scale {float(scale):.4g}, zero_point {int(zero_point)}; widen the range down to -0.375")
         self._set_edge_qparams("output", scale, zero_point)

@@ -8,6 +8,8 @@ from typing import Dict, Tuple, Type
 import numpy as np
 import torch
 
+from nnslim.nn._common import FLOOR_MARGIN
+
 QMIN, QMAX = -128, 127
 
 
@@ -40,7 +42,13 @@ def activation_qparams(qparams: Tuple[float, int], bits: int, floor: float = 0.0
     scale, zp = qparams
     qmin, qmax = ACTIVATION_CODES[bits]
     lo, hi = (QMIN - zp) * scale, (QMAX - zp) * scale
-    return qparams_from_range(min(lo, floor), hi, False, qmin, qmax)
+    scale, zp = qparams_from_range(min(lo, floor), hi, False, qmin, qmax)
+    # The floor itself must round to qmin or above even after fp32's rounding of 1 / scale (within
+    # 1e-4 of a code here): where the zero point's rounding left it closer to the half-way point, the
+    # range moves up one code.
+    if floor < 0 and floor / scale + zp < qmin - 0.5 + FLOOR_MARGIN and zp < qmax:
+        zp += 1
+    return scale, zp
 
 
 class Observer:
