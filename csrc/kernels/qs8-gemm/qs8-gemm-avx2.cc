@@ -300,6 +300,10 @@ __attribute__((noinline)) void ukernel_s8(const GemmProblem& p, const RequantCon
 // ResNet's narrowest (64 output channels); s8 activations with a -128 zero point stop in the first
 // vector. Activations quantized onto [0, 127] (Int8StaticConfig(activation_bits=7)) pass.
 bool rows_nonneg(const int8_t* A, size_t lda, int rows, int klen) {
+  if (lda == size_t(klen)) {  // one contiguous block (im2col rows, a pointwise conv's input): flat
+    klen *= rows;
+    rows = 1;
+  }
   for (int r = 0; r < rows; ++r) {
     const int8_t* a = A + size_t(r) * lda;
     __m256i acc = _mm256_setzero_si256();
