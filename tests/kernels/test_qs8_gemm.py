@@ -128,3 +128,20 @@ def test_linear_dynamic_k_beyond_int32_limit_is_chunked(isa):
     exact = (q.astype(np.int64) @ b.astype(np.int64).T).astype(np.float64) * s[:, None] * 0.01
     got = C.PackedQs8Weights(b, isa).linear_dynamic(x, ws, None, False, 2)
     np.testing.assert_allclose(got, exact, rtol=1e-5)
+
+
+def test_linear_static_nonnegative_codes_chunked_rows(isa):
+    # K beyond one chunk: each chunk's rows lie lda = Kp apart but span only the chunk, so the AVX2
+    # kernel checks their sign row by row (not as one flat block). Codes in [0, 127] take the sign-free
+    # kernel; one negative code in the second chunk of the last row must not.
+    K = 65536 + 300
+    rng = np.random.default_rng(3)
+    b = _rand(rng, (5, K), -127, 127)
+    for neg in (False, True):
+        q = rng.integers(0, 128, (7, K), dtype=np.int8)
+        if neg:
+            q[6, 65536 + 7] = -100
+        x = q.astype(np.float32) * np.float32(0.5)  # static scale 0.5, zero point 0: x quantizes to q
+        got = C.PackedQs8Weights(b, isa).linear_static(x, 0.5, 0, np.full(5, 0.01, np.float32), None, False, 2)
+        exact = (q.astype(np.int64) @ b.astype(np.int64).T).astype(np.float64) * 0.5 * 0.01
+        np.testing.assert_allclose(got, exact, rtol=1e-5, err_msg=f"negative code: {neg}")
