@@ -178,3 +178,15 @@ def test_hardswish_floor_keeps_a_margin_above_the_half_way_point():
         s, z = activation_qparams(qparams_from_range(lo, hi, False), 7, floor=-0.375)
         assert 0 <= z <= 127 and -0.375 / s + z >= -0.5 + FLOOR_MARGIN, (lo, hi, s, z)
         m.set_output_qparams(s, z, qmin=0)  # accepted
+
+
+def test_graph_report_names_7_bit_edges_and_hints_on_avx2(quantized7, force_isa):
+    name, m, q = quantized7
+    force_isa("avx2")
+    text7 = nnslim.graph_report(q)
+    assert "(7-bit codes)" in text7 and "activation_bits=7" not in text7
+    q8 = nnslim.quantize(m, nnslim.Int8StaticConfig(progress=False), calibration_data=_calib(2))
+    text8 = nnslim.graph_report(q8)
+    assert "(7-bit codes)" not in text8 and "activation_bits=7" in text8
+    force_isa("scalar")
+    assert "activation_bits=7" not in nnslim.graph_report(q8)

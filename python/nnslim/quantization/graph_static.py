@@ -16,6 +16,7 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
+from nnslim import _native
 from nnslim._utils import set_submodule
 from nnslim.graph import (GraphCaptureError, capture, channel_mul_module, fold_batchnorm, fuse_conv_activation,
                           fuse_conv_add, fuse_linear_relu, global_pool_module, propagate_shapes)
@@ -294,7 +295,7 @@ def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
                     fused.append("add")
                 extra = "depthwise kernel" if getattr(m, "depthwise", False) else "GEMM"
                 if getattr(m, "int8_output", False):
-                    extra += ", int8 out"
+                    extra += ", int8 out" + (" (7-bit codes)" if getattr(m, "output_qmin", -128) == 0 else "")
                 rows.append(dict(node=n.name, op=kind, runs="int8",
                                  why=extra + (f", fused {' + '.join(fused)}" if fused else "")))
                 continue
@@ -346,4 +347,10 @@ def report_text(model: nn.Module) -> str:
     if rows is None:
         raise ValueError("model: expected a graph-converted model (nnslim.quantize(..., 'int8_static') on a "
                          f"traceable model), got a {type(model).__name__} without a graph report")
-    return format_graph_report(rows)
+    text = format_graph_report(rows)
+    # Where the default 8-bit edges leave speed on this CPU, say so (the measured reason: README, Limits).
+    if _native.C.selected_isa() == "avx2" and any(isinstance(m, Int8Conv2d) and m.int8_output and m.output_qmin < 0
+                                                  for m in model.modules()):
+        text += ("\nnote: this CPU has AVX2 but no VNNI; Int8StaticConfig(activation_bits=7) (7-bit activations, "
+                 "as torch.ao's x86 default) runs its int8 convs 1.3-1.4x faster")
+    return text
