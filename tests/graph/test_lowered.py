@@ -72,3 +72,45 @@ def test_fallbacks_and_bad_input():
     assert type(gm).forward is not type(gm)._nnslim_fx_forward.__class__
     assert "_lowered_forward" not in type(gm).forward.__qualname__
     assert torch.equal(gm(x, y)["out"], ref(x, y)["out"])
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_large"])
+def test_int8_hand_offs_equal_the_generated_code(name):
+    # Between nnslim's int8 nodes the plan passes the kernels' numpy arrays (each module's
+    # _int8_call): the result must be the generated code's bit for bit, with hooks (which see
+    # tensors) and with a swapped-in module that has no _int8_call.
+    import nnslim
+    from nnslim import models
+    from nnslim.nn import Int8Conv2d
+
+    torch.manual_seed(0)
+    m = models.randomize_batchnorm(getattr(models, name)(num_classes=10)).eval()
+    cal = [torch.randn(1, 3, 64, 64) for _ in range(2)]
+    q = nnslim.quantize(m, nnslim.Int8StaticConfig(progress=False), calibration_data=cal)
+    x = torch.randn(2, 3, 64, 64)
+    generated = type(q)._nnslim_fx_forward
+    with torch.no_grad():
+        q(x)  # packs every module
+        want = generated(q, x)
+        assert torch.equal(q(x), want)
+        convs = [(n, c) for n, c in q.named_modules() if isinstance(c, Int8Conv2d) and c.int8_output]
+        seen = []
+        h = convs[3][1].register_forward_hook(lambda mod, args, out: seen.append((type(args[0]), type(out))))
+        assert torch.equal(q(x), want)
+        assert seen == [(torch.Tensor, torch.Tensor)]
+        h.remove()
+        # A conv swapped for a wrapper without _int8_call: its int8 input arrives as a tensor.
+        name0, conv = convs[2]
+
+        class Wrapped(nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, *args):
+                assert all(type(a) is torch.Tensor for a in args)
+                return self.inner(*args)
+
+        parent, _, leaf = name0.rpartition(".")
+        setattr(q.get_submodule(parent) if parent else q, leaf, Wrapped(conv))
+        assert torch.equal(q(x), want)

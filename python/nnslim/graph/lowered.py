@@ -5,13 +5,17 @@ The generated code reaches every submodule through a chain of nn.Module.__getatt
 1 on an int8 MobileNet that Python costs ~3 us a node, 0.15-0.2 ms an image (measured, AMX Xeon).
 The plan resolves each submodule through the _modules dicts on every call (so a swapped submodule is
 always the one that runs) and calls ``forward`` directly unless the module or torch has hooks
-registered, freeing each value after its last use as the generated code does. torch.compile / dynamo
+registered, freeing each value after its last use as the generated code does. A module with an
+``_int8_call`` (nnslim's int8 nodes) is handed its int8 edges as numpy arrays and may return one:
+between two int8 nodes the kernels' arrays pass as they are, and become tensors only where anything
+else reads them (other nodes, hooks, the output). torch.compile / dynamo
 tracing, TorchScript and keyword inputs run the generated code; gm.recompile() (after editing the
 graph) drops the plan and puts the generated code back."""
 from __future__ import annotations
 
 from typing import Any, List, Tuple
 
+import numpy as np
 import torch
 import torch.fx as fx
 import torch.nn.modules.module as _module_mod
@@ -93,23 +97,39 @@ class _Plan:
             _, out, target, is_flat, args, kwargs, free = step
             if is_flat:
                 vals = [env[v] if is_node else v for is_node, v in args]
-            else:
-                vals = fx.node.map_arg(args, lambda a: env[slot[a]])
-                kwargs = fx.node.map_arg(kwargs, lambda a: env[slot[a]])
+            else:  # nested arguments: only modules' int8 hand-offs are arrays, never inside containers
+                vals = fx.node.map_arg(args, lambda a: _tensor(env[slot[a]]))
+                kwargs = fx.node.map_arg(kwargs, lambda a: _tensor(env[slot[a]]))
             if kind == _MODULE:
                 mod = _resolve(gm, target)
-                if hooks or mod._forward_hooks or mod._forward_pre_hooks or mod._backward_hooks or \
-                        mod._backward_pre_hooks:
-                    env[out] = mod(*vals, **kwargs)
-                else:
-                    env[out] = mod.forward(*vals, **kwargs)
+                hooked = hooks or mod._forward_hooks or mod._forward_pre_hooks or mod._backward_hooks or \
+                    mod._backward_pre_hooks
+                int8_call = None if hooked or kwargs else getattr(type(mod), "_int8_call", None)
+                if int8_call is not None:
+                    # int8 edges between nnslim nodes travel as the kernels' numpy arrays: no
+                    # tensor <-> array wrapping or forward() checks per node (the kernel bindings check).
+                    y = int8_call(mod, *[v.numpy() if v.__class__ is torch.Tensor and v.dtype is torch.int8 else v
+                                         for v in vals])
+                    if y is not NotImplemented:
+                        env[out] = y
+                        for i in free:
+                            env[i] = None
+                        continue
+                vals = [_tensor(v) for v in vals]
+                env[out] = mod(*vals, **kwargs) if hooked else mod.forward(*vals, **kwargs)
             elif kind == _FUNCTION:
-                env[out] = target(*vals, **kwargs)
+                env[out] = target(*[_tensor(v) for v in vals], **kwargs)
             else:
+                vals = [_tensor(v) for v in vals]
                 env[out] = getattr(vals[0], target)(*vals[1:], **kwargs)
             for i in free:
                 env[i] = None
-        return fx.node.map_arg(self.output, lambda a: env[slot[a]])
+        return fx.node.map_arg(self.output, lambda a: _tensor(env[slot[a]]))
+
+
+def _tensor(v):
+    """A value as the graph's generated code would hold it: an int8 edge's numpy array as a tensor."""
+    return torch.from_numpy(v) if v.__class__ is np.ndarray else v
 
 
 def _lowered_forward(self, *args, **kwargs):

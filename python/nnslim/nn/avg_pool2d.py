@@ -7,6 +7,7 @@ int32, so the conv before it writes 1 byte per value instead of 4 and torch's po
 Float inputs run torch's pool unchanged."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -51,6 +52,14 @@ class AdaptiveAvgPool2d(EdgeQParamsMixin, nn.AdaptiveAvgPool2d):
         if not is_global(self.output_size):
             raise ValueError(f"set_input_qparams: an int8 input needs a global pool (1), got {self.output_size!r}")
         self._set_edge_qparams("input", scale, zero_point)
+
+    def _int8_call(self, x):
+        """The lowered graph's int8 hand-off (nnslim.graph.lowered): a numpy int8 NHWC array -> the fp32
+        channel means (N, C, 1, 1) tensor; NotImplemented where forward decides."""
+        if x.__class__ is not np.ndarray or not self.int8_input or x.ndim != 4:
+            return NotImplemented
+        y = _native.C.qs8_global_avgpool_nhwc(x, *self.edge_scalars("input"), num_threads=_native.num_threads())
+        return torch.from_numpy(y).view(x.shape[0], x.shape[3], 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The int8 edge of a converted graph (9 per MobileNetV3 image, in its SE blocks): the fewest

@@ -6,6 +6,7 @@ fp32 (N, C, 1, 1) from the SE branch; the product leaves requantized with ``outp
 the activation never goes back to fp32. Float inputs compute ``x * gate`` in torch."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -37,6 +38,18 @@ class Int8ChannelMul(EdgeQParamsMixin, nn.Module):
 
     def init_kwargs(self) -> dict:
         return dict(int8_input=self.int8_input, int8_output=self.int8_output)
+
+    def _int8_call(self, x, gate):
+        """The lowered graph's int8 hand-off (nnslim.graph.lowered): x a numpy int8 NHWC array, gate the
+        SE branch's fp32 tensor -> the int8 NHWC product array; NotImplemented where forward decides."""
+        if x.__class__ is not np.ndarray or not (self.int8_input and self.int8_output) or \
+                gate.__class__ is not torch.Tensor or gate.dtype is not torch.float32 or x.ndim != 4 or \
+                gate.shape != (x.shape[0], x.shape[3], 1, 1) or not gate.is_contiguous() or gate.requires_grad:
+            return NotImplemented
+        scale, zp = self.edge_scalars("input")
+        out_scale, out_zp = self.edge_scalars("output")
+        return _native.C.qs8_channel_mul_nhwc(x, scale, zp, gate.numpy().reshape(x.shape[0], x.shape[3]), out_scale,
+                                              out_zp, num_threads=_native.num_threads())
 
     def forward(self, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
         # The int8 edge of a converted graph (8 per MobileNetV3 image): the fewest Python steps from

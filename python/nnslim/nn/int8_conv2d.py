@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -255,6 +256,16 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
         # A plan: the arguments are parsed and checked once, not on every call.
         return C.Qs8Conv2dPlan(packed, self.kernel_size, stride, padding, dilation, self.groups, scale, zp, wscale,
                                bias, gemm_relu, act, lo, hi, res_scale, res_zp, out_scale, out_zp)
+
+    def _int8_call(self, x, residual=None):
+        """The lowered graph's int8 hand-off (nnslim.graph.lowered): x (and an int8 residual) as numpy
+        NHWC arrays from the previous int8 nodes -> the kernel's int8 NHWC array, or the fp32 output as
+        forward returns it. NotImplemented where forward must decide (it raises the precise error)."""
+        if self._packed is None or x.__class__ is not np.ndarray or \
+                (residual.__class__ is not np.ndarray if self.int8_residual else residual is not None or self.residual):
+            return NotImplemented
+        y = self._packed_run(x, residual, torch.get_num_threads())
+        return y if self.int8_output else torch.from_numpy(y).permute(0, 3, 1, 2)
 
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         # The int8 edge of a converted graph, called ~50 times per MobileNet image: the fewest Python

@@ -10,6 +10,7 @@ previous int8 node: it runs csrc/kernels/qs8-maxpool/ and returns int8 NHWC in t
 quantization (max commutes with the monotone dequantization), so the edge stays int8."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -45,6 +46,14 @@ class MaxPool2d(nn.MaxPool2d):
         return (not self.return_indices and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() in (3, 4)
                 and x.is_contiguous() and not (torch.is_grad_enabled() and x.requires_grad) and x.numel() > 0
                 and 2 * p[0] <= k[0] and 2 * p[1] <= k[1] and _native.has_cpu_kernels())
+
+    def _int8_call(self, x):
+        """The lowered graph's int8 hand-off (nnslim.graph.lowered): a numpy int8 NHWC array -> the pooled
+        int8 NHWC array; NotImplemented where forward decides (float inputs, return_indices)."""
+        if x.__class__ is not np.ndarray or self.return_indices or x.ndim != 4:
+            return NotImplemented
+        return _native.C.qs8_maxpool2d_nhwc(x, _pair(self.kernel_size), _pair(self.stride), _pair(self.padding),
+                                            _pair(self.dilation), bool(self.ceil_mode), None, _native.num_threads())
 
     def forward(self, x: torch.Tensor):
         if isinstance(x, torch.Tensor) and x.dtype == torch.int8:
