@@ -105,18 +105,16 @@ class _Plan:
                 hooked = hooks or mod._forward_hooks or mod._forward_pre_hooks or mod._backward_hooks or \
                     mod._backward_pre_hooks
                 int8_call = None if hooked or kwargs else getattr(type(mod), "_int8_call", None)
+                y = NotImplemented
                 if int8_call is not None:
                     # int8 edges between nnslim nodes travel as the kernels' numpy arrays: no
                     # tensor <-> array wrapping or forward() checks per node (the kernel bindings check).
                     y = int8_call(mod, *[v.numpy() if v.__class__ is torch.Tensor and v.dtype is torch.int8 else v
                                          for v in vals])
-                    if y is not NotImplemented:
-                        env[out] = y
-                        for i in free:
-                            env[i] = None
-                        continue
-                vals = [_tensor(v) for v in vals]
-                env[out] = mod(*vals, **kwargs) if hooked else mod.forward(*vals, **kwargs)
+                if y is NotImplemented:
+                    vals = [_tensor(v) for v in vals]
+                    y = mod(*vals, **kwargs) if hooked else mod.forward(*vals, **kwargs)
+                env[out] = y
             elif kind == _FUNCTION:
                 env[out] = target(*[_tensor(v) for v in vals], **kwargs)
             else:
