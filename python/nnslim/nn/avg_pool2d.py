@@ -64,11 +64,11 @@ class AdaptiveAvgPool2d(EdgeQParamsMixin, nn.AdaptiveAvgPool2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The int8 edge of a converted graph (9 per MobileNetV3 image, in its SE blocks): the fewest
         # Python steps to the kernel; anything else, or torch.compile tracing, takes the checked path.
-        if x.__class__ is torch.Tensor and x.dtype is torch.int8 and self.int8_input and x.dim() == 4 and \
-                x.is_contiguous() and x.is_cpu and not _torch_ops.compiling():
-            y = _native.C.qs8_global_avgpool_nhwc(x.numpy(), *self.edge_scalars("input"),
-                                                  num_threads=_native.num_threads())
-            return torch.from_numpy(y).view(x.shape[0], x.shape[3], 1, 1)
+        if x.__class__ is torch.Tensor and x.dtype is torch.int8 and x.is_contiguous() and x.is_cpu and \
+                not _torch_ops.compiling():
+            y = self._int8_call(x.numpy())
+            if y is not NotImplemented:
+                return y
         if isinstance(x, torch.Tensor) and x.dtype == torch.int8:
             if not self.int8_input:
                 raise ValueError("AdaptiveAvgPool2d: int8 input, but no input qparams (set_input_qparams)")
@@ -82,9 +82,7 @@ class AdaptiveAvgPool2d(EdgeQParamsMixin, nn.AdaptiveAvgPool2d):
         return x.new_empty(x.shape[0], x.shape[3], 1, 1, dtype=torch.float32)
 
     def _forward_impl(self, x: torch.Tensor) -> torch.Tensor:
-        y = _native.C.qs8_global_avgpool_nhwc(x.numpy(), *self.edge_scalars("input"),
-                                              num_threads=_native.num_threads())
-        return torch.from_numpy(y).view(x.shape[0], x.shape[3], 1, 1)
+        return self._int8_call(x.numpy())
 
     def __setstate__(self, state):
         super().__setstate__(state)

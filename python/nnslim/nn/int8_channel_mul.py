@@ -54,15 +54,11 @@ class Int8ChannelMul(EdgeQParamsMixin, nn.Module):
     def forward(self, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
         # The int8 edge of a converted graph (8 per MobileNetV3 image): the fewest Python steps from
         # tensors to kernel; anything else, or torch.compile tracing, takes the checked path below.
-        if x.__class__ is torch.Tensor and x.dtype is torch.int8 and self.int8_output and self.int8_input and \
-                gate.__class__ is torch.Tensor and gate.dtype is torch.float32 and x.dim() == 4 and \
-                gate.shape == (x.shape[0], x.shape[3], 1, 1) and x.is_contiguous() and gate.is_contiguous() and \
-                x.is_cpu and gate.is_cpu and not gate.requires_grad and not _torch_ops.compiling():
-            scale, zp = self.edge_scalars("input")
-            out_scale, out_zp = self.edge_scalars("output")
-            return torch.from_numpy(_native.C.qs8_channel_mul_nhwc(
-                x.numpy(), scale, zp, gate.numpy().reshape(x.shape[0], x.shape[3]), out_scale, out_zp,
-                num_threads=_native.num_threads()))
+        if x.__class__ is torch.Tensor and x.dtype is torch.int8 and x.is_contiguous() and x.is_cpu and \
+                gate.__class__ is torch.Tensor and gate.is_cpu and not _torch_ops.compiling():
+            y = self._int8_call(x.numpy(), gate)
+            if y is not NotImplemented:
+                return torch.from_numpy(y)
         if not (isinstance(x, torch.Tensor) and x.dtype == torch.int8):
             return x * gate
         if not self.int8_input:

@@ -272,13 +272,12 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
         # steps from tensor to kernel (the kernel binding checks shapes, residual included). Anything
         # else, or torch.compile tracing, takes the checked path below.
         if self._packed is not None and x.__class__ is torch.Tensor and x.dtype is torch.int8 and \
-                (self.int8_residual if residual is not None else not self.residual) and \
                 (residual is None or (residual.__class__ is torch.Tensor and residual.dtype is torch.int8)) and \
                 x.dim() == 4 and x.shape[3] == self.in_channels and x.is_contiguous() and x.is_cpu and \
                 not _torch_ops.compiling():
-            y = torch.from_numpy(self._packed_run(x.numpy(), None if residual is None else residual.contiguous().numpy(),
-                                                  torch.get_num_threads()))
-            return y if self.int8_output else y.permute(0, 3, 1, 2)
+            y = self._int8_call(x.numpy(), None if residual is None else residual.contiguous().numpy())
+            if y is not NotImplemented:
+                return torch.from_numpy(y) if self.int8_output else y
         # An fp32 NCHW-shaped input already in NHWC memory (channels_last, or 1 x 1 spatial: the
         # squeeze-excite convs after the pool, 16 per MobileNetV3 image) goes straight in as well.
         if self._packed is not None and x.__class__ is torch.Tensor and x.dtype is torch.float32 and residual is None \
