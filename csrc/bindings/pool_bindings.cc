@@ -9,6 +9,7 @@
 
 #include "aligned_array.h"
 #include "checks.h"
+#include "pool_bindings.h"
 #include "nnslim/channel_mul.h"
 #include "nnslim/gavgpool.h"
 #include "nnslim/maxpool.h"
@@ -77,6 +78,8 @@ py::array_t<int8_t> maxpool_nhwc_py(const py::object& x_obj, std::pair<int, int>
   return y;
 }
 
+}  // namespace
+
 py::array_t<float> gavgpool_nhwc_py(const py::object& x_obj, float scale, int zero_point, const py::object& isa,
                                     int num_threads) {
   auto x = checked<int8_t>(x_obj, "x", 4);
@@ -121,7 +124,6 @@ py::array_t<int8_t> channel_mul_py(const py::object& x_obj, float x_scale, int x
   return y;
 }
 
-}  // namespace
 
 void bind_pool(py::module_& m) {
   m.def("qs8_channel_mul_nhwc", &channel_mul_py, py::arg("x"), py::arg("x_scale"), py::arg("x_zero_point"),

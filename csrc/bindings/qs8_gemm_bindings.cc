@@ -8,6 +8,7 @@
 #include "aligned_array.h"
 #include "checks.h"
 #include "conv_args.h"
+#include "conv_plan.h"
 #include "nnslim/conv_io.h"
 #include "nnslim/gemm.h"
 #include "nnslim/ref.h"
@@ -168,27 +169,6 @@ py::tuple quantize_nchw_to_nhwc(const py::object& x_obj, float scale, int zero_p
 
 namespace {
 
-// Everything of a static int8 conv call but its input, residual and thread count, checked once:
-// Int8Conv2d binds one (Qs8Conv2dPlan) per layer, since parsing ~20 arguments on every call of an
-// int8 graph's ~50 nodes cost microseconds each at batch 1.
-struct ConvParams {
-  py::tuple kernel, stride, padding, dilation;
-  int groups = 1;
-  float in_scale = 1.f;
-  int zero_point = 0;
-  std::vector<py::object> keep_alive;  // the packed weights: the kernel runs without the GIL
-  std::vector<const PackedB*> packed;
-  int coutg = 0, cout = 0;
-  py::array_t<float> scale, bias;
-  const float* biasp = nullptr;
-  bool relu = false;
-  std::string activation;
-  float act_lo = 0.f, act_hi = 0.f, residual_scale = 1.f;
-  int residual_zero_point = 0;
-  py::object output_scale;
-  int output_zero_point = 0;
-};
-
 ConvParams conv_params(const py::list& weights, py::tuple kernel, py::tuple stride, py::tuple padding,
                        py::tuple dilation, int groups, float in_scale, int zero_point, const py::object& scale_obj,
                        const py::object& bias_obj, bool relu, const std::string& activation, float act_lo,
@@ -233,6 +213,8 @@ ConvParams conv_params(const py::list& weights, py::tuple kernel, py::tuple stri
   return P;
 }
 
+}  // namespace
+
 py::array conv_run(const ConvParams& P, const py::object& x_obj, const py::object& residual, int num_threads) {
   ConvIO io;
   py::array x = conv_input_arg(x_obj, &io);
@@ -264,7 +246,6 @@ py::array conv_run(const ConvParams& P, const py::object& x_obj, const py::objec
   return y;
 }
 
-}  // namespace
 
 py::array conv2d_static(const py::object& x_obj, const py::list& weights, py::tuple kernel, py::tuple stride,
                         py::tuple padding, py::tuple dilation, int groups, float in_scale, int zero_point,

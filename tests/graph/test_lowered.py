@@ -114,3 +114,82 @@ def test_int8_hand_offs_equal_the_generated_code(name):
         parent, _, leaf = name0.rpartition(".")
         setattr(q.get_submodule(parent) if parent else q, leaf, Wrapped(conv))
         assert torch.equal(q(x), want)
+
+
+def _int8_mobilenet_v3():
+    import nnslim
+    from nnslim import models
+
+    torch.manual_seed(0)
+    m = models.randomize_batchnorm(models.mobilenet_v3_large(num_classes=10)).eval()
+    cal = [torch.randn(1, 3, 64, 64) for _ in range(2)]
+    return nnslim.quantize(m, nnslim.Int8StaticConfig(progress=False), calibration_data=cal)
+
+
+def test_squeeze_excite_blocks_run_as_one_step_with_the_same_result():
+    # MobileNetV3's eight SE blocks (pool -> fc1 -> fc2 -> multiply) are one plan step each, run in one
+    # kernel call (nnslim.nn.squeeze_excite): bit-equal to the generated code's four module calls.
+    from unittest import mock
+
+    from nnslim.graph import lowered
+    from nnslim.nn import squeeze_excite
+
+    q = _int8_mobilenet_v3()
+    plan = type(q)._nnslim_plan
+    fused = [s for s in plan.steps if s[0] == lowered._SQUEEZE_EXCITE]
+    assert len(fused) == 8
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        q(x)  # packs every module
+        want = type(q)._nnslim_fx_forward(q, x)
+        calls = []
+        real = squeeze_excite.squeeze_excite_int8_call
+
+        def spy(*args):
+            y = real(*args)
+            calls.append(y is not NotImplemented)
+            return y
+
+        with mock.patch.object(lowered, "squeeze_excite_int8_call", spy):
+            got = q(x)
+        assert calls == [True] * 8  # every block took the fused call
+        assert torch.equal(got, want)
+
+
+def test_squeeze_excite_step_falls_back_for_hooks_and_swapped_modules():
+    q = _int8_mobilenet_v3()
+    x = torch.randn(1, 3, 64, 64)
+    generated = type(q)._nnslim_fx_forward
+    with torch.no_grad():
+        q(x)
+        want = generated(q, x)
+        se = q.get_submodule("features.4.block.2")
+        seen = []
+        h = se.fc2.register_forward_hook(lambda mod, args, out: seen.append(tuple(out.shape)))
+        assert torch.equal(q(x), want)  # the hook forces the block's four modules one by one
+        assert seen == [(1, 72, 1, 1)]
+        h.remove()
+        # fc1 swapped for a float conv: its block runs module by module, the others stay fused.
+        fc1 = nn.Conv2d(se.fc1.in_channels, se.fc1.out_channels, 1)
+        se.fc1 = fc1
+        assert torch.equal(q(x), generated(q, x))
+
+
+def test_squeeze_excite_binding_rejects_bad_plans():
+    from nnslim import _native
+
+    q = _int8_mobilenet_v3()
+    with torch.no_grad():
+        q(torch.randn(1, 3, 64, 64))
+    se = q.get_submodule("features.4.block.2")
+    C = _native.C
+    x = torch.zeros(1, 8, 8, 72, dtype=torch.int8).numpy()
+    fc1, fc2 = se.fc1._packed_run, se.fc2._packed_run
+    with pytest.raises(ValueError, match="fc2: expected a plan with a float output"):
+        C.qs8_squeeze_excite_nhwc(x, 0.1, 0, fc1, fc1, 0.1, 0, 0.1, 0)
+    with pytest.raises(ValueError, match="in_features"):  # fc1 over the wrong channel count
+        C.qs8_squeeze_excite_nhwc(x[..., :40].copy(), 0.1, 0, fc1, fc2, 0.1, 0, 0.1, 0)
+    with pytest.raises(ValueError, match="zero_point"):
+        C.qs8_squeeze_excite_nhwc(x, 0.1, 300, fc1, fc2, 0.1, 0, 0.1, 0)
+    y = C.qs8_squeeze_excite_nhwc(x, 0.1, 0, fc1, fc2, 0.1, 0, 0.1, 0)
+    assert y.shape == x.shape and y.dtype == x.dtype

@@ -8,7 +8,10 @@ always the one that runs) and calls ``forward`` directly unless the module or to
 registered, freeing each value after its last use as the generated code does. A module with an
 ``_int8_call`` (nnslim's int8 nodes) is handed its int8 edges as numpy arrays and may return one:
 between two int8 nodes the kernels' arrays pass as they are, and become tensors only where anything
-else reads them (other nodes, hooks, the output). torch.compile / dynamo
+else reads them (other nodes, hooks, the output). A squeeze-excite block's four nodes (global pool,
+fc1, fc2, the gate multiply: consecutive, each feeding only the next) are one step, handed to
+nnslim.nn.squeeze_excite, which runs them in one kernel call, or one by one where it declines (other
+modules swapped in, hooks). torch.compile / dynamo
 tracing, TorchScript and keyword inputs run the generated code; gm.recompile() (after editing the
 graph) drops the plan and puts the generated code back."""
 from __future__ import annotations
@@ -21,13 +24,47 @@ import torch.fx as fx
 import torch.nn.modules.module as _module_mod
 
 from nnslim.nn import _torch_ops
+from nnslim.nn.squeeze_excite import squeeze_excite_int8_call
 
-_IN, _CONST_ATTR, _MODULE, _FUNCTION, _METHOD = range(5)
+_IN, _CONST_ATTR, _MODULE, _FUNCTION, _METHOD, _SQUEEZE_EXCITE = range(6)
 
 
 def _torch_hooks() -> bool:
     return bool(_module_mod._global_forward_hooks or _module_mod._global_forward_pre_hooks or
                 _module_mod._global_backward_hooks or _module_mod._global_backward_pre_hooks)
+
+
+def _hooked(mod: torch.nn.Module) -> bool:
+    return bool(mod._forward_hooks or mod._forward_pre_hooks or mod._backward_hooks or mod._backward_pre_hooks)
+
+
+def _squeeze_excite_steps(nodes: List[fx.Node], steps: list, slot: dict) -> list:
+    """steps with each squeeze-excite block's four module steps made one: nodes pool(x) -> fc1 -> fc2
+    -> mul(x, fc2), consecutive, each of the first three read only by the next, no keyword arguments.
+    Which modules they are is decided when the step runs (a submodule may be swapped after lowering)."""
+    out, i = [], 0
+    while i < len(steps):
+        step = steps[i]
+        run = steps[i:i + 4]
+        if len(run) == 4 and all(s[0] == _MODULE for s in run) and _is_squeeze_excite([nodes[s[1]] for s in run]):
+            pool = nodes[run[0][1]]
+            frees = tuple(sorted({f for s in run for f in s[6]}))
+            out.append((_SQUEEZE_EXCITE, run[3][1], tuple(s[2] for s in run), slot[pool.args[0]], tuple(run), frees))
+            i += 4
+            continue
+        out.append(step)
+        i += 1
+    return out
+
+
+def _is_squeeze_excite(chain: List[fx.Node]) -> bool:
+    pool, fc1, fc2, mul = chain
+    if not all(n.op == "call_module" and not n.kwargs for n in chain) or len(pool.args) != 1 or \
+            not isinstance(pool.args[0], fx.Node):
+        return False
+    x = pool.args[0]
+    return fc1.args == (pool,) and fc2.args == (fc1,) and mul.args == (x, fc2) and \
+        all(list(a.users) == [b] for a, b in ((pool, fc1), (fc1, fc2), (fc2, mul)))
 
 
 def _resolve(root: torch.nn.Module, path: Tuple[str, ...]) -> torch.nn.Module:
@@ -79,6 +116,7 @@ class _Plan:
             elif n.op == "output":
                 self.output = n.args[0]
         self.slot = slot
+        self.steps = _squeeze_excite_steps(nodes, self.steps, slot)
 
     def run(self, gm: fx.GraphModule, inputs: tuple):
         if len(inputs) != self.n_inputs:
@@ -94,35 +132,56 @@ class _Plan:
             if kind == _CONST_ATTR:
                 env[step[1]] = getattr(_resolve(gm, step[2]), step[3])
                 continue
-            _, out, target, is_flat, args, kwargs, free = step
-            if is_flat:
-                vals = [env[v] if is_node else v for is_node, v in args]
-            else:  # nested arguments: only modules' int8 hand-offs are arrays, never inside containers
-                vals = fx.node.map_arg(args, lambda a: _tensor(env[slot[a]]))
-                kwargs = fx.node.map_arg(kwargs, lambda a: _tensor(env[slot[a]]))
-            if kind == _MODULE:
-                mod = _resolve(gm, target)
-                hooked = hooks or mod._forward_hooks or mod._forward_pre_hooks or mod._backward_hooks or \
-                    mod._backward_pre_hooks
-                int8_call = None if hooked or kwargs else getattr(type(mod), "_int8_call", None)
+            if kind == _SQUEEZE_EXCITE:
+                _, out, targets, x_slot, substeps, free = step
                 y = NotImplemented
-                if int8_call is not None:
-                    # int8 edges between nnslim nodes travel as the kernels' numpy arrays: no
-                    # tensor <-> array wrapping or forward() checks per node (the kernel bindings check).
-                    y = int8_call(mod, *[v.numpy() if v.__class__ is torch.Tensor and v.dtype is torch.int8 else v
-                                         for v in vals])
-                if y is NotImplemented:
-                    vals = [_tensor(v) for v in vals]
-                    y = mod(*vals, **kwargs) if hooked else mod.forward(*vals, **kwargs)
+                if not hooks:
+                    mods = [_resolve(gm, t) for t in targets]
+                    if not any(map(_hooked, mods)):
+                        x = env[x_slot]
+                        y = squeeze_excite_int8_call(*mods, x.numpy() if x.__class__ is torch.Tensor and
+                                                     x.dtype is torch.int8 else x)
+                if y is NotImplemented:  # the four modules one by one
+                    for sub in substeps:
+                        self._run_step(gm, sub, env, hooks)
+                    continue
                 env[out] = y
-            elif kind == _FUNCTION:
-                env[out] = target(*[_tensor(v) for v in vals], **kwargs)
-            else:
-                vals = [_tensor(v) for v in vals]
-                env[out] = getattr(vals[0], target)(*vals[1:], **kwargs)
-            for i in free:
-                env[i] = None
+                for i in free:
+                    env[i] = None
+                continue
+            self._run_step(gm, step, env, hooks)
         return fx.node.map_arg(self.output, lambda a: _tensor(env[slot[a]]))
+
+    def _run_step(self, gm: fx.GraphModule, step, env: list, hooks: bool) -> None:
+        """One module / function / method step: its value into env, then the values it last used out."""
+        slot = self.slot
+        kind, out, target, is_flat, args, kwargs, free = step
+        if is_flat:
+            vals = [env[v] if is_node else v for is_node, v in args]
+        else:  # nested arguments: only modules' int8 hand-offs are arrays, never inside containers
+            vals = fx.node.map_arg(args, lambda a: _tensor(env[slot[a]]))
+            kwargs = fx.node.map_arg(kwargs, lambda a: _tensor(env[slot[a]]))
+        if kind == _MODULE:
+            mod = _resolve(gm, target)
+            hooked = hooks or _hooked(mod)
+            int8_call = None if hooked or kwargs else getattr(type(mod), "_int8_call", None)
+            y = NotImplemented
+            if int8_call is not None:
+                # int8 edges between nnslim nodes travel as the kernels' numpy arrays: no
+                # tensor <-> array wrapping or forward() checks per node (the kernel bindings check).
+                y = int8_call(mod, *[v.numpy() if v.__class__ is torch.Tensor and v.dtype is torch.int8 else v
+                                     for v in vals])
+            if y is NotImplemented:
+                vals = [_tensor(v) for v in vals]
+                y = mod(*vals, **kwargs) if hooked else mod.forward(*vals, **kwargs)
+            env[out] = y
+        elif kind == _FUNCTION:
+            env[out] = target(*[_tensor(v) for v in vals], **kwargs)
+        else:
+            vals = [_tensor(v) for v in vals]
+            env[out] = getattr(vals[0], target)(*vals[1:], **kwargs)
+        for i in free:
+            env[i] = None
 
 
 def _tensor(v):
