@@ -167,6 +167,8 @@ def test_nan_images_flags_exactly_the_non_finite_images():
     out = poison_outputs((torch.ones(4, 2), {"k": torch.ones(4)}), nan_images(x))
     assert torch.isnan(out[0][1:]).all() and torch.isfinite(out[0][0]).all()
     assert torch.isnan(out[1]["k"][1:]).all() and out[1]["k"][0] == 1
+    clean = (torch.ones(4, 2), {"k": torch.ones(4)})
+    assert poison_outputs(clean, nan_images(torch.zeros(4, 3))) is clean  # no image flagged: untouched
 
 
 def test_fuse_linear_relu_only_relu_and_single_use():
