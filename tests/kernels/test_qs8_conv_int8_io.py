@@ -26,13 +26,13 @@ def _dw(isa, **kw):
                                                 **{**kw, **k})
 
 
-def _gemm(isa, **kw):
+def _gemm(isa, cout=21, zp=-3, **kw):
     rng = np.random.default_rng(1)
-    w = rng.integers(-127, 128, (21, 3 * 3 * 21), dtype=np.int8)
-    ws = (rng.random(21) * 0.01 + 1e-3).astype(np.float32)
-    bias = rng.standard_normal(21).astype(np.float32)
+    w = rng.integers(-127, 128, (cout, 3 * 3 * 21), dtype=np.int8)
+    ws = (rng.random(cout) * 0.01 + 1e-3).astype(np.float32)
+    bias = rng.standard_normal(cout).astype(np.float32)
     pw = C.PackedQs8Weights(w, isa)
-    return lambda x, **k: C.qs8_conv2d_static(x, [pw], (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.03, -3, ws, bias, False,
+    return lambda x, **k: C.qs8_conv2d_static(x, [pw], (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.03, zp, ws, bias, False,
                                               2, **{**kw, **k})
 
 
@@ -51,6 +51,32 @@ def test_int8_input_output_and_residual(isa, make, act):
     rq = rng.integers(-128, 128, y.shape, dtype=np.int8)
     got = conv(xq, residual=rq, residual_scale=0.02, residual_zero_point=-5)
     np.testing.assert_array_equal(got, conv(x, residual=_dequant(rq, 0.02, -5)))
+
+
+@pytest.mark.parametrize("cout", [8, 24, 25, 29, 40])
+@pytest.mark.parametrize("act", ["none", "relu", "hardswish"])
+@pytest.mark.parametrize("nonneg", [False, True], ids=["s8", "7bit"])
+def test_int8_output_and_residual_at_half_panels(isa, cout, act, nonneg):
+    # A last panel of <= 8 columns (cout % 16 in 1..8) runs the kernels' half-width tile: the output,
+    # fp32 and int8, with and without an int8 residual, must be the reference's; 7-bit inputs take the
+    # AVX2 kernel's sign-free path.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 7, 9, 21)).astype(np.float32)
+    zp = 0 if nonneg else -3
+    conv = _gemm(isa, cout, zp, activation=act)
+    ref = _gemm("scalar", cout, zp, activation=act)
+    xq = _quant(x, 0.03, zp)
+    if nonneg:
+        xq = np.maximum(xq, 0)
+    ys = [conv(xq), conv(xq, output_scale=0.05, output_zero_point=4)]
+    rq = rng.integers(-128, 128, ys[0].shape, dtype=np.int8)
+    ys += [conv(xq, residual=rq, residual_scale=0.02, residual_zero_point=-5, output_scale=0.05, output_zero_point=4),
+           conv(xq, residual=_dequant(rq, 0.02, -5))]
+    want = [ref(xq), ref(xq, output_scale=0.05, output_zero_point=4),
+            ref(xq, residual=rq, residual_scale=0.02, residual_zero_point=-5, output_scale=0.05, output_zero_point=4),
+            ref(xq, residual=_dequant(rq, 0.02, -5))]
+    for got, w in zip(ys, want):
+        np.testing.assert_array_equal(got, w)
 
 
 def test_int8_io_bad_arguments():

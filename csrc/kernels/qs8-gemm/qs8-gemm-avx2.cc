@@ -91,8 +91,9 @@ RequantContext requant_context(const GemmProblem& p, int m0, int m1) {
 // the column is read once per tile, everything that depends on neither once per call
 // (RequantContext): at short K (MobileNet's 1x1 convs) the epilogue costs as much as the multiplies.
 // A partial tile (Partial: nvalid < 16) computes all 16 lanes from masked loads (zero scales and
-// biases past nvalid: finite, discarded) and stores nvalid bytes.
-template <Activation A, bool Partial>
+// biases past nvalid: finite, discarded) and stores nvalid bytes; a Half one (nvalid <= 8) computes
+// only the first 8 lanes, and at nvalid == 8 reads its residual and stores its bytes in place.
+template <Activation A, bool Partial, bool Half = false>
 __attribute__((noinline)) void requant_tile(const GemmProblem& p, const RequantContext& rc, int m0, int rows, int n0,
                                             int nvalid, const int32_t* c) {
   PostOp op = *p.post;  // local copies: the int8 stores could alias *p.post and *p.rq
@@ -118,7 +119,9 @@ __attribute__((noinline)) void requant_tile(const GemmProblem& p, const RequantC
   alignas(32) float res_f[kNR] = {};
   alignas(16) int8_t res_q[kNR] = {};
   PostOp rop = op;
-  if (Partial) rop.residual = op.residual ? res_f : nullptr, rop.residual_q = op.residual_q ? res_q : nullptr;
+  const bool eight = Half && nvalid == kNR / 2;  // whole 8-value halves: no local copies
+  const bool copy_res = Partial && !eight;
+  if (copy_res) rop.residual = op.residual ? res_f : nullptr, rop.residual_q = op.residual_q ? res_q : nullptr;
   // One loop per (finite, clamp16) case, chosen once per tile.
   auto run = [&](auto finite_tag, auto clamp_tag) {
     constexpr bool Finite = decltype(finite_tag)::value, Clamp16 = decltype(clamp_tag)::value;
@@ -130,20 +133,21 @@ __attribute__((noinline)) void requant_tile(const GemmProblem& p, const RequantC
       const __m256 sa = _mm256_set1_ps(a_scale[m0 + r]);
       __m256 y0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(acc))),
                                               _mm256_mul_ps(sa, bs0)), b0);
-      __m256 y1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 8))),
-                                              _mm256_mul_ps(sa, bs1)), b1);
+      __m256 y1 = Half ? _mm256_setzero_ps()
+                       : _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 8))),
+                                                     _mm256_mul_ps(sa, bs1)), b1);
       if (relu) {  // NaN and -0.0 pass, as in ref
         y0 = _mm256_max_ps(_mm256_setzero_ps(), y0);
         y1 = _mm256_max_ps(_mm256_setzero_ps(), y1);
       }
       size_t rb = base;
-      if constexpr (Partial) {
+      if (copy_res) {
         if (op.residual) std::memcpy(res_f, op.residual + base, sizeof(float) * size_t(nvalid));
         if (op.residual_q) std::memcpy(res_q, op.residual_q + base, size_t(nvalid));
         rb = 0;
       }
       y0 = finish_residual256(y0, rop, rb);
-      y1 = finish_residual256(y1, rop, rb + 8);
+      if constexpr (!Half) y1 = finish_residual256(y1, rop, rb + 8);
       __m128i q;
       if constexpr (Clamp16) {
         q = finish_requant256_finite_pair_clamped(y0, y1, rq, lo16, hi16);
@@ -152,7 +156,9 @@ __attribute__((noinline)) void requant_tile(const GemmProblem& p, const RequantC
       } else {
         q = finish_pack16_s8(finish_requant256(finish_activate256(y0, op), rq), finish_requant256(finish_activate256(y1, op), rq));
       }
-      if constexpr (Partial) {
+      if (eight) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(cq), q);
+      } else if constexpr (Partial) {
         alignas(16) int8_t tmp[kNR];
         _mm_store_si128(reinterpret_cast<__m128i*>(tmp), q);
         std::memcpy(cq, tmp, size_t(nvalid));
@@ -174,12 +180,13 @@ __attribute__((noinline)) void requant_tile(const GemmProblem& p, const RequantC
 // has one).
 void requant_tile_any(const GemmProblem& p, const RequantContext& rc, int m0, int rows, int n0, int nvalid,
                       const int32_t* c) {
-  const bool part = nvalid < kNR;
+  const bool part = nvalid < kNR, half = nvalid <= kNR / 2;
   switch (p.post->act) {
 #define NNSLIM_REQUANT_CASE(act)                                                                      \
   case Activation::act:                                                                               \
-    return part ? requant_tile<Activation::act, true>(p, rc, m0, rows, n0, nvalid, c)                 \
-                : requant_tile<Activation::act, false>(p, rc, m0, rows, n0, nvalid, c);
+    return half   ? requant_tile<Activation::act, true, true>(p, rc, m0, rows, n0, nvalid, c)         \
+           : part ? requant_tile<Activation::act, true>(p, rc, m0, rows, n0, nvalid, c)               \
+                  : requant_tile<Activation::act, false>(p, rc, m0, rows, n0, nvalid, c);
     NNSLIM_REQUANT_CASE(none)
     NNSLIM_REQUANT_CASE(relu)
     NNSLIM_REQUANT_CASE(clamp)
@@ -260,15 +267,20 @@ __attribute__((noinline)) void ukernel(const GemmProblem& p, const RequantContex
     const __m256i va = _mm256_set1_epi32(quad);                                                    \
     if constexpr (NonNeg) {                                                                        \
       c##r##0 = _mm256_add_epi32(c##r##0, _mm256_madd_epi16(_mm256_maddubs_epi16(va, b0), ones));   \
-      c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(_mm256_maddubs_epi16(va, b1), ones));   \
+      if constexpr (!Half)                                                                         \
+        c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(_mm256_maddubs_epi16(va, b1), ones)); \
     } else {                                                                                       \
       const __m256i ua = _mm256_abs_epi8(va);                                                      \
       c##r##0 = _mm256_add_epi32(c##r##0, _mm256_madd_epi16(_mm256_maddubs_epi16(ua, _mm256_sign_epi8(b0, va)), ones)); \
-      c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(_mm256_maddubs_epi16(ua, _mm256_sign_epi8(b1, va)), ones)); \
+      if constexpr (!Half)                                                                         \
+        c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(_mm256_maddubs_epi16(ua, _mm256_sign_epi8(b1, va)), ones)); \
     }                                                                                              \
   }
 
-template <int MR, bool NonNeg>
+// Half: the panel's columns 8..15 are padding (the last panel of N % 16 in 1..8: MobileNets' 24, 40,
+// 72, 120 channels, a 1000-class head), so only the first 8 columns are multiplied; the tile's other
+// accumulators stay zero and the epilogue never stores them.
+template <int MR, bool NonNeg, bool Half = false>
 __attribute__((noinline)) void ukernel_s8(const GemmProblem& p, const RequantContext* rc, const int8_t* a, size_t lda, int m,
                                           int panel) {
   const PackedB& B = *p.B;
@@ -279,7 +291,7 @@ __attribute__((noinline)) void ukernel_s8(const GemmProblem& p, const RequantCon
   NNSLIM_AVX2_ACCUMULATORS
   for (int kk = 0; kk < kquads; ++kk) {
     const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w));
-    const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32));
+    const __m256i b1 = Half ? b0 : _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32));
     w += 4 * kNR;
     NNSLIM_AVX2_ROW_S8(0)
     NNSLIM_AVX2_ROW_S8(1)
@@ -320,19 +332,27 @@ bool rows_nonneg(const int8_t* A, size_t lda, int rows, int klen) {
   return true;
 }
 
+template <bool NonNeg, bool Half>
+void gemm_s8_panel(const GemmProblem& p, const RequantContext* rc, const int8_t* A, int mc, int mend, int panel) {
+  int m = mc;
+  for (; m + kMR <= mend; m += kMR) ukernel_s8<kMR, NonNeg, Half>(p, rc, A + m * p.lda, p.lda, m, panel);
+  switch (mend - m) {
+    case 5: ukernel_s8<5, NonNeg, Half>(p, rc, A + m * p.lda, p.lda, m, panel); break;
+    case 4: ukernel_s8<4, NonNeg, Half>(p, rc, A + m * p.lda, p.lda, m, panel); break;
+    case 3: ukernel_s8<3, NonNeg, Half>(p, rc, A + m * p.lda, p.lda, m, panel); break;
+    case 2: ukernel_s8<2, NonNeg, Half>(p, rc, A + m * p.lda, p.lda, m, panel); break;
+    case 1: ukernel_s8<1, NonNeg, Half>(p, rc, A + m * p.lda, p.lda, m, panel); break;
+    default: break;
+  }
+}
+
 template <bool NonNeg>
 void gemm_s8_block(const GemmProblem& p, const RequantContext* rc, const int8_t* A, int mc, int mend, int p0, int p1) {
   for (int panel = p0; panel < p1; ++panel) {
-    int m = mc;
-    for (; m + kMR <= mend; m += kMR) ukernel_s8<kMR, NonNeg>(p, rc, A + m * p.lda, p.lda, m, panel);
-    switch (mend - m) {
-      case 5: ukernel_s8<5, NonNeg>(p, rc, A + m * p.lda, p.lda, m, panel); break;
-      case 4: ukernel_s8<4, NonNeg>(p, rc, A + m * p.lda, p.lda, m, panel); break;
-      case 3: ukernel_s8<3, NonNeg>(p, rc, A + m * p.lda, p.lda, m, panel); break;
-      case 2: ukernel_s8<2, NonNeg>(p, rc, A + m * p.lda, p.lda, m, panel); break;
-      case 1: ukernel_s8<1, NonNeg>(p, rc, A + m * p.lda, p.lda, m, panel); break;
-      default: break;
-    }
+    if (p.B->N - panel * kNR <= kNR / 2)
+      gemm_s8_panel<NonNeg, true>(p, rc, A, mc, mend, panel);
+    else
+      gemm_s8_panel<NonNeg, false>(p, rc, A, mc, mend, panel);
   }
 }
 
