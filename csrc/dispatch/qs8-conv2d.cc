@@ -42,6 +42,24 @@ inline void copy_run(int8_t* dst, const int8_t* src, int n) {
   }
 }
 
+// n bytes of zp at dst, short runs (the K padding of each im2col row, a stem's 3 channels at the image
+// border) as overlapping stores instead of a memset call each.
+inline void fill_run(int8_t* dst, int8_t zp, int n) {
+  if (n > 16) {
+    std::memset(dst, zp, size_t(n));
+  } else if (n >= 8) {
+    const uint64_t v = 0x0101010101010101ull * uint8_t(zp);
+    std::memcpy(dst, &v, 8);
+    std::memcpy(dst + n - 8, &v, 8);
+  } else if (n >= 4) {
+    const uint32_t v = 0x01010101u * uint8_t(zp);
+    std::memcpy(dst, &v, 4);
+    std::memcpy(dst + n - 4, &v, 4);
+  } else if (n > 0) {
+    dst[0] = dst[n / 2] = dst[n - 1] = zp;  // n = 1, 2, 3
+  }
+}
+
 // The (kh) tap row of one im2col row: KW * cg bytes in (kw, c) order, the zero point where the
 // window leaves the image.
 void im2col_tap_row(const int8_t* xq, const Conv2dShape& s, int g, int64_t n, int64_t ih, int64_t iw0, int8_t zp,
@@ -50,7 +68,7 @@ void im2col_tap_row(const int8_t* xq, const Conv2dShape& s, int g, int64_t n, in
   for (int kw = 0; kw < s.KW; ++kw, dst += cg) {
     const int64_t iw = iw0 + int64_t(kw) * s.dil_w;
     if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W)
-      std::memset(dst, zp, cg);
+      fill_run(dst, zp, cg);
     else
       copy_run(dst, xq + ((n * s.H + ih) * s.W + iw) * s.C + int64_t(g) * cg, cg);
   }
@@ -96,9 +114,9 @@ void im2col_rows(const int8_t* xq, const int8_t* x_end, const Conv2dShape& s, in
         }
       }
     }
-    if (Kp > K)  // a few bytes (K padded to the ISA's multiple): stores in place, not a memset call each
-      for (int i = 0; i < cnt; ++i)
-        for (int k = K; k < Kp; ++k) base[size_t(i) * Kp + k] = 0;
+    if (Kp > K)  // a few bytes (K padded to the ISA's multiple): stores in place (GCC made the byte loop
+                 // that stood here one memset call per pixel, 5% of a 3x3 RGB stem)
+      for (int i = 0; i < cnt; ++i) fill_run(base + size_t(i) * Kp + K, 0, Kp - K);
     r0 += cnt;
     pix += cnt;
   }
