@@ -14,6 +14,7 @@ void bind_qs8_dwconv(py::module_& m);
 void bind_qs8_spmm(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_qs8_squeeze_excite(py::module_& m);
+void bind_qs8_conv_chain(py::module_& m);
 }
 
 PYBIND11_MODULE(_C, m) {
@@ -36,4 +37,5 @@ PYBIND11_MODULE(_C, m) {
   nnslim::bind_qs8_spmm(m);
   nnslim::bind_pool(m);
   nnslim::bind_qs8_squeeze_excite(m);
+  nnslim::bind_qs8_conv_chain(m);
 }

@@ -4,6 +4,7 @@
 
 #include "checks.h"
 #include "conv_args.h"
+#include "dwconv_plan.h"
 #include "nnslim/dwconv.h"
 
 namespace nnslim {
@@ -71,6 +72,16 @@ py::array dwconv2d_static(const py::object& x_obj, const py::object& weights_obj
   return y;
 }
 
+}  // namespace
+
+py::array dw_conv_run(const DwConvParams& P, const py::object& x_obj, const py::object& residual, int num_threads) {
+  return dwconv2d_static(x_obj, P.weights, P.stride, P.padding, P.dilation, P.in_scale, P.zero_point, P.scale, P.bias,
+                         residual, P.activation, P.act_lo, P.act_hi, num_threads, P.residual_scale,
+                         P.residual_zero_point, P.output_scale, P.output_zero_point);
+}
+
+namespace {
+
 py::array_t<int32_t> ref_dwconv(const py::object& x_obj, const py::object& w_obj, py::tuple stride,
                                 py::tuple padding, py::tuple dilation, int zero_point) {
   auto xq = checked<int8_t>(x_obj, "x", 4);
@@ -103,6 +114,22 @@ void bind_qs8_dwconv(py::module_& m) {
         py::arg("output_scale") = py::none(), py::arg("output_zero_point") = 0,
         "static int8 depthwise conv2d on NHWC fp32 or int8 input -> NHWC fp32 output (or int8 with "
         "output_scale), optional fused residual (fp32 or int8) + activation");
+  py::class_<DwConvParams>(m, "Qs8DwConv2dPlan",
+                           "qs8_dwconv2d_static with everything but (x_nhwc, residual, num_threads) bound")
+      .def(py::init([](const py::object& weights, py::tuple stride, py::tuple padding, py::tuple dilation,
+                       float in_scale, int zero_point, const py::object& scale, const py::object& bias,
+                       const std::string& activation, float act_lo, float act_hi, float residual_scale,
+                       int residual_zero_point, const py::object& output_scale, int output_zero_point) {
+             weights.cast<const PyPackedDw&>();  // a TypeError now, not on the first call
+             return DwConvParams{weights, stride, padding, dilation, in_scale, zero_point, scale, bias, activation,
+                                 act_lo, act_hi, residual_scale, residual_zero_point, output_scale, output_zero_point};
+           }),
+           py::arg("weights"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("input_scale"),
+           py::arg("input_zero_point"), py::arg("weight_scale"), py::arg("bias") = py::none(),
+           py::arg("activation") = "none", py::arg("act_lo") = 0.f, py::arg("act_hi") = 0.f,
+           py::arg("residual_scale") = 1.f, py::arg("residual_zero_point") = 0, py::arg("output_scale") = py::none(),
+           py::arg("output_zero_point") = 0)
+      .def("__call__", &dw_conv_run, py::arg("x_nhwc"), py::arg("residual") = py::none(), py::arg("num_threads") = 1);
   m.def("ref_qs8_dwconv_s32", &ref_dwconv, py::arg("x_nhwc"), py::arg("weight"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("zero_point"),
         "reference int32 depthwise conv of int8 NHWC x (zero point outside the image)");

@@ -193,3 +193,81 @@ def test_squeeze_excite_binding_rejects_bad_plans():
         C.qs8_squeeze_excite_nhwc(x, 0.1, 300, fc1, fc2, 0.1, 0, 0.1, 0)
     y = C.qs8_squeeze_excite_nhwc(x, 0.1, 0, fc1, fc2, 0.1, 0, 0.1, 0)
     assert y.shape == x.shape and y.dtype == x.dtype
+
+
+def _int8_mobilenet_v2():
+    import nnslim
+    from nnslim import models
+
+    torch.manual_seed(0)
+    m = models.randomize_batchnorm(models.mobilenet_v2(num_classes=10)).eval()
+    cal = [torch.randn(1, 3, 64, 64) for _ in range(2)]
+    return nnslim.quantize(m, nnslim.Int8StaticConfig(progress=False), calibration_data=cal)
+
+
+def test_conv_runs_are_one_step_with_the_same_result():
+    # MobileNetV2's convs (inverted residuals: expand -> depthwise -> project + input) are one plan
+    # step, run by one qs8_conv_chain call: bit-equal to the generated code's module calls, with hooks
+    # (the convs one by one, the hook sees its call) and after a conv is swapped for another module.
+    from unittest import mock
+
+    from nnslim.graph import lowered
+    from nnslim.nn import conv_chain
+
+    q = _int8_mobilenet_v2()
+    plan = type(q)._nnslim_plan
+    chains = [s for s in plan.steps if s[0] == lowered._CONV_CHAIN]
+    assert chains and sum(len(s[5]) for s in chains) >= 50
+    assert any(r >= 0 for s in chains for r in s[4])  # inverted residuals: an earlier conv's output added
+    x = torch.randn(2, 3, 64, 64)
+    generated = type(q)._nnslim_fx_forward
+    with torch.no_grad():
+        q(x)  # packs every module
+        want = generated(q, x)
+        calls = []
+        real = conv_chain.conv_chain_int8_call
+
+        def spy(*args):
+            y = real(*args)
+            calls.append(y is not NotImplemented)
+            return y
+
+        with mock.patch.object(lowered, "conv_chain_int8_call", spy):
+            got = q(x)
+        assert calls and all(calls)
+        assert torch.equal(got, want)
+        conv = q.get_submodule("features.5.conv.1.0")
+        seen = []
+        h = conv.register_forward_hook(lambda mod, args, out: seen.append(tuple(out.shape)))
+        assert torch.equal(q(x), want) and len(seen) == 1
+        h.remove()
+        parent = q.get_submodule("features.5.conv.1")
+        setattr(parent, "0", nn.Identity())  # not a conv: its run goes module by module
+        assert torch.equal(q(x), generated(q, x))
+
+
+def test_conv_chain_binding_rejects_bad_arguments():
+    from nnslim import _native
+
+    q = _int8_mobilenet_v2()
+    with torch.no_grad():
+        q(torch.randn(1, 3, 64, 64))
+    C = _native.C
+    expand, dw = q.get_submodule("features.2.conv.0.0"), q.get_submodule("features.2.conv.1.0")
+    x = torch.zeros(1, 16, 16, expand.in_channels, dtype=torch.int8).numpy()
+    plans = [expand._packed_run, dw._packed_run]
+    assert C.qs8_conv_chain(x, plans, [-2, -2]).shape == (1, 8, 8, dw.out_channels)
+    with pytest.raises(ValueError, match="at least one"):
+        C.qs8_conv_chain(x, [], [])
+    with pytest.raises(ValueError, match="one entry per plan"):
+        C.qs8_conv_chain(x, plans, [-2])
+    with pytest.raises(ValueError, match=r"residual_from\[1\]"):
+        C.qs8_conv_chain(x, plans, [-2, 1])
+    with pytest.raises(TypeError, match=r"plans\[1\]: expected a Qs8Conv2dPlan"):
+        C.qs8_conv_chain(x, [plans[0], "conv"], [-2, -2])
+    with pytest.raises(ValueError, match="channels"):  # the depthwise plan on the input's channel count
+        C.qs8_conv_chain(x, [dw._packed_run], [-2])
+    project = q.get_submodule("features.3.conv.2")  # adds the block's input: residual -1 passes x
+    y = torch.zeros(1, 8, 8, project.in_channels, dtype=torch.int8).numpy()
+    with pytest.raises(ValueError, match="residual: expected the output's NHWC shape"):
+        C.qs8_conv_chain(y, [project._packed_run], [-1])

@@ -11,7 +11,8 @@ between two int8 nodes the kernels' arrays pass as they are, and become tensors 
 else reads them (other nodes, hooks, the output). A squeeze-excite block's four nodes (global pool,
 fc1, fc2, the gate multiply: consecutive, each feeding only the next) are one step, handed to
 nnslim.nn.squeeze_excite, which runs them in one kernel call, or one by one where it declines (other
-modules swapped in, hooks). torch.compile / dynamo
+modules swapped in, hooks); each run of Int8Conv2d nodes (every output but the last read only inside
+the run) goes to nnslim.nn.conv_chain the same way. torch.compile / dynamo
 tracing, TorchScript and keyword inputs run the generated code; gm.recompile() (after editing the
 graph) drops the plan and puts the generated code back."""
 from __future__ import annotations
@@ -24,9 +25,11 @@ import torch.fx as fx
 import torch.nn.modules.module as _module_mod
 
 from nnslim.nn import _torch_ops
+from nnslim.nn.conv_chain import conv_chain_int8_call
+from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.squeeze_excite import squeeze_excite_int8_call
 
-_IN, _CONST_ATTR, _MODULE, _FUNCTION, _METHOD, _SQUEEZE_EXCITE = range(6)
+_IN, _CONST_ATTR, _MODULE, _FUNCTION, _METHOD, _SQUEEZE_EXCITE, _CONV_CHAIN = range(7)
 
 
 def _torch_hooks() -> bool:
@@ -53,6 +56,58 @@ def _squeeze_excite_steps(nodes: List[fx.Node], steps: list, slot: dict) -> list
             i += 4
             continue
         out.append(step)
+        i += 1
+    return out
+
+
+def _conv_chain_steps(gm: fx.GraphModule, nodes: List[fx.Node], steps: list, slot: dict) -> list:
+    """steps with each run of two or more Int8Conv2d steps made one: each conv reads the previous
+    one's output (and at most a residual: the run's input or an earlier conv's output), and every
+    output but the last is read only inside the run. The types are those at lowering; the step checks
+    them again when it runs."""
+    def conv_step(step) -> bool:
+        if step[0] != _MODULE or not step[3] or step[5] or not 1 <= len(step[4]) <= 2 or \
+                not all(is_node for is_node, _ in step[4]):
+            return False
+        try:
+            return type(gm.get_submodule(".".join(step[2]))) is Int8Conv2d
+        except AttributeError:
+            return False
+
+    out, i = [], 0
+    while i < len(steps):
+        run = []  # (step, residual_from)
+        j = i
+        while j < len(steps) and conv_step(steps[j]):
+            args = [v for _, v in steps[j][4]]
+            if run and args[0] != run[-1][0][1]:
+                break
+            outs = [st[1] for st, _ in run]
+            x_slot = steps[i][4][0][1]
+            if len(args) == 1:
+                r = -2
+            elif args[1] == x_slot:
+                r = -1
+            elif args[1] in outs:
+                r = outs.index(args[1])
+            else:
+                break
+            run.append((steps[j], r))
+            j += 1
+        # Every output but the last read only inside the run: cut it where one escapes.
+        while len(run) >= 2:
+            inside = {nodes[st[1]] for st, _ in run}
+            if all(set(nodes[st[1]].users) <= inside for st, _ in run[:-1]):
+                break
+            run.pop()
+        if len(run) >= 2:
+            subs = tuple(st for st, _ in run)
+            frees = tuple(sorted({f for st in subs for f in st[6]}))
+            out.append((_CONV_CHAIN, subs[-1][1], tuple(st[2] for st in subs), subs[0][4][0][1],
+                        tuple(r for _, r in run), subs, frees))
+            i += len(run)
+            continue
+        out.append(steps[i])
         i += 1
     return out
 
@@ -116,7 +171,7 @@ class _Plan:
             elif n.op == "output":
                 self.output = n.args[0]
         self.slot = slot
-        self.steps = _squeeze_excite_steps(nodes, self.steps, slot)
+        self.steps = _conv_chain_steps(gm, nodes, _squeeze_excite_steps(nodes, self.steps, slot), slot)
 
     def run(self, gm: fx.GraphModule, inputs: tuple):
         if len(inputs) != self.n_inputs:
@@ -142,6 +197,23 @@ class _Plan:
                         y = squeeze_excite_int8_call(*mods, x.numpy() if x.__class__ is torch.Tensor and
                                                      x.dtype is torch.int8 else x)
                 if y is NotImplemented:  # the four modules one by one
+                    for sub in substeps:
+                        self._run_step(gm, sub, env, hooks)
+                    continue
+                env[out] = y
+                for i in free:
+                    env[i] = None
+                continue
+            if kind == _CONV_CHAIN:
+                _, out, targets, x_slot, residual_from, substeps, free = step
+                y = NotImplemented
+                if not hooks:
+                    mods = [_resolve(gm, t) for t in targets]
+                    if not any(map(_hooked, mods)):
+                        x = env[x_slot]
+                        y = conv_chain_int8_call(mods, residual_from, x.numpy() if x.__class__ is torch.Tensor and
+                                                 x.dtype is torch.int8 else x)
+                if y is NotImplemented:  # the convs one by one
                     for sub in substeps:
                         self._run_step(gm, sub, env, hooks)
                     continue

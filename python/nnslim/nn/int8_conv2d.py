@@ -247,9 +247,8 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
                 lo = max(lo, floor)
         stride, padding, dilation = self.stride, self.padding, self.dilation
         if self.depthwise:
-            f = C.qs8_dwconv2d_static
-            return lambda x, res, th: f(x, packed, stride, padding, dilation, scale, zp, wscale, bias, res, act, lo, hi,
-                                        th, res_scale, res_zp, out_scale, out_zp)
+            return C.Qs8DwConv2dPlan(packed, stride, padding, dilation, scale, zp, wscale, bias, act, lo, hi, res_scale,
+                                     res_zp, out_scale, out_zp)
         # ReLU without a residual stays in the GEMM epilogue (no extra pass over the output).
         gemm_relu = act == "relu" and not self.residual
         act = "none" if gemm_relu else act
