@@ -119,8 +119,10 @@ def test_dwconv_bad_arguments():
 
 
 @pytest.mark.parametrize("N,H,W,Cc,k,stride,pad,dil", SHAPES)
-@pytest.mark.parametrize("act,lo,hi", [("none", 0, 0), ("clamp", 0, 6), ("hardswish", 0, 0)])
-def test_dwconv_int8_output_equals_the_reference_finish(isa, N, H, W, Cc, k, stride, pad, dil, act, lo, hi):
+@pytest.mark.parametrize("act,lo,hi", [("none", 0, 0), ("clamp", 0, 6), ("hardswish", 0, 0), ("relu", 0, 0),
+                                       ("hardsigmoid", 0, 0)])
+@pytest.mark.parametrize("huge_bias", [False, True], ids=["bounded", "unbounded"])
+def test_dwconv_int8_output_equals_the_reference_finish(isa, N, H, W, Cc, k, stride, pad, dil, act, lo, hi, huge_bias):
     """int8 in, int8 out (an int8 edge): the kernels that finish in registers (VNNI) give exactly the
     scalar path's bytes, which finishes the fp32 block with the reference requantizer; the border
     patches and the in-place interior of every output row agree, at 1 and 2 threads, with an int8
@@ -130,6 +132,8 @@ def test_dwconv_int8_output_equals_the_reference_finish(isa, N, H, W, Cc, k, str
     w = rng.integers(-128, 128, (Cc, k, k), dtype=np.int8)
     ws = (rng.random(Cc) * 0.01 + 1e-3).astype(np.float32)
     bias = rng.standard_normal(Cc).astype(np.float32)
+    if huge_bias:  # beyond the kernels' finite-value bound: the run takes the NaN / infinity-aware finish
+        bias[Cc // 2] = 3e25
     oh, ow = (H + 2 * pad - dil * (k - 1) - 1) // stride + 1, (W + 2 * pad - dil * (k - 1) - 1) // stride + 1
     res = rng.integers(-128, 128, (N, oh, ow, Cc), dtype=np.int8)
     for residual in (None, res):

@@ -113,6 +113,20 @@ inline __m128i finish_requant256_finite_pair_clamped(__m256 y0, __m256 y1, const
   return finish_pair_s16_to_s8_256(w, rq);
 }
 
+// The in-order forms: 16 values whose two 8-lane halves hold channels (0-3, 8-11) and (4-7, 12-15),
+// the order vpunpck{l,h}wd accumulators come in. vpackssdw of two such halves is channels 0..15 in
+// order, so where finish_pack16_s8 / finish_pair_s16_to_s8_256 restore the order with vpermq these
+// skip it; the values are the same, lane by lane.
+inline __m128i finish_pack16_s8_inorder(__m256i q0, __m256i q1) {
+  const __m256i w = _mm256_packs_epi32(q0, q1);
+  return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
+inline __m128i finish_s16_to_s8_inorder(__m256i w, const Requant& rq) {
+  w = _mm256_adds_epi16(w, _mm256_set1_epi16(int16_t(rq.zero_point)));
+  return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
 }  // namespace
 }  // namespace nnslim
 #endif  // __AVX2__
