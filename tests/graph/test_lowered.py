@@ -116,25 +116,40 @@ def test_int8_hand_offs_equal_the_generated_code(name):
         assert torch.equal(q(x), want)
 
 
-def _int8_mobilenet_v3():
+def _int8_model(name):
     import nnslim
     from nnslim import models
 
     torch.manual_seed(0)
-    m = models.randomize_batchnorm(models.mobilenet_v3_large(num_classes=10)).eval()
+    m = models.randomize_batchnorm(getattr(models, name)(num_classes=10)).eval()
     cal = [torch.randn(1, 3, 64, 64) for _ in range(2)]
     return nnslim.quantize(m, nnslim.Int8StaticConfig(progress=False), calibration_data=cal)
+
+
+def _fused_calls(q, x, name):
+    """q(x) with lowered's `name` (the fused step's call) spied on: (whether each call took the fused
+    path, the output)."""
+    from unittest import mock
+
+    from nnslim.graph import lowered
+
+    real, calls = getattr(lowered, name), []
+
+    def spy(*args):
+        y = real(*args)
+        calls.append(y is not NotImplemented)
+        return y
+
+    with mock.patch.object(lowered, name, spy):
+        return calls, q(x)
 
 
 def test_squeeze_excite_blocks_run_as_one_step_with_the_same_result():
     # MobileNetV3's eight SE blocks (pool -> fc1 -> fc2 -> multiply) are one plan step each, run in one
     # kernel call (nnslim.nn.squeeze_excite): bit-equal to the generated code's four module calls.
-    from unittest import mock
-
     from nnslim.graph import lowered
-    from nnslim.nn import squeeze_excite
 
-    q = _int8_mobilenet_v3()
+    q = _int8_model("mobilenet_v3_large")
     plan = type(q)._nnslim_plan
     fused = [s for s in plan.steps if s[0] == lowered._SQUEEZE_EXCITE]
     assert len(fused) == 8
@@ -142,22 +157,13 @@ def test_squeeze_excite_blocks_run_as_one_step_with_the_same_result():
     with torch.no_grad():
         q(x)  # packs every module
         want = type(q)._nnslim_fx_forward(q, x)
-        calls = []
-        real = squeeze_excite.squeeze_excite_int8_call
-
-        def spy(*args):
-            y = real(*args)
-            calls.append(y is not NotImplemented)
-            return y
-
-        with mock.patch.object(lowered, "squeeze_excite_int8_call", spy):
-            got = q(x)
+        calls, got = _fused_calls(q, x, "squeeze_excite_int8_call")
         assert calls == [True] * 8  # every block took the fused call
         assert torch.equal(got, want)
 
 
 def test_squeeze_excite_step_falls_back_for_hooks_and_swapped_modules():
-    q = _int8_mobilenet_v3()
+    q = _int8_model("mobilenet_v3_large")
     x = torch.randn(1, 3, 64, 64)
     generated = type(q)._nnslim_fx_forward
     with torch.no_grad():
@@ -178,7 +184,7 @@ def test_squeeze_excite_step_falls_back_for_hooks_and_swapped_modules():
 def test_squeeze_excite_binding_rejects_bad_plans():
     from nnslim import _native
 
-    q = _int8_mobilenet_v3()
+    q = _int8_model("mobilenet_v3_large")
     with torch.no_grad():
         q(torch.randn(1, 3, 64, 64))
     se = q.get_submodule("features.4.block.2")
@@ -195,26 +201,13 @@ def test_squeeze_excite_binding_rejects_bad_plans():
     assert y.shape == x.shape and y.dtype == x.dtype
 
 
-def _int8_mobilenet_v2():
-    import nnslim
-    from nnslim import models
-
-    torch.manual_seed(0)
-    m = models.randomize_batchnorm(models.mobilenet_v2(num_classes=10)).eval()
-    cal = [torch.randn(1, 3, 64, 64) for _ in range(2)]
-    return nnslim.quantize(m, nnslim.Int8StaticConfig(progress=False), calibration_data=cal)
-
-
 def test_conv_runs_are_one_step_with_the_same_result():
     # MobileNetV2's convs (inverted residuals: expand -> depthwise -> project + input) are one plan
     # step, run by one qs8_conv_chain call: bit-equal to the generated code's module calls, with hooks
     # (the convs one by one, the hook sees its call) and after a conv is swapped for another module.
-    from unittest import mock
-
     from nnslim.graph import lowered
-    from nnslim.nn import conv_chain
 
-    q = _int8_mobilenet_v2()
+    q = _int8_model("mobilenet_v2")
     plan = type(q)._nnslim_plan
     chains = [s for s in plan.steps if s[0] == lowered._CONV_CHAIN]
     assert chains and sum(len(s[5]) for s in chains) >= 50
@@ -224,16 +217,7 @@ def test_conv_runs_are_one_step_with_the_same_result():
     with torch.no_grad():
         q(x)  # packs every module
         want = generated(q, x)
-        calls = []
-        real = conv_chain.conv_chain_int8_call
-
-        def spy(*args):
-            y = real(*args)
-            calls.append(y is not NotImplemented)
-            return y
-
-        with mock.patch.object(lowered, "conv_chain_int8_call", spy):
-            got = q(x)
+        calls, got = _fused_calls(q, x, "conv_chain_int8_call")
         assert calls and all(calls)
         assert torch.equal(got, want)
         conv = q.get_submodule("features.5.conv.1.0")
@@ -249,7 +233,7 @@ def test_conv_runs_are_one_step_with_the_same_result():
 def test_conv_chain_binding_rejects_bad_arguments():
     from nnslim import _native
 
-    q = _int8_mobilenet_v2()
+    q = _int8_model("mobilenet_v2")
     with torch.no_grad():
         q(torch.randn(1, 3, 64, 64))
     C = _native.C

@@ -52,7 +52,8 @@ def _squeeze_excite_steps(nodes: List[fx.Node], steps: list, slot: dict) -> list
         if len(run) == 4 and all(s[0] == _MODULE for s in run) and _is_squeeze_excite([nodes[s[1]] for s in run]):
             pool = nodes[run[0][1]]
             frees = tuple(sorted({f for s in run for f in s[6]}))
-            out.append((_SQUEEZE_EXCITE, run[3][1], tuple(s[2] for s in run), slot[pool.args[0]], tuple(run), frees))
+            out.append((_SQUEEZE_EXCITE, run[3][1], tuple(s[2] for s in run), slot[pool.args[0]], None, tuple(run),
+                        frees))
             i += 4
             continue
         out.append(step)
@@ -187,33 +188,18 @@ class _Plan:
             if kind == _CONST_ATTR:
                 env[step[1]] = getattr(_resolve(gm, step[2]), step[3])
                 continue
-            if kind == _SQUEEZE_EXCITE:
-                _, out, targets, x_slot, substeps, free = step
-                y = NotImplemented
-                if not hooks:
-                    mods = [_resolve(gm, t) for t in targets]
-                    if not any(map(_hooked, mods)):
-                        x = env[x_slot]
-                        y = squeeze_excite_int8_call(*mods, x.numpy() if x.__class__ is torch.Tensor and
-                                                     x.dtype is torch.int8 else x)
-                if y is NotImplemented:  # the four modules one by one
-                    for sub in substeps:
-                        self._run_step(gm, sub, env, hooks)
-                    continue
-                env[out] = y
-                for i in free:
-                    env[i] = None
-                continue
-            if kind == _CONV_CHAIN:
+            if kind == _SQUEEZE_EXCITE or kind == _CONV_CHAIN:  # several nodes, one kernel call
                 _, out, targets, x_slot, residual_from, substeps, free = step
                 y = NotImplemented
                 if not hooks:
                     mods = [_resolve(gm, t) for t in targets]
                     if not any(map(_hooked, mods)):
                         x = env[x_slot]
-                        y = conv_chain_int8_call(mods, residual_from, x.numpy() if x.__class__ is torch.Tensor and
-                                                 x.dtype is torch.int8 else x)
-                if y is NotImplemented:  # the convs one by one
+                        if x.__class__ is torch.Tensor and x.dtype is torch.int8:
+                            x = x.numpy()
+                        y = squeeze_excite_int8_call(*mods, x) if kind == _SQUEEZE_EXCITE else \
+                            conv_chain_int8_call(mods, residual_from, x)
+                if y is NotImplemented:  # the nodes one by one
                     for sub in substeps:
                         self._run_step(gm, sub, env, hooks)
                     continue
