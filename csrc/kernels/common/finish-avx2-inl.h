@@ -73,11 +73,28 @@ inline __m128i finish_pack8_s8(__m256i q) {
   return _mm_packs_epi16(w, w);
 }
 
+// 16 int16 -> 16 int8, saturating, the low 128 bits first.
+inline __m128i finish_s16_halves_to_s8(__m256i w) {
+  return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
 // 16 int32 (q0: the first 8, q1: the next) -> 16 int8 in order, saturating as finish_pack8_s8.
 inline __m128i finish_pack16_s8(__m256i q0, __m256i q1) {
   // packs works within 128-bit lanes: [q0 lo, q1 lo, q0 hi, q1 hi] as int16, put back in order.
-  const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
-  return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+  return finish_s16_halves_to_s8(_mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8));
+}
+
+// The in-order forms: 16 values whose two 8-lane halves hold channels (0-3, 8-11) and (4-7, 12-15),
+// the order vpunpck{l,h}wd accumulators come in. vpackssdw of two such halves is channels 0..15 in
+// order, so where finish_pack16_s8 / finish_pair_s16_to_s8_256 restore the order with vpermq these
+// skip it; the values are the same, lane by lane.
+inline __m128i finish_pack16_s8_inorder(__m256i q0, __m256i q1) {
+  return finish_s16_halves_to_s8(_mm256_packs_epi32(q0, q1));
+}
+
+// int16 in channel order + zero point -> 16 int8.
+inline __m128i finish_s16_to_s8_inorder(__m256i w, const Requant& rq) {
+  return finish_s16_halves_to_s8(_mm256_adds_epi16(w, _mm256_set1_epi16(int16_t(rq.zero_point))));
 }
 
 // Whether any lane of v is NaN or has a magnitude above kFiniteBound.
@@ -100,9 +117,9 @@ inline __m256i finish_pack_pair_s16_256(__m256 y0, __m256 y1, const Requant& rq)
 }
 
 // int16 (as finish_pack_pair_s16_256 left them) + zero point -> 16 int8 in order.
+// (The zero point is added lane by lane, so before or after the reorder gives the same values.)
 inline __m128i finish_pair_s16_to_s8_256(__m256i w, const Requant& rq) {
-  w = _mm256_permute4x64_epi64(_mm256_adds_epi16(w, _mm256_set1_epi16(int16_t(rq.zero_point))), 0xD8);
-  return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+  return finish_s16_to_s8_inorder(_mm256_permute4x64_epi64(w, 0xD8), rq);
 }
 
 // The finite pair with a ReLU / clamp activation run on the rounded int16 values (lo16 / hi16 from
@@ -111,20 +128,6 @@ inline __m128i finish_requant256_finite_pair_clamped(__m256 y0, __m256 y1, const
                                                      __m256i hi16) {
   const __m256i w = _mm256_min_epi16(_mm256_max_epi16(finish_pack_pair_s16_256(y0, y1, rq), lo16), hi16);
   return finish_pair_s16_to_s8_256(w, rq);
-}
-
-// The in-order forms: 16 values whose two 8-lane halves hold channels (0-3, 8-11) and (4-7, 12-15),
-// the order vpunpck{l,h}wd accumulators come in. vpackssdw of two such halves is channels 0..15 in
-// order, so where finish_pack16_s8 / finish_pair_s16_to_s8_256 restore the order with vpermq these
-// skip it; the values are the same, lane by lane.
-inline __m128i finish_pack16_s8_inorder(__m256i q0, __m256i q1) {
-  const __m256i w = _mm256_packs_epi32(q0, q1);
-  return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-}
-
-inline __m128i finish_s16_to_s8_inorder(__m256i w, const Requant& rq) {
-  w = _mm256_adds_epi16(w, _mm256_set1_epi16(int16_t(rq.zero_point)));
-  return _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
 }
 
 }  // namespace
