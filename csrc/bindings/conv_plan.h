@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "nnslim/gemm.h"
+#include "nnslim/winograd.h"
 
 namespace nnslim {
 namespace py = pybind11;
@@ -31,6 +32,7 @@ struct ConvParams {
   int residual_zero_point = 0;
   py::object output_scale;
   int output_zero_point = 0;
+  WinogradMode winograd = WinogradMode::automatic;  // stride-1 3x3 convs (nnslim/winograd.h)
 };
 
 // Runs the conv on x (NHWC float32 or int8) with an optional residual: the output array, float32

@@ -241,7 +241,7 @@ py::array conv_run(const ConvParams& P, const py::object& x_obj, const py::objec
   const float* sp = P.scale.data();
   {
     py::gil_scoped_release nogil;
-    qs8_conv2d_static(io, s, P.packed.data(), sp, P.biasp, P.relu, num_threads);
+    qs8_conv2d_static(io, s, P.packed.data(), sp, P.biasp, P.relu, num_threads, P.winograd);
   }
   return y;
 }
@@ -333,11 +333,27 @@ void bind_qs8_gemm(py::module_& m) {
         "optional fused residual add (fp32 or int8) + activation");
   py::class_<ConvParams>(m, "Qs8Conv2dPlan",
                          "qs8_conv2d_static with everything but (x_nhwc, residual, num_threads) bound and checked once")
-      .def(py::init(&conv_params), py::arg("weights"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
+      .def(py::init([](const py::list& weights, py::tuple kernel, py::tuple stride, py::tuple padding,
+                       py::tuple dilation, int groups, float in_scale, int zero_point, const py::object& scale,
+                       const py::object& bias, bool relu, const std::string& activation, float act_lo, float act_hi,
+                       float residual_scale, int residual_zero_point, const py::object& output_scale,
+                       int output_zero_point, const std::string& winograd) {
+             const WinogradMode mode = winograd_mode_arg(winograd, "winograd");
+             ConvParams P = conv_params(weights, kernel, stride, padding, dilation, groups, in_scale, zero_point,
+                                        scale, bias, relu, activation, act_lo, act_hi, residual_scale,
+                                        residual_zero_point, output_scale, output_zero_point);
+             P.winograd = mode;
+             return P;
+           }),
+           py::arg("weights"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
            py::arg("dilation"), py::arg("groups"), py::arg("input_scale"), py::arg("input_zero_point"),
            py::arg("weight_scale"), py::arg("bias"), py::arg("relu"), py::arg("activation") = "none",
            py::arg("act_lo") = 0.f, py::arg("act_hi") = 0.f, py::arg("residual_scale") = 1.f,
-           py::arg("residual_zero_point") = 0, py::arg("output_scale") = py::none(), py::arg("output_zero_point") = 0)
+           py::arg("residual_zero_point") = 0, py::arg("output_scale") = py::none(), py::arg("output_zero_point") = 0,
+           py::arg("winograd") = "auto")
+      .def_property_readonly("winograd", [](const ConvParams& P) {
+        return std::string(P.winograd == WinogradMode::always ? "always" : P.winograd == WinogradMode::never ? "never" : "auto");
+      })
       .def("__call__", &conv_run, py::arg("x_nhwc"), py::arg("residual") = py::none(), py::arg("num_threads") = 1);
   m.def("ref_qs8_gemm_s32", &ref_gemm, py::arg("a"), py::arg("b"), "reference int32 a @ b.T for int8 a, b");
   m.def("qs8_quantize_rows", &quantize_rows, py::arg("x"), py::arg("isa") = py::none(),

@@ -11,6 +11,7 @@
 #include "nnslim/gemm.h"
 #include "nnslim/conv_io.h"
 #include "nnslim/postop.h"
+#include "nnslim/winograd.h"
 
 namespace nnslim {
 
@@ -122,19 +123,6 @@ void im2col_rows(const int8_t* xq, const int8_t* x_end, const Conv2dShape& s, in
   }
 }
 
-// The fused int8-output epilogue (Epilogue::requant_s8) of a GEMM whose problem row m is output
-// pixel row0 + m and whose column n is output channel col0 + n; Cq points at that pixel and channel.
-void set_requant_epilogue(GemmProblem* p, const ConvIO& io, const Requant& rq, int8_t* Cq, int64_t row0, int col0,
-                          size_t ldcq) {
-  p->epilogue = Epilogue::requant_s8;
-  p->post = &io.post;
-  p->rq = &rq;
-  p->Cq = Cq;
-  p->ldcq = ldcq;
-  p->post_row0 = row0;
-  p->post_col0 = col0;
-}
-
 // Kernels with a direct row path (AMX) take k x k convs whose K blocks each stay inside one tap:
 // stride-1 ones at any width (their rows run on through the padding, so tiles fill across rows) and
 // others whose output rows fill most of a 16- or 32-row tile; the rest build im2col rows. Measured on
@@ -169,6 +157,17 @@ RowTasks balanced_row_tasks(int64_t rows, int threads, int mr) {
 }
 
 }  // namespace
+
+void set_requant_epilogue(GemmProblem* p, const ConvIO& io, const Requant& rq, int8_t* Cq, int64_t row0, int col0,
+                          size_t ldcq) {
+  p->epilogue = Epilogue::requant_s8;
+  p->post = &io.post;
+  p->rq = &rq;
+  p->Cq = Cq;
+  p->ldcq = ldcq;
+  p->post_row0 = row0;
+  p->post_col0 = col0;
+}
 
 bool qs8_conv_row_taps(const Conv2dShape& s, int packed_k, Isa isa) {
   return qs8_gemm_config(isa).conv_direct_row && s.groups == 1 && s.dil_w == 1 && int64_t(s.KW) * s.C < 64 &&
@@ -291,7 +290,7 @@ void conv_direct_rows(const Qs8GemmConfig& cfg, const ConvIO& io, const Conv2dSh
 }  // namespace
 
 void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB* const* group_weights,
-                       const float* b_scale, const float* bias, bool relu, int num_threads) {
+                       const float* b_scale, const float* bias, bool relu, int num_threads, WinogradMode winograd) {
   ConvIO io = io_in;
   // A residual must be added before the activation, so ReLU moves from the GEMM epilogue to the post-op.
   if (relu && io.post.has_residual()) {
@@ -333,6 +332,13 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
   }
   if (use_direct_rows(cfg, io, s, B0, pixels)) {
     conv_direct_rows(cfg, io, s, B0, xq, pixel_scale, b_scale, bias, relu, fused, rq, num_threads);
+    return;
+  }
+
+  // 2b. Stride-1 3x3 convs as integer Winograd F(2x2, 3x3) where it pays (AVX2).
+  if (winograd != WinogradMode::never && qs8_winograd_applies(s, B0) &&
+      (winograd == WinogradMode::always || qs8_winograd_pays(s, B0))) {
+    qs8_conv2d_winograd(io, s, B0, xq, pixel_scale, b_scale, bias, relu, num_threads);
     return;
   }
 

@@ -34,6 +34,11 @@ void qs8_quantize_images(const Qs8GemmConfig& cfg, const float* X, int N, int64_
 void qs8_conv_finish_block(const Qs8GemmConfig& cfg, float* block, size_t ldb, int rows, int cols, int64_t row0,
                            int col0, size_t ldy, const ConvIO& io);
 
+// The fused int8-output epilogue (Epilogue::requant_s8) of a GEMM whose problem row m is output
+// pixel row0 + m and whose column n is output channel col0 + n; Cq points at that pixel and channel.
+void set_requant_epilogue(GemmProblem* p, const ConvIO& io, const Requant& rq, int8_t* Cq, int64_t row0, int col0,
+                          size_t ldcq);
+
 // The entry of an int8 graph: N fp32 NCHW images (C planes of HW values each) quantized with one
 // scale / zero point straight into int8 NHWC (q holds N * HW * C bytes). nonfinite[n] = whether image
 // n holds a non-finite value; such an image's bytes are all the zero point. `isa` picks the kernel

@@ -28,6 +28,8 @@ enum class Epilogue : int {
   requant_s8,
 };
 
+struct WinogradWeights;  // kernels/qs8-winograd/qs8-winograd.h
+
 // Weights packed for one ISA. The layout is private to that ISA's kernel; only `isa` says which.
 struct PackedB {
   Isa isa = Isa::scalar;
@@ -39,6 +41,9 @@ struct PackedB {
   uint8_t* data = nullptr;                                 // aligned start inside storage
   size_t bytes_per_panel = 0;
   int layout = 0;     // ISA-specific variant of the layout (AVX2: 0 = s16 pairs, 1 = s8 quads, see its file)
+  // The same weights transformed for the Winograd path of a 3x3 conv, built on its first call
+  // (qs8_winograd_weights, under its lock); null until then.
+  mutable std::shared_ptr<const WinogradWeights> winograd;
 };
 
 // One GEMM call on the K range [k0, k1) of the packed weights; k1 is already rounded up to the ISA's
@@ -162,8 +167,10 @@ bool qs8_conv_row_taps(const Conv2dShape& s, int packed_k, Isa isa);
 bool qs8_conv_s2d_taps(const Conv2dShape& s, int packed_k, Isa isa);
 
 struct ConvIO;
+enum class WinogradMode : int;  // nnslim/winograd.h
 void qs8_conv2d_static(const ConvIO& io, const Conv2dShape& s, const PackedB* const* group_weights,
-                       const float* b_scale, const float* bias, bool relu, int num_threads);
+                       const float* b_scale, const float* bias, bool relu, int num_threads,
+                       WinogradMode winograd = WinogradMode(0));
 
 // Per-thread reusable scratch, one buffer per (type, slot). Big per-call buffers would otherwise be
 // fresh mmaps each call, and their page faults cost as much as a conv's GEMM when calls alternate

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "../common/finish-avx2-inl.h"
+#include "../qs8-winograd/qs8-winograd.h"
 #include "qs8-gemm.h"
 
 namespace nnslim {
@@ -392,6 +393,23 @@ void nnslim_qs8_gemm_pack__avx2(const int8_t* B, int N, int K, PackedB* out) {
           dst[(size_t(kk) * kNR + j) * 2 + i] = (n < N && k < K) ? B[size_t(n) * K + k] : 0;
         }
   }
+}
+
+int8_t nnslim_qs8_gemm_weight__avx2(const PackedB& B, int n, int k) {
+  const uint8_t* panel = B.data + size_t(n / kNR) * B.bytes_per_panel;
+  if (B.layout == 1) return int8_t(panel[(size_t(k / 4) * kNR + n % kNR) * 4 + k % 4]);
+  return int8_t(reinterpret_cast<const int16_t*>(panel)[(size_t(k / 2) * kNR + n % kNR) * 2 + k % 2]);
+}
+
+void nnslim_qs8_store_acc__avx2(const GemmProblem& p, int m0, int rows, int n0, int nvalid, const int32_t* c) {
+  if (p.epilogue == Epilogue::requant_s8) {
+    const RequantContext rc = requant_context(p, m0, m0 + rows);
+    requant_tile_any(p, rc, m0, rows, n0, nvalid, c);
+    return;
+  }
+  for (int r = 0; r < rows; ++r, c += kNR)
+    store_row(p, m0 + r, n0, nvalid, _mm256_load_si256(reinterpret_cast<const __m256i*>(c)),
+              _mm256_load_si256(reinterpret_cast<const __m256i*>(c + 8)));
 }
 
 void nnslim_qs8_gemm__avx2(const GemmProblem& p, int m0, int m1, int p0, int p1) {

@@ -54,6 +54,10 @@ void nnslim_qs8_gemm_pack__scalar(const int8_t* B, int N, int K, PackedB* out) {
   if (N > 0 && K > 0) std::memcpy(out->data, B, size_t(N) * K);
 }
 
+int8_t nnslim_qs8_gemm_weight__scalar(const PackedB& B, int n, int k) {
+  return int8_t(B.data[size_t(n) * B.Kp + k]);
+}
+
 void nnslim_qs8_gemm__scalar(const GemmProblem& p, int m0, int m1, int p0, int p1) {
   const PackedB& B = *p.B;
   for (int m = m0; m < m1; ++m) {

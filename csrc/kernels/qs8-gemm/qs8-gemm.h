@@ -14,6 +14,11 @@ NNSLIM_DECLARE_QS8_GEMM(avx512vnni)
 NNSLIM_DECLARE_QS8_GEMM(amx)
 #undef NNSLIM_DECLARE_QS8_GEMM
 
+// Weight (n, k) read back from an ISA's packed layout (the Winograd path transforms the weights
+// again from them).
+int8_t nnslim_qs8_gemm_weight__scalar(const PackedB& B, int n, int k);
+int8_t nnslim_qs8_gemm_weight__avx2(const PackedB& B, int n, int k);
+
 // AMX direct convolution of a run of virtual rows (Qs8GemmConfig::conv_direct_row, DirectConvRow).
 void nnslim_qs8_conv_direct_row__amx(const GemmProblem& p, const DirectConvRow& row, int p0, int p1);
 
