@@ -354,6 +354,16 @@ void bind_qs8_gemm(py::module_& m) {
       .def_property_readonly("winograd", [](const ConvParams& P) {
         return std::string(P.winograd == WinogradMode::always ? "always" : P.winograd == WinogradMode::never ? "never" : "auto");
       })
+      .def("uses_winograd",
+           [](const ConvParams& P, const py::object& x_obj) {
+             ConvIO io;
+             py::array x = conv_input_arg(x_obj, &io);
+             Conv2dShape s = conv_shape_args(x, P.kernel, P.stride, P.padding, P.dilation, P.groups);
+             s.Cout = P.cout;
+             conv_output_size(x, &s);
+             return qs8_conv_takes_winograd(s, *P.packed[0], P.winograd);
+           },
+           py::arg("x_nhwc"), "whether a call on x runs the integer Winograd path (stride-1 3x3 convs)")
       .def("__call__", &conv_run, py::arg("x_nhwc"), py::arg("residual") = py::none(), py::arg("num_threads") = 1);
   m.def("ref_qs8_gemm_s32", &ref_gemm, py::arg("a"), py::arg("b"), "reference int32 a @ b.T for int8 a, b");
   m.def("qs8_quantize_rows", &quantize_rows, py::arg("x"), py::arg("isa") = py::none(),

@@ -336,8 +336,7 @@ void qs8_conv2d_static(const ConvIO& io_in, const Conv2dShape& s, const PackedB*
   }
 
   // 2b. Stride-1 3x3 convs as integer Winograd F(2x2, 3x3) where it pays (AVX2).
-  if (winograd != WinogradMode::never && qs8_winograd_applies(s, B0) &&
-      (winograd == WinogradMode::always || qs8_winograd_pays(s, B0))) {
+  if (qs8_conv_takes_winograd(s, B0, winograd)) {
     qs8_conv2d_winograd(io, s, B0, xq, pixel_scale, b_scale, bias, relu, num_threads);
     return;
   }

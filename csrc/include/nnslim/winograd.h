@@ -23,6 +23,12 @@ bool qs8_winograd_applies(const Conv2dShape& s, const PackedB& B);
 // WinogradMode::automatic's choice for a conv that applies.
 bool qs8_winograd_pays(const Conv2dShape& s, const PackedB& B);
 
+// Whether qs8_conv2d_static runs conv s on B by Winograd under `mode`.
+inline bool qs8_conv_takes_winograd(const Conv2dShape& s, const PackedB& B, WinogradMode mode) {
+  return mode != WinogradMode::never && qs8_winograd_applies(s, B) &&
+         (mode == WinogradMode::always || qs8_winograd_pays(s, B));
+}
+
 struct WinogradWeights;
 // B's weights transformed for Winograd (built from B on first use, then kept with B).
 const WinogradWeights& qs8_winograd_weights(const PackedB& B, int C);
