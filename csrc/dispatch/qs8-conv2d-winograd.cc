@@ -62,9 +62,10 @@ const WinogradWeights& qs8_winograd_weights(const PackedB& B, int C) {
   w->Cp = round_up(C, 2);
   w->Cout = B.N;
   w->num_panels = (B.N + kWinogradNR - 1) / kWinogradNR;
-  w->storage.assign(size_t(w->num_panels) * w->panel_stride() + 32, 0);
-  const uintptr_t base = reinterpret_cast<uintptr_t>(w->storage.data());
-  w->data = w->storage.data() + ((64 - base % 64) % 64) / 2;
+  w->storage_size = size_t(w->num_panels) * w->panel_stride() + 32;
+  w->storage.reset(new int16_t[w->storage_size]());
+  const uintptr_t base = reinterpret_cast<uintptr_t>(w->storage.get());
+  w->data = w->storage.get() + ((64 - base % 64) % 64) / 2;
   int16_t* out = const_cast<int16_t*>(w->data);
   for (int n = 0; n < B.N; ++n)
     for (int c = 0; c < C; ++c) {
@@ -99,7 +100,7 @@ void qs8_conv2d_winograd(const ConvIO& io, const Conv2dShape& s, const PackedB& 
   const int threads = work >= (1 << 21) ? clamp_threads(num_threads) : 1;
   // Weights beyond a core's L2 (256 channels: 2.4 MB transformed) would stream once per task on
   // every thread: each thread takes its own panels for every task instead.
-  const bool by_columns = threads > 1 && U.storage.size() * sizeof(int16_t) > (size_t(1) << 20) &&
+  const bool by_columns = threads > 1 && U.storage_size * sizeof(int16_t) > (size_t(1) << 20) &&
                           U.num_panels >= threads;
   // Tile rows per task: V (32 bytes per tile and channel) within 256 KB, so it stays in L2 while every
   // panel reads it; among those, the count whose busiest thread has the fewest tile rows.
@@ -127,14 +128,14 @@ void qs8_conv2d_winograd(const ConvIO& io, const Conv2dShape& s, const PackedB& 
     const int oh0 = 2 * ty0, oh1 = std::min(s.OH, 2 * ty1);
     const int64_t m0 = (n * s.OH + oh0) * s.OW;
     const int rows = (oh1 - oh0) * s.OW;
-    std::vector<int16_t> v_big;
+    std::vector<uint16_t> v_big;  // uint16_t: see WinogradWeights::storage (int16_t may alias it)
     std::vector<int32_t> acc_big;
     std::vector<int8_t> zp_big;
     std::vector<float> blk_big;
     // 1. V of the band's tiles; window pixels outside the image read the zero point.
     int8_t* zrow = thread_scratch<int8_t, 3>(size_t(s.C), &zp_big);
     std::memset(zrow, int8_t(io.in_zero_point), size_t(s.C));
-    int16_t* V = thread_scratch<int16_t, 1>(size_t(16) * T * Cp, &v_big);
+    int16_t* V = reinterpret_cast<int16_t*>(thread_scratch<uint16_t, 1>(size_t(16) * T * Cp, &v_big));
     const size_t v_pos = size_t(T) * Cp;
     const int8_t* img = xq + size_t(n) * s.H * s.W * s.C;
     for (int ty = ty0; ty < ty1; ++ty)

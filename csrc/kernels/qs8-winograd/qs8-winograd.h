@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "nnslim/gemm.h"
 
@@ -26,7 +27,10 @@ constexpr int kWinogradMR = 6;
 // int16 (channels C..Cp and columns past Cout zero). Cp = C rounded up to 2.
 struct WinogradWeights {
   int C = 0, Cp = 0, Cout = 0, num_panels = 0;
-  std::vector<int16_t> storage;  // over-allocated for 64-byte alignment
+  // Over-allocated for 64-byte alignment. Not a std::vector<int16_t>: baseline code instantiating
+  // one would share its weak symbols with the AVX2 GEMM's (.ci/check_isa_symbols.py).
+  std::unique_ptr<int16_t[]> storage;
+  size_t storage_size = 0;
   const int16_t* data = nullptr;
   size_t pos_stride() const { return size_t(Cp) * kWinogradNR; }
   size_t panel_stride() const { return 16 * pos_stride(); }
