@@ -33,11 +33,12 @@ const Qs8GemmConfig& qs8_gemm_config(Isa isa) {
   return configs[static_cast<int>(isa)];
 }
 
-std::unique_ptr<PackedB> qs8_pack_weights(const int8_t* B, int N, int K, Isa isa) {
+std::unique_ptr<PackedB> qs8_pack_weights(const int8_t* B, int N, int K, Isa isa, PackHint hint) {
   require_isa(isa);
   if (N <= 0 || K <= 0) throw std::invalid_argument("weight must have N > 0 rows and K > 0 columns");
   auto out = std::make_unique<PackedB>();
   out->isa = isa;
+  out->hint = hint;
   qs8_gemm_config(isa).pack(B, N, K, out.get());
   return out;
 }

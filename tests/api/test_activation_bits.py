@@ -107,6 +107,35 @@ def test_output_qmin_rejects_bad_values():
     h.set_output_qparams(0.02, 19, qmin=0)  # -0.375 is code 0.25 -> 0
 
 
+@pytest.mark.parametrize("kernel,stride,cin", [(1, 1, 32), (3, 2, 32), (3, 1, 8), (3, 1, 32), (7, 2, 3)])
+def test_input_qmin_picks_the_weight_layout_not_the_values(kernel, stride, cin):
+    # input_qmin is a packing hint: 8-bit inputs (negative codes) pack AVX2's s16 layout except where
+    # Winograd runs on weights of its own (3x3 stride 1 over >= 16 channels). Outputs are bit-equal
+    # whichever layout, for signed and 7-bit inputs alike.
+    torch.manual_seed(kernel * 10 + stride + cin)
+    conv = nn.Conv2d(cin, 40, kernel, stride, padding=kernel // 2)
+    m8 = Int8Conv2d.from_float(conv, nnslim.Int8StaticConfig(progress=False), input_qparams=(0.05, 3))
+    m7 = Int8Conv2d.from_float(conv, CFG7, input_qparams=(0.05, 3))
+    assert (m8.input_qmin, m7.input_qmin) == (-128, 0)
+    assert m8.init_kwargs()["input_qmin"] == -128 and m7.init_kwargs()["input_qmin"] == 0
+    signed = not (kernel == 3 and stride == 1 and cin >= 16)
+    assert m8._packs_signed() == signed and not m7._packs_signed()
+    if nnslim._native.C.selected_isa() == "avx2":
+        assert [p.layout for p in m8.pack()] == [0 if signed else 1]
+        assert [p.layout for p in m7.pack()] == [1]
+    g = torch.Generator().manual_seed(3)
+    for lo in (-128, 0):
+        x = torch.randint(lo, 128, (2, 15, 13, cin), generator=g, dtype=torch.int8)
+        with torch.no_grad():
+            torch.testing.assert_close(m8(x), m7(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("bad", [1, -129, 0.0, True, "0"])
+def test_input_qmin_rejects_bad_values(bad):
+    with pytest.raises(ValueError, match="input_qmin"):
+        Int8Conv2d(8, 8, 1, input_qmin=bad)
+
+
 @pytest.fixture(scope="module", params=list(MODELS))
 def quantized7(request):
     torch.manual_seed(0)
@@ -144,8 +173,9 @@ def test_7_bit_model_saves_and_reloads(quantized7, tmp_path):
     nnslim.save(q, path)
     torch.manual_seed(0)
     r = nnslim.load(path, MODELS[name](num_classes=100).eval())
-    assert [mod.output_qmin for mod in r.modules() if isinstance(mod, Int8Conv2d)] == \
-        [mod.output_qmin for mod in q.modules() if isinstance(mod, Int8Conv2d)]
+    assert [(mod.output_qmin, mod.input_qmin) for mod in r.modules() if isinstance(mod, Int8Conv2d)] == \
+        [(mod.output_qmin, mod.input_qmin) for mod in q.modules() if isinstance(mod, Int8Conv2d)]
+    assert all(mod.input_qmin == 0 for mod in r.modules() if isinstance(mod, Int8Conv2d))
     x = torch.randn(1, 3, SIZE, SIZE)
     with torch.no_grad():
         torch.testing.assert_close(r(x), q(x), rtol=0, atol=0)

@@ -88,6 +88,34 @@ def test_gemm_k_too_large_raises(isa):
         packed.gemm_s32(np.zeros((1, K), np.int8), 1)
 
 
+@pytest.mark.parametrize("M,N,K", SHAPES + [(70, 8, 65), (13, 24, 31), (67, 40, 96)])
+def test_gemm_signed_activation_hint_exact(isa, M, N, K):
+    # signed_activations=True packs AVX2's s16 layout (the hint only picks a layout): exact for signed
+    # and 7-bit activations alike, half panels (N % 16 in 1..8) and odd K included.
+    rng = np.random.default_rng(M * 13 + N * 5 + K)
+    b = _rand(rng, (N, K), lo=-127)
+    b[0, :] = -127
+    plain, hinted = C.PackedQs8Weights(b, isa), C.PackedQs8Weights(b, isa, signed_activations=True)
+    if isa == "avx2":
+        assert (plain.layout, hinted.layout) == (1, 0) and hinted.nbytes >= plain.nbytes
+    else:
+        assert hinted.layout == plain.layout and hinted.nbytes == plain.nbytes
+    for lo in (-128, 0):
+        a = _rand(rng, (M, K), lo=lo)
+        a[-1, :] = lo
+        want = a.astype(np.int64) @ b.astype(np.int64).T
+        for threads in (1, 2):
+            np.testing.assert_array_equal(hinted.gemm_s32(a, threads), want, err_msg=f"lo={lo}")
+            np.testing.assert_array_equal(plain.gemm_s32(a, threads), want, err_msg=f"lo={lo}")
+
+
+def test_gemm_signed_activation_hint_must_be_bool():
+    b = np.zeros((4, 8), np.int8)
+    for bad in (1, "yes", None):
+        with pytest.raises(TypeError, match="signed_activations: expected a bool"):
+            C.PackedQs8Weights(b, "scalar", signed_activations=bad)
+
+
 @settings(max_examples=40, deadline=None)
 @given(M=st.integers(1, 70), N=st.integers(1, 70), K=st.integers(1, 300), seed=st.integers(0, 2**31),
        lo=st.sampled_from([-128, -1, 0]), hi=st.sampled_from([0, 1, 127]))

@@ -30,6 +30,13 @@ enum class Epilogue : int {
 
 struct WinogradWeights;  // kernels/qs8-winograd/qs8-winograd.h
 
+// What the packer may assume about the activations the weights will meet, to pick among an ISA's
+// layouts. Only a speed hint: every layout is exact for every int8 activation. AVX2 packs its s16
+// layout for signed_activations (8-bit activations, negative codes common: 1.05-1.14x the s8 sign
+// kernel on ResNet-50's 1x1 convs, Zen 3) and otherwise the compact s8 one, whose sign-free kernel
+// takes 7-bit activations (all codes in [0, 127]). Other ISAs have one layout.
+enum class PackHint : int { none = 0, signed_activations = 1 };
+
 // Weights packed for one ISA. The layout is private to that ISA's kernel; only `isa` says which.
 struct PackedB {
   Isa isa = Isa::scalar;
@@ -41,6 +48,7 @@ struct PackedB {
   uint8_t* data = nullptr;                                 // aligned start inside storage
   size_t bytes_per_panel = 0;
   int layout = 0;     // ISA-specific variant of the layout (AVX2: 0 = s16 pairs, 1 = s8 quads, see its file)
+  PackHint hint = PackHint::none;  // what the packer was told (set before `pack` runs)
   // The same weights transformed for the Winograd path of a 3x3 conv, built on its first call
   // (qs8_winograd_weights, under its lock); null until then.
   mutable std::shared_ptr<const WinogradWeights> winograd;
@@ -124,7 +132,7 @@ void qs8_row_sums(const int8_t* A, size_t lda, int M, int k0, int k1, int32_t* o
 inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 // Packs B[N, K] (row-major int8) for `isa`.
-std::unique_ptr<PackedB> qs8_pack_weights(const int8_t* B, int N, int K, Isa isa);
+std::unique_ptr<PackedB> qs8_pack_weights(const int8_t* B, int N, int K, Isa isa, PackHint hint = PackHint::none);
 
 // C32[M, N] (ldc) = A[M, K] (lda) . B^T. Throws when K > kMaxExactK.
 void qs8_gemm_s32(const int8_t* A, size_t lda, int M, const PackedB& B, int32_t* C, size_t ldc,

@@ -4,13 +4,15 @@
 //   [Kp / 4][16 columns][4]. a * w = |a| * (w * sign(a)): vpabsb / vpsignb turn the product into
 //   vpmaddubsw's u8 x s8 form without saturation (|a| <= 128, |w * sign(a)| <= 127, so a pair sums
 //   to at most 32512), vpmaddwd with ones widens the pairs to s32. Activations are read as they are
-//   and the packed weights take half layout 0's memory. Speed: the same as layout 0 on an AMD Zen 3
-//   (0.95-1.13x on ResNet-18's convs): both issue two multiplies per 32 products, and exactness rules
-//   out fbgemm's trick of summing two vpmaddubsw results in 16 bits. A row block whose activations
-//   are all in [0, 127] (7-bit activations, checked per block: rows_nonneg) skips vpabsb / vpsignb,
-//   as torch.ao's x86 kernels do with their 7-bit activations.
-// layout 0 (any weights, -128 included): both operands widened to s16, vpmaddwd (s16 x s16 -> s32
-//   pairs); panels [Kp / 2][16 columns][2] int16, activations widened per row block.
+//   and the packed weights take half layout 0's memory. Both issue two multiplies per 32 products
+//   (exactness rules out fbgemm's trick of summing two vpmaddubsw results in 16 bits), but the sign
+//   steps make it 0.88-0.95x layout 0 on signed activations (ResNet-50's 1x1 convs, Zen 3). A row
+//   block whose activations are all in [0, 127] (7-bit activations, checked per block: rows_nonneg)
+//   skips vpabsb / vpsignb, as torch.ao's x86 kernels do with their 7-bit activations: 1.2-1.3x
+//   layout 0.
+// layout 0 (any weights, -128 included; chosen for PackHint::signed_activations): both operands
+//   widened to s16, vpmaddwd (s16 x s16 -> s32 pairs); panels [Kp / 2][16 columns][2] int16,
+//   activations widened per row block.
 // Micro-tile: 6 rows x 16 columns (12 accumulators). An int8 output is requantized from the tile's
 // accumulators (requant_tile), with the block finisher's operations (kernels/common/finish-avx2-inl.h).
 #include <immintrin.h>
@@ -230,11 +232,13 @@ void requant_tile_any(const GemmProblem& p, const RequantContext& rc, int m0, in
     __builtin_memcpy(&pair, a16 + r * lda16 + 2 * kk, 4);             \
     const __m256i va = _mm256_set1_epi32(pair);                       \
     c##r##0 = _mm256_add_epi32(c##r##0, _mm256_madd_epi16(b0, va));   \
-    c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(b1, va));   \
+    if constexpr (!Half)                                              \
+      c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(b1, va)); \
   }
 
 // noinline: each tile size gets its own register allocation instead of sharing the driver's.
-template <int MR>
+// Half: as ukernel_s8's (a last panel of <= 8 columns multiplies only those).
+template <int MR, bool Half = false>
 __attribute__((noinline)) void ukernel(const GemmProblem& p, const RequantContext* rc, const int16_t* a16, size_t lda16,
                                        int m, int panel) {
   const PackedB& B = *p.B;
@@ -244,7 +248,7 @@ __attribute__((noinline)) void ukernel(const GemmProblem& p, const RequantContex
   NNSLIM_AVX2_ACCUMULATORS
   for (int kk = 0; kk < kpairs; ++kk) {
     const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w));
-    const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16));
+    const __m256i b1 = Half ? b0 : _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16));
     w += 2 * kNR;
     NNSLIM_AVX2_ROW(0)
     NNSLIM_AVX2_ROW(1)
@@ -257,6 +261,22 @@ __attribute__((noinline)) void ukernel(const GemmProblem& p, const RequantContex
 }
 
 #undef NNSLIM_AVX2_ROW
+
+// Layout 0: rows [mc, mc + mrows) of one panel, their activations widened in a16 (row stride klen).
+template <bool Half>
+void gemm_s16_panel(const GemmProblem& p, const RequantContext* rc, const int16_t* a16, int klen, int mc, int mrows,
+                    int panel) {
+  int r = 0;
+  for (; r + kMR <= mrows; r += kMR) ukernel<kMR, Half>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel);
+  switch (mrows - r) {
+    case 5: ukernel<5, Half>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
+    case 4: ukernel<4, Half>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
+    case 3: ukernel<3, Half>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
+    case 2: ukernel<2, Half>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
+    case 1: ukernel<1, Half>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
+    default: break;
+  }
+}
 
 // NonNeg: every activation of the row block is in [0, 127] (rows_nonneg), so vpmaddubsw reads them
 // as they are, without vpabsb / vpsignb: 3 vector ops per 32 products instead of 4.5, and still exact
@@ -374,7 +394,7 @@ void gemm_s8(const GemmProblem& p, const RequantContext* rc, int m0, int m1, int
 void nnslim_qs8_gemm_pack__avx2(const int8_t* B, int N, int K, PackedB* out) {
   bool has_min = false;  // -128 would overflow w * sign(a) in layout 1
   for (size_t i = 0, n = size_t(N) * K; i < n && !has_min; ++i) has_min = B[i] == -128;
-  if (!has_min) {
+  if (!has_min && out->hint != PackHint::signed_activations) {
     const int Kp4 = round_up(K, 4);
     qs8_alloc_panels(out, N, K, Kp4, kNR, size_t(Kp4) * kNR);
     qs8_pack_k4_panels(B, N, K, out, 0);
@@ -428,16 +448,10 @@ void nnslim_qs8_gemm__avx2(const GemmProblem& p, int m0, int m1, int p0, int p1)
       for (int k = 0; k < klen; ++k) dst[k] = src[k];
     }
     for (int panel = p0; panel < p1; ++panel) {
-      int r = 0;
-      for (; r + kMR <= mrows; r += kMR) ukernel<kMR>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel);
-      switch (mrows - r) {
-        case 5: ukernel<5>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
-        case 4: ukernel<4>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
-        case 3: ukernel<3>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
-        case 2: ukernel<2>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
-        case 1: ukernel<1>(p, rc, a16 + size_t(r) * klen, klen, mc + r, panel); break;
-        default: break;
-      }
+      if (p.B->N - panel * kNR <= kNR / 2)
+        gemm_s16_panel<true>(p, rc, a16, klen, mc, mrows, panel);
+      else
+        gemm_s16_panel<false>(p, rc, a16, klen, mc, mrows, panel);
     }
   }
 }

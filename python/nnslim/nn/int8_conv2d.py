@@ -15,10 +15,11 @@ from nnslim.nn._common import (FLOOR_MARGIN, FUSED_ACTIVATIONS, EdgeQParamsMixin
 from nnslim.nn.int8_linear import fold_zero_point
 
 
-def _check_output_qmin(qmin) -> int:
-    if isinstance(qmin, bool) or int(qmin) != qmin or not -128 <= int(qmin) <= 0:
-        raise ValueError(f"output_qmin: expected an integer code in [-128, 0], got {qmin!r}")
+def _check_qmin(qmin, name: str = "output_qmin") -> int:
+    if isinstance(qmin, bool) or not isinstance(qmin, (int, np.integer)) or not -128 <= int(qmin) <= 0:
+        raise ValueError(f"{name}: expected an integer code in [-128, 0], got {qmin!r}")
     return int(qmin)
+
 
 
 def _pair(v) -> Tuple[int, int]:
@@ -68,11 +69,14 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, relu: bool = False, activation: str = "none",
                  act_lo: float = 0.0, act_hi: float = 0.0, residual: bool = False, int8_output: bool = False,
-                 int8_residual: bool = False, output_qmin: int = -128):
+                 int8_residual: bool = False, output_qmin: int = -128, input_qmin: int = -128):
         super().__init__()
         if int8_residual and not residual:
             raise ValueError("int8_residual=True needs residual=True")
-        self.output_qmin = _check_output_qmin(output_qmin)
+        self.output_qmin = _check_qmin(output_qmin)
+        # The least code the input holds: 0 for 7-bit activations. Only a hint to the packer (which
+        # AVX2 layout is faster: see _packs_signed); codes below it still compute exactly.
+        self.input_qmin = _check_qmin(input_qmin, "input_qmin")
         if relu:
             if activation not in ("none", "relu"):
                 raise ValueError(f"relu=True conflicts with activation={activation!r}")
@@ -109,7 +113,7 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
                     stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
                     bias=self.bias is not None, activation=self.activation, act_lo=self.act_lo, act_hi=self.act_hi,
                     residual=self.residual, int8_output=self.int8_output, int8_residual=self.int8_residual,
-                    output_qmin=self.output_qmin)
+                    output_qmin=self.output_qmin, input_qmin=self.input_qmin)
 
     @property
     def relu(self) -> bool:
@@ -136,8 +140,9 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
             if fused["activation"] != "none":
                 raise ValueError(f"relu=True conflicts with the conv's fused activation {fused['activation']!r}")
             fused["activation"] = "relu"
+        bits = getattr(config, "activation_bits", 8)
         mod = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-                  conv.groups, bias=conv.bias is not None, **fused)
+                  conv.groups, bias=conv.bias is not None, input_qmin=0 if bits == 7 else -128, **fused)
         q, scale = per_channel_symmetric_int8(conv.weight)
         mod.weight_int8.copy_(q)
         mod.weight_scale.copy_(scale)
@@ -156,7 +161,7 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
     def set_output_qparams(self, scale: float, zero_point: int, qmin: int = -128) -> None:
         """Makes the output int8 NHWC with these qparams (the next int8 node's input quantization), its
         codes clamped to [qmin, 127]: qmin 0 for 7-bit activations (Int8StaticConfig.activation_bits)."""
-        qmin = _check_output_qmin(qmin)
+        qmin = _check_qmin(qmin)
         if not qmin <= int(zero_point):
             raise ValueError(f"set_output_qparams: zero_point {int(zero_point)} lies below qmin {qmin}")
         # Hardswish cannot take the clamp the bound kernel adds for qmin (_bind_kernel): its least
@@ -200,8 +205,9 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
                     # (out, in/g, kh, kw) -> per group (out/g, kh * kw * in/g): the (kh, kw, c) order of NHWC im2col rows.
                     w = self.weight_int8.permute(0, 2, 3, 1).reshape(self.out_channels, -1)
                     isa = _row_dispatch.conv_gemm_kernel(_native.C.selected_isa(), w.shape[1], cout_g)
-                    packed = [_native.C.PackedQs8Weights(w[i * cout_g:(i + 1) * cout_g].contiguous().numpy(), isa)
-                              for i in range(g)]
+                    signed = self._packs_signed()
+                    packed = [_native.C.PackedQs8Weights(w[i * cout_g:(i + 1) * cout_g].contiguous().numpy(), isa,
+                                                         signed_activations=signed) for i in range(g)]
                 self._bias_folded = fold_zero_point(self.bias, self.weight_int8, self.weight_scale,
                                                     float(self.input_scale), int(self.input_zero_point))
                 # Everything but the activations bound once, not read per call: tensor -> float and
@@ -210,6 +216,16 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
                 self._packed_run = self._bind_kernel(packed)
                 self._packed = packed
             return self._packed
+
+    def _packs_signed(self) -> bool:
+        """Whether the im2col / 1x1 GEMM weights are packed for signed activations (PackHint in
+        csrc/include/nnslim/gemm.h: AVX2's s16 layout, 1.05-1.14x its s8 sign kernel on 8-bit
+        activations, twice the memory): the input holds negative codes (input_qmin < 0), except for
+        stride-1 3x3 convs over >= 16 channels, which run Winograd on weights of their own."""
+        kh, kw = self.kernel_size
+        winograd = (kh, kw) == (3, 3) and tuple(self.stride) == (1, 1) and tuple(self.dilation) == (1, 1) and \
+            self.groups == 1 and self.in_channels >= 16
+        return self.input_qmin < 0 and not winograd
 
     def _s2d_taps(self) -> bool:
         """Whether this conv packs space-to-depth tap weights (qs8_conv_s2d_taps in gemm.h): AMX
