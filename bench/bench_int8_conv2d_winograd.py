@@ -1,8 +1,8 @@
 """The integer Winograd F(2x2, 3x3) path (csrc/kernels/qs8-winograd/) against the im2col GEMM it
 replaces on AVX2, on ResNet's stride-1 3x3 convs as the int8 graph calls them: int8 NHWC in, ReLU,
-int8 NHWC out, 2 threads. The im2col path runs 8-bit activations (the default: vpabsb / vpsignb
-before each vpmaddubsw) and 7-bit ones (activation_bits=7: no sign step); Winograd's s16 products
-take either at the same speed. Interleaved medians; the weights are packed for AVX2 on any CPU that
+int8 NHWC out, 2 threads. The im2col path runs 8-bit activations on the weights' s16 layout (the
+faster one for signed codes, PackHint::signed_activations) and 7-bit ones (activation_bits=7) on the
+s8 layout without a sign step; Winograd's s16 products take either at the same speed. Interleaved medians; the weights are packed for AVX2 on any CPU that
 has it.
 
     python bench/bench_int8_conv2d_winograd.py [--quick]
@@ -23,12 +23,12 @@ BATCHES = [1, 8]
 THREADS = 2
 
 
-def _plan(w, c, zp, mode):
+def _plan(w, c, zp, mode, signed=False):
     C = _native.C
     rng = np.random.default_rng(1)
     ws = np.full(c, 0.002, np.float32)
     bias = rng.standard_normal(c).astype(np.float32)
-    return C.Qs8Conv2dPlan([C.PackedQs8Weights(w, "avx2")], (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.03, zp, ws, bias,
+    return C.Qs8Conv2dPlan([C.PackedQs8Weights(w, "avx2", signed_activations=signed)], (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.03, zp, ws, bias,
                            False, activation="relu", output_scale=0.05, output_zero_point=-128, winograd=mode)
 
 
@@ -37,7 +37,7 @@ def contenders(c: int, hw: int, n: int) -> dict:
     w = rng.integers(-127, 128, (c, 9 * c), dtype=np.int8)
     x8 = rng.integers(-128, 128, (n, hw, hw, c), dtype=np.int8)  # 8-bit activations, zero point -3
     x7 = rng.integers(0, 128, (n, hw, hw, c), dtype=np.int8)     # 7-bit: [0, 127], zero point 0
-    im8, im7, wino = _plan(w, c, -3, "never"), _plan(w, c, 0, "never"), _plan(w, c, -3, "always")
+    im8, im7, wino = _plan(w, c, -3, "never", signed=True), _plan(w, c, 0, "never"), _plan(w, c, -3, "always")
     assert wino.uses_winograd(x8) and not im8.uses_winograd(x8)
     assert np.array_equal(wino(x8, None, THREADS), im8(x8, None, THREADS))
     return {"im2col 8-bit": lambda: im8(x8, None, THREADS), "im2col 7-bit": lambda: im7(x7, None, THREADS),
