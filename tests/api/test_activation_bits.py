@@ -107,18 +107,19 @@ def test_output_qmin_rejects_bad_values():
     h.set_output_qparams(0.02, 19, qmin=0)  # -0.375 is code 0.25 -> 0
 
 
-@pytest.mark.parametrize("kernel,stride,cin", [(1, 1, 32), (3, 2, 32), (3, 1, 8), (3, 1, 32), (7, 2, 3)])
+@pytest.mark.parametrize("kernel,stride,cin", [(1, 1, 32), (1, 1, 64), (3, 2, 32), (3, 2, 3), (3, 1, 8),
+                                               (3, 1, 32), (7, 2, 3)])
 def test_input_qmin_picks_the_weight_layout_not_the_values(kernel, stride, cin):
-    # input_qmin is a packing hint: 8-bit inputs (negative codes) pack AVX2's s16 layout except where
-    # Winograd runs on weights of its own (3x3 stride 1 over >= 16 channels). Outputs are bit-equal
-    # whichever layout, for signed and 7-bit inputs alike.
+    # input_qmin is a packing hint: 8-bit inputs (negative codes) pack AVX2's s16 layout at K >= 64,
+    # except where Winograd runs on weights of its own (3x3 stride 1 over >= 16 channels). Outputs are
+    # bit-equal whichever layout, for signed and 7-bit inputs alike.
     torch.manual_seed(kernel * 10 + stride + cin)
     conv = nn.Conv2d(cin, 40, kernel, stride, padding=kernel // 2)
     m8 = Int8Conv2d.from_float(conv, nnslim.Int8StaticConfig(progress=False), input_qparams=(0.05, 3))
     m7 = Int8Conv2d.from_float(conv, CFG7, input_qparams=(0.05, 3))
     assert (m8.input_qmin, m7.input_qmin) == (-128, 0)
     assert m8.init_kwargs()["input_qmin"] == -128 and m7.init_kwargs()["input_qmin"] == 0
-    signed = not (kernel == 3 and stride == 1 and cin >= 16)
+    signed = kernel * kernel * cin >= 64 and not (kernel == 3 and stride == 1 and cin >= 16)
     assert m8._packs_signed() == signed and not m7._packs_signed()
     if nnslim._native.C.selected_isa() == "avx2":
         assert [p.layout for p in m8.pack()] == [0 if signed else 1]

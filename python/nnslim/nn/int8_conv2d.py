@@ -220,12 +220,15 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
     def _packs_signed(self) -> bool:
         """Whether the im2col / 1x1 GEMM weights are packed for signed activations (PackHint in
         csrc/include/nnslim/gemm.h: AVX2's s16 layout, 1.05-1.14x its s8 sign kernel on 8-bit
-        activations, twice the memory): the input holds negative codes (input_qmin < 0), except for
-        stride-1 3x3 convs over >= 16 channels, which run Winograd on weights of their own."""
+        activations at K >= 64, twice the memory): the input holds negative codes (input_qmin < 0) and
+        the reduction is >= 64 long (at shorter K, MobileNets' RGB stems and narrow 1x1 convs, s16
+        measured 0.75-0.99x), except for stride-1 3x3 convs over >= 16 channels, which run Winograd
+        on weights of their own."""
         kh, kw = self.kernel_size
         winograd = (kh, kw) == (3, 3) and tuple(self.stride) == (1, 1) and tuple(self.dilation) == (1, 1) and \
             self.groups == 1 and self.in_channels >= 16
-        return self.input_qmin < 0 and not winograd
+        k = kh * kw * self.in_channels // self.groups
+        return self.input_qmin < 0 and k >= 64 and not winograd
 
     def _s2d_taps(self) -> bool:
         """Whether this conv packs space-to-depth tap weights (qs8_conv_s2d_taps in gemm.h): AMX
