@@ -16,10 +16,9 @@ from nnslim.nn.int8_linear import fold_zero_point
 
 
 def _check_qmin(qmin, name: str = "output_qmin") -> int:
-    if isinstance(qmin, bool) or not isinstance(qmin, (int, np.integer)) or not -128 <= int(qmin) <= 0:
+    if isinstance(qmin, bool) or int(qmin) != qmin or not -128 <= int(qmin) <= 0:
         raise ValueError(f"{name}: expected an integer code in [-128, 0], got {qmin!r}")
     return int(qmin)
-
 
 
 def _pair(v) -> Tuple[int, int]:
