@@ -2,8 +2,8 @@
 replaces on AVX2, on ResNet's stride-1 3x3 convs as the int8 graph calls them: int8 NHWC in, ReLU,
 int8 NHWC out, 2 threads. The im2col path runs 8-bit activations on the weights' s16 layout (the
 faster one for signed codes, PackHint::signed_activations) and 7-bit ones (activation_bits=7) on the
-s8 layout without a sign step; Winograd's s16 products take either at the same speed. Interleaved medians; the weights are packed for AVX2 on any CPU that
-has it.
+s8 layout without a sign step; Winograd's s16 products take either at the same speed. Interleaved
+medians; the weights are packed for AVX2 on any CPU that has it.
 
     python bench/bench_int8_conv2d_winograd.py [--quick]
     pytest bench/bench_int8_conv2d_winograd.py --benchmark-only
@@ -28,8 +28,9 @@ def _plan(w, c, zp, mode, signed=False):
     rng = np.random.default_rng(1)
     ws = np.full(c, 0.002, np.float32)
     bias = rng.standard_normal(c).astype(np.float32)
-    return C.Qs8Conv2dPlan([C.PackedQs8Weights(w, "avx2", signed_activations=signed)], (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.03, zp, ws, bias,
-                           False, activation="relu", output_scale=0.05, output_zero_point=-128, winograd=mode)
+    packed = C.PackedQs8Weights(w, "avx2", signed_activations=signed)
+    return C.Qs8Conv2dPlan([packed], (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.03, zp, ws, bias, False, activation="relu",
+                           output_scale=0.05, output_zero_point=-128, winograd=mode)
 
 
 def contenders(c: int, hw: int, n: int) -> dict:
