@@ -374,6 +374,26 @@ void bind_qs8_gemm(py::module_& m) {
            },
            py::arg("x_nhwc"), "whether a call on x runs the integer Winograd path (stride-1 3x3 convs)")
       .def("__call__", &conv_run, py::arg("x_nhwc"), py::arg("residual") = py::none(), py::arg("num_threads") = 1);
+  m.def(
+      "qs8_winograd_candidate",
+      [](py::tuple kernel, py::tuple stride, py::tuple dilation, int groups, int in_channels, const py::object& isa) {
+        if (kernel.size() != 2 || stride.size() != 2 || dilation.size() != 2)
+          throw py::value_error("kernel, stride, dilation: expected (h, w) pairs");
+        if (groups < 1 || in_channels < 1)
+          throw py::value_error("groups, in_channels: expected >= 1, got " + std::to_string(groups) + ", " +
+                                std::to_string(in_channels));
+        Isa target = selected_isa();  // any path by name, runnable here or not: the rule is data
+        if (!isa.is_none() && !parse_isa(py::str(isa), &target))
+          throw py::value_error("isa: '" + std::string(py::str(isa)) +
+                                "' is not a kernel path; expected scalar, avx2, avx512_vnni or amx");
+        return qs8_winograd_candidate(kernel[0].cast<int>(), kernel[1].cast<int>(), stride[0].cast<int>(),
+                                      stride[1].cast<int>(), dilation[0].cast<int>(), dilation[1].cast<int>(), groups,
+                                      in_channels, target);
+      },
+      py::arg("kernel"), py::arg("stride"), py::arg("dilation"), py::arg("groups"), py::arg("in_channels"),
+      py::arg("isa") = py::none(),
+      "whether a conv of this geometry can run integer Winograd under winograd='auto' on isa (the number of "
+      "output tiles decides the rest per call): such convs keep the compact im2col weight layout");
   m.def("ref_qs8_gemm_s32", &ref_gemm, py::arg("a"), py::arg("b"), "reference int32 a @ b.T for int8 a, b");
   m.def("qs8_quantize_rows", &quantize_rows, py::arg("x"), py::arg("isa") = py::none(),
         py::arg("reference") = false, "per-row symmetric int8 quantization -> (q, scales)");

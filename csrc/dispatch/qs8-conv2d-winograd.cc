@@ -35,17 +35,36 @@ WinogradMode winograd_mode_arg(const std::string& value, const char* arg) {
   throw std::invalid_argument(std::string(arg) + ": expected 'auto', 'always' or 'never', got '" + value + "'");
 }
 
+namespace {
+
+// 3x3, stride 1, dilation 1, one group, C <= kWinogradMaxC.
+bool winograd_geometry(int KH, int KW, int stride_h, int stride_w, int dil_h, int dil_w, int groups, int C) {
+  return KH == 3 && KW == 3 && stride_h == 1 && stride_w == 1 && dil_h == 1 && dil_w == 1 && groups == 1 &&
+         C <= kWinogradMaxC;
+}
+
+// automatic's condition on the ISA and channels: AVX2 (elsewhere an int8 multiply does at least twice
+// the products of an int16 one), and C >= 16 (fewer channels leave the transforms most of the work).
+bool winograd_pays_on(Isa isa, int C) { return isa == Isa::avx2 && C >= 16; }
+
+}  // namespace
+
 bool qs8_winograd_applies(const Conv2dShape& s, const PackedB& B) {
-  return qs8_winograd_kernels(B.isa) && s.KH == 3 && s.KW == 3 && s.stride_h == 1 && s.stride_w == 1 &&
-         s.dil_h == 1 && s.dil_w == 1 && s.groups == 1 && s.C <= kWinogradMaxC && int64_t(B.K) == 9 * int64_t(s.C) &&
-         B.N == s.Cout;
+  return qs8_winograd_kernels(B.isa) && winograd_geometry(s.KH, s.KW, s.stride_h, s.stride_w, s.dil_h, s.dil_w, s.groups, s.C) &&
+         int64_t(B.K) == 9 * int64_t(s.C) && B.N == s.Cout;
 }
 
 bool qs8_winograd_pays(const Conv2dShape& s, const PackedB& B) {
   // The transformed weights are 16 / 9 x as many int16 values (3.6x the int8 bytes) and every task
   // streams them: enough tiles must share them.
   const int64_t tiles = int64_t(s.N) * ((s.OH + 1) / 2) * ((s.OW + 1) / 2);
-  return B.isa == Isa::avx2 && tiles >= 16 && s.C >= 16;
+  return winograd_pays_on(B.isa, s.C) && tiles >= 16;
+}
+
+bool qs8_winograd_candidate(int KH, int KW, int stride_h, int stride_w, int dil_h, int dil_w, int groups, int C,
+                            Isa isa) {
+  return qs8_winograd_kernels(isa) && winograd_geometry(KH, KW, stride_h, stride_w, dil_h, dil_w, groups, C) &&
+         winograd_pays_on(isa, C);
 }
 
 const WinogradWeights& qs8_winograd_weights(const PackedB& B, int C) {

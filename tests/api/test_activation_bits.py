@@ -119,8 +119,10 @@ def test_input_qmin_picks_the_weight_layout_not_the_values(kernel, stride, cin):
     m7 = Int8Conv2d.from_float(conv, CFG7, input_qparams=(0.05, 3))
     assert (m8.input_qmin, m7.input_qmin) == (-128, 0)
     assert m8.init_kwargs()["input_qmin"] == -128 and m7.init_kwargs()["input_qmin"] == 0
-    signed = kernel * kernel * cin >= 64 and not (kernel == 3 and stride == 1 and cin >= 16)
-    assert m8._packs_signed() == signed and not m7._packs_signed()
+    long_k = kernel * kernel * cin >= 64
+    signed = long_k and not (kernel == 3 and stride == 1 and cin >= 16)
+    assert m8._packs_signed("avx2") == signed and not m7._packs_signed("avx2")
+    assert m8._packs_signed("avx512_vnni") == long_k  # no Winograd there
     if nnslim._native.C.selected_isa() == "avx2":
         assert [p.layout for p in m8.pack()] == [0 if signed else 1]
         assert [p.layout for p in m7.pack()] == [1]

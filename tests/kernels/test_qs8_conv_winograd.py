@@ -137,6 +137,39 @@ def test_winograd_is_chosen_where_it_applies_and_pays():
                                                                      0.1, 0, ws, None, False)(x, None, 1))
 
 
+# The pack-time rule (qs8_winograd_candidate) and the per-call choice (uses_winograd under "auto")
+# agree wherever the map has enough tiles, for every geometry, channel count and runnable path.
+@pytest.mark.parametrize("kernel,stride,dilation,groups", [((3, 3), (1, 1), (1, 1), 1), ((3, 3), (2, 2), (1, 1), 1),
+                                                           ((3, 3), (1, 1), (2, 2), 1), ((3, 3), (1, 1), (1, 1), 2),
+                                                           ((1, 1), (1, 1), (1, 1), 1), ((3, 1), (1, 1), (1, 1), 1)])
+@pytest.mark.parametrize("cin", [3, 15, 16, 64, 2048, 2050])
+def test_winograd_candidate_agrees_with_the_call(kernel, stride, dilation, groups, cin):
+    if cin % groups:
+        pytest.skip("in_channels must divide into the groups")
+    cout = 2 * groups
+    ws = np.ones(cout, np.float32)
+    x = np.zeros((1, 16, 16, cin), np.int8)
+    k = kernel[0] * kernel[1] * cin // groups
+    for isa in available_isas():
+        pk = [C.PackedQs8Weights(np.zeros((cout // groups, k), np.int8), isa) for _ in range(groups)]
+        plan = C.Qs8Conv2dPlan(pk, kernel, stride, (0, 0), dilation, groups, 0.1, 0, ws, None, False)
+        got = C.qs8_winograd_candidate(kernel, stride, dilation, groups, cin, isa)
+        assert got == plan.uses_winograd(x), (isa, kernel, stride, dilation, groups, cin)
+    assert C.qs8_winograd_candidate(kernel, stride, dilation, groups, cin) == \
+        C.qs8_winograd_candidate(kernel, stride, dilation, groups, cin, C.selected_isa())
+    # A path this CPU lacks is still answered (the rule is data): never Winograd on VNNI / AMX.
+    assert not C.qs8_winograd_candidate(kernel, stride, dilation, groups, cin, "amx")
+
+
+def test_winograd_candidate_bad_arguments():
+    with pytest.raises(ValueError, match="isa: 'sse9' is not a kernel path"):
+        C.qs8_winograd_candidate((3, 3), (1, 1), (1, 1), 1, 16, "sse9")
+    with pytest.raises(ValueError, match="groups, in_channels: expected >= 1"):
+        C.qs8_winograd_candidate((3, 3), (1, 1), (1, 1), 1, 0)
+    with pytest.raises(ValueError, match=r"kernel, stride, dilation: expected \(h, w\) pairs"):
+        C.qs8_winograd_candidate((3,), (1, 1), (1, 1), 1, 16)
+
+
 def test_winograd_bad_mode():
     pk = [C.PackedQs8Weights(np.zeros((8, 9 * 4), np.int8), "scalar")]
     with pytest.raises(ValueError, match="winograd: expected 'auto', 'always' or 'never', got 'yes'"):

@@ -22,6 +22,12 @@ WinogradMode winograd_mode_arg(const std::string& value, const char* arg);
 bool qs8_winograd_applies(const Conv2dShape& s, const PackedB& B);
 // WinogradMode::automatic's choice for a conv that applies.
 bool qs8_winograd_pays(const Conv2dShape& s, const PackedB& B);
+// What of qs8_winograd_applies and qs8_winograd_pays holds before any input is seen: a conv of this
+// geometry over C input channels can run Winograd under WinogradMode::automatic on `isa` (the
+// number of output tiles decides the rest per call). Layers pick their im2col weights' PackHint
+// from it (Winograd reads weights of its own), so the rule lives here once.
+bool qs8_winograd_candidate(int KH, int KW, int stride_h, int stride_w, int dil_h, int dil_w, int groups, int C,
+                            Isa isa);
 
 // Whether qs8_conv2d_static runs conv s on B by Winograd under `mode`.
 inline bool qs8_conv_takes_winograd(const Conv2dShape& s, const PackedB& B, WinogradMode mode) {

@@ -204,7 +204,7 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
                     # (out, in/g, kh, kw) -> per group (out/g, kh * kw * in/g): the (kh, kw, c) order of NHWC im2col rows.
                     w = self.weight_int8.permute(0, 2, 3, 1).reshape(self.out_channels, -1)
                     isa = _row_dispatch.conv_gemm_kernel(_native.C.selected_isa(), w.shape[1], cout_g)
-                    signed = self._packs_signed()
+                    signed = self._packs_signed(isa)
                     packed = [_native.C.PackedQs8Weights(w[i * cout_g:(i + 1) * cout_g].contiguous().numpy(), isa,
                                                          signed_activations=signed) for i in range(g)]
                 self._bias_folded = fold_zero_point(self.bias, self.weight_int8, self.weight_scale,
@@ -216,18 +216,19 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
                 self._packed = packed
             return self._packed
 
-    def _packs_signed(self) -> bool:
+    def _packs_signed(self, isa: str) -> bool:
         """Whether the im2col / 1x1 GEMM weights are packed for signed activations (PackHint in
         csrc/include/nnslim/gemm.h: AVX2's s16 layout, 1.05-1.14x its s8 sign kernel on 8-bit
         activations at K >= 64, twice the memory): the input holds negative codes (input_qmin < 0) and
         the reduction is >= 64 long (at shorter K, MobileNets' RGB stems and narrow 1x1 convs, s16
-        measured 0.75-0.99x), except for stride-1 3x3 convs over >= 16 channels, which run Winograd
-        on weights of their own."""
+        measured 0.75-0.99x), except for convs that can run Winograd on `isa`
+        (qs8_winograd_candidate, the C++ rule), which read weights of their own."""
         kh, kw = self.kernel_size
-        winograd = (kh, kw) == (3, 3) and tuple(self.stride) == (1, 1) and tuple(self.dilation) == (1, 1) and \
-            self.groups == 1 and self.in_channels >= 16
         k = kh * kw * self.in_channels // self.groups
-        return self.input_qmin < 0 and k >= 64 and not winograd
+        if self.input_qmin >= 0 or k < 64:
+            return False
+        return not _native.C.qs8_winograd_candidate(tuple(self.kernel_size), tuple(self.stride), tuple(self.dilation),
+                                                    self.groups, self.in_channels, isa)
 
     def _s2d_taps(self) -> bool:
         """Whether this conv packs space-to-depth tap weights (qs8_conv_s2d_taps in gemm.h): AMX
