@@ -44,7 +44,8 @@ def _weight_of(module: nn.Module) -> Optional[torch.Tensor]:
 
     if is_pruned(module):
         return masked_weight(module)
-    for name in ("weight", "weight_int8", "values", "block_values", "weight_packed"):
+    # Stored weights first: a drop-in's ``weight`` is a WeightView that dequantizes when read.
+    for name in ("weight_int8", "values", "block_values", "weight_packed", "weight"):
         t = getattr(module, name, None)
         if isinstance(t, torch.Tensor):
             return t

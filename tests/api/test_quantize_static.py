@@ -63,6 +63,73 @@ def test_calibration_batches_as_tuples_and_bad_data():
         nnslim.Int8StaticConfig(observer="magic")
 
 
+class _KeywordModel(nn.Module):
+    """Called with keyword inputs as Hugging Face models are (model(**tokenizer_output)); the mask's
+    data-dependent branch keeps torch.fx from tracing it, as in most HF forwards."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(50, 16)
+        self.fc1 = nn.Linear(16, 32)
+        self.fc2 = nn.Linear(32, 4)
+
+    def forward(self, input_ids, attention_mask=None):
+        h = self.embed(input_ids)
+        if attention_mask is not None and bool((attention_mask == 0).any()):
+            h = h * attention_mask.unsqueeze(-1)
+        return self.fc2(torch.relu(self.fc1(h))).mean(1)
+
+
+def _keyword_batches(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [{"input_ids": torch.randint(0, 50, (2, 7), generator=g),
+             "attention_mask": torch.ones(2, 7, dtype=torch.long)} for _ in range(n)]
+
+
+def test_calibration_batches_as_keyword_mappings():
+    torch.manual_seed(0)
+    m = _KeywordModel().eval()
+    with pytest.warns(UserWarning, match="mappings of keyword inputs.*module-by-module"):
+        q = nnslim.quantize(copy.deepcopy(m), nnslim.Int8StaticConfig(progress=False),
+                            calibration_data=_keyword_batches(3))
+    assert isinstance(q.fc1, Int8Linear) and q.fc1.static and isinstance(q.fc2, Int8Linear)
+    x = _keyword_batches(1, seed=9)[0]
+    with torch.no_grad():
+        ref, y = m(**x), q(**x)
+    assert ((y - ref).norm() / ref.norm()) < 0.05
+    bad = [{"input_ids": torch.randint(0, 50, (2, 7)), "attention_mask": torch.zeros(3, 5)}]
+    with pytest.raises(ValueError, match=r"batch 0 \{input_ids: \(2, 7\), attention_mask: \(3, 5\)\} could not run"):
+        nnslim.quantize(copy.deepcopy(m), nnslim.Int8StaticConfig(progress=False), calibration_data=bad)
+    with pytest.raises(TypeError, match="map input names"):
+        nnslim.quantize(copy.deepcopy(m), nnslim.Int8StaticConfig(progress=False), calibration_data=[{0: x["input_ids"]}])
+
+
+@pytest.mark.filterwarnings("ignore:nnslim.quantize.*falling back")
+def test_calibration_from_a_generator_survives_the_graph_fallback():
+    # The graph attempt reads the batches first; its fallback must calibrate on the same ones, not
+    # on an exhausted generator. Both conversions see the same data, so they agree.
+    torch.manual_seed(0)
+    m = _KeywordModel().eval()
+    listed = nnslim.quantize(copy.deepcopy(m), nnslim.Int8StaticConfig(progress=False),
+                             calibration_data=_keyword_batches(3))
+    streamed = nnslim.quantize(copy.deepcopy(m), nnslim.Int8StaticConfig(progress=False),
+                               calibration_data=(b for b in _keyword_batches(3)))
+    assert streamed.fc1.input_scale == listed.fc1.input_scale
+    few = nnslim.quantize(copy.deepcopy(m), nnslim.Int8StaticConfig(progress=False, num_batches=1),
+                          calibration_data=(b for b in _keyword_batches(3)))
+    one = nnslim.quantize(copy.deepcopy(m), nnslim.Int8StaticConfig(progress=False),
+                          calibration_data=_keyword_batches(1))
+    assert few.fc1.input_scale == one.fc1.input_scale
+    # A traceable model from a generator: the graph path, calibrated on every batch.
+    cnn = _cnn()
+    data = [torch.randn(2, 3, 8, 8) for _ in range(3)]
+    a = nnslim.quantize(copy.deepcopy(cnn), nnslim.Int8StaticConfig(progress=False), calibration_data=data)
+    b = nnslim.quantize(copy.deepcopy(cnn), nnslim.Int8StaticConfig(progress=False), calibration_data=iter(data))
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
+
+
 def test_observers_basic_ranges():
     x = torch.cat([torch.linspace(-1, 1, 10001), torch.tensor([50.0])])
     mm = make_observer("minmax")

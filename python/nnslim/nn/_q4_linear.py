@@ -12,9 +12,10 @@ from nnslim import _native
 from nnslim.nn import _torch_ops
 from nnslim.nn._common import PackedWeightsMixin, as_float32_rows, check_inference_input
 from nnslim.nn._q4 import decode
+from nnslim.nn._weight_view import FloatWeightMixin
 
 
-class Q4LinearBase(PackedWeightsMixin, nn.Module):
+class Q4LinearBase(PackedWeightsMixin, FloatWeightMixin, nn.Module):
     """``y = x @ dequant(W)^T + b`` with 4-bit weight codes mapped through a 16-entry table and fp32
     scales; activations are quantized per row to int8 at run time and every group's dot product is
     exact in int32. Subclasses define the table, the scale layout and the kernel's group size.
@@ -66,6 +67,12 @@ class Q4LinearBase(PackedWeightsMixin, nn.Module):
         values = decode(self.weight_packed.cpu(), self.in_features, self.TABLE)
         scales = self.kernel_scales().repeat_interleave(self.kernel_group_size(), dim=1)[:, : self.in_features]
         return values * scales
+
+    def _float_weight(self) -> torch.Tensor:
+        return self.dequantized_weight().to(self.weight_packed.device)
+
+    def _float_weight_shape(self):
+        return (self.out_features, self.in_features)
 
     def pack(self):
         """Packs the weights for the selected kernel path (NNSLIM_ISA or the best available)."""

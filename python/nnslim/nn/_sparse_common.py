@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from nnslim import _native
+from nnslim.nn._weight_view import FloatWeightMixin
 
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 CSR_BUFFERS = ("indptr", "indices", "values")
@@ -63,7 +64,7 @@ def _version(t):
     return -1 if t.is_inference() else t._version
 
 
-class CsrModuleMixin:
+class CsrModuleMixin(FloatWeightMixin):
     """CSR buffers ``indptr`` (int64), ``indices`` (int32), ``values`` (float32) and ``bias`` (or None),
     and the native operator built from them on first use. The operator is rebuilt after
     ``load_state_dict``, ``.to()``, a buffer's replacement and any in-place edit (tensor versions).
@@ -99,6 +100,12 @@ class CsrModuleMixin:
         rows, cols = self._dense_shape()
         total = rows * cols
         return 1.0 - self.nnz / total if total else 0.0
+
+    def _float_weight(self) -> torch.Tensor:
+        return self.dense_weight()
+
+    def _float_weight_shape(self):
+        return tuple(self._weight_shape())
 
     def dense_weight(self) -> torch.Tensor:
         """The weight as a dense float32 matrix (out, in) / tensor (out, in, kh, kw)."""

@@ -12,6 +12,7 @@ from nnslim import _native
 from nnslim.nn import _row_dispatch, _torch_ops
 from nnslim.nn._common import (FLOOR_MARGIN, FUSED_ACTIVATIONS, EdgeQParamsMixin, PackedWeightsMixin, activation_repr,
                                 check_inference_input, check_qparams, per_channel_symmetric_int8)
+from nnslim.nn._weight_view import FloatWeightMixin
 from nnslim.nn.int8_linear import fold_zero_point
 
 
@@ -45,7 +46,7 @@ def s2d_tap_weights(w: torch.Tensor) -> torch.Tensor:
     return blocks.reshape(out_ch, khs * 64).contiguous()
 
 
-class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
+class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, FloatWeightMixin, nn.Module):
     """Convolution on nnslim's int8 kernels: the input is quantized once with a calibrated scale / zero
     point (NHWC internally); depthwise convs (groups == channels) run the direct depthwise kernel, the
     rest gather each block of output pixels (im2col, skipped for 1x1) into the int8 GEMM. The epilogue
@@ -373,6 +374,15 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, nn.Module):
             return y
         out = y.permute(0, 3, 1, 2)
         return out if out_dtype == torch.float32 else out.to(out_dtype)
+
+    def dequantized_weight(self) -> torch.Tensor:
+        """The float weight (out, in / groups, kh, kw) the int8 one stands for."""
+        return self.weight_int8.float() * self.weight_scale.reshape(-1, 1, 1, 1)
+
+    _float_weight = dequantized_weight
+
+    def _float_weight_shape(self):
+        return tuple(self.weight_int8.shape)
 
     def extra_repr(self) -> str:
         if self._packed is None:

@@ -10,9 +10,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nnslim.nn._common import per_channel_symmetric_int8
+from nnslim.nn._weight_view import FloatWeightMixin
 
 
-class Int8Embedding(nn.Module):
+class Int8Embedding(FloatWeightMixin, nn.Module):
     """Buffers: ``weight_int8`` (num_embeddings, dim) int8, ``weight_scale`` (num_embeddings,) float32."""
 
     bits = 8
@@ -46,6 +47,14 @@ class Int8Embedding(nn.Module):
                             f"{getattr(ids, 'dtype', type(ids).__name__)}")
         rows = F.embedding(ids, self.weight_int8)  # gathers int8 rows only
         return rows.float() * F.embedding(ids, self.weight_scale[:, None])
+
+    def dequantized_weight(self) -> torch.Tensor:
+        return self.weight_int8.float() * self.weight_scale[:, None]
+
+    _float_weight = dequantized_weight
+
+    def _float_weight_shape(self):
+        return (self.num_embeddings, self.embedding_dim)
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}, bits=8 (per-row scales), padding_idx={self.padding_idx}"

@@ -10,6 +10,7 @@ from nnslim import _native
 from nnslim.nn import _row_dispatch, _torch_ops
 from nnslim.nn._common import (Int8LinearCommon, PackedWeightsMixin, as_float32_rows, check_inference_input,
                                per_channel_symmetric_int8)
+from nnslim.nn._weight_view import FloatWeightMixin
 
 
 def fold_zero_point(bias: Optional[torch.Tensor], weight_int8: torch.Tensor, weight_scale: torch.Tensor,
@@ -24,7 +25,7 @@ def fold_zero_point(bias: Optional[torch.Tensor], weight_int8: torch.Tensor, wei
     return (b - term).float().contiguous()
 
 
-class Int8Linear(Int8LinearCommon, PackedWeightsMixin, nn.Module):
+class Int8Linear(Int8LinearCommon, PackedWeightsMixin, FloatWeightMixin, nn.Module):
     """``y = x @ dequant(W)^T + b`` with int8 weights (per output channel scales) and int8
     activations, accumulated exactly in int32.
 
@@ -64,6 +65,11 @@ class Int8Linear(Int8LinearCommon, PackedWeightsMixin, nn.Module):
 
     def dequantized_weight(self) -> torch.Tensor:
         return self.weight_int8.float() * self.weight_scale[:, None]
+
+    _float_weight = dequantized_weight
+
+    def _float_weight_shape(self):
+        return (self.out_features, self.in_features)
 
     def pack(self):
         """Packs the weights for the selected kernel path (NNSLIM_ISA or the best available)."""

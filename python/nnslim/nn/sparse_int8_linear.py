@@ -11,12 +11,13 @@ from nnslim import _native
 from nnslim.nn import _torch_ops
 from nnslim.nn._common import (Int8LinearCommon, PackedWeightsMixin, as_float32_rows, check_inference_input,
                                per_channel_symmetric_int8)
+from nnslim.nn._weight_view import FloatWeightMixin
 
 BLOCK_ROWS = 4
 _BLOCK_BUFFERS = ("block_indptr", "block_indices", "block_values")
 
 
-class SparseInt8Linear(Int8LinearCommon, PackedWeightsMixin, nn.Module):
+class SparseInt8Linear(Int8LinearCommon, PackedWeightsMixin, FloatWeightMixin, nn.Module):
     """``y = x @ dequant(W)^T + b`` with int8 weights (per output channel scales) kept as blocks of 4
     consecutive output rows x 1 input column; only blocks holding a nonzero are stored and multiplied.
     Activations are int8, quantized per row at run time (default) or with a calibrated scale / zero
@@ -121,6 +122,11 @@ class SparseInt8Linear(Int8LinearCommon, PackedWeightsMixin, nn.Module):
 
     def dequantized_weight(self) -> torch.Tensor:
         return self.weight_int8_dense().float() * self.weight_scale[:, None]
+
+    _float_weight = dequantized_weight
+
+    def _float_weight_shape(self):
+        return (self.out_features, self.in_features)
 
     def pack(self):
         """Packs the blocks for the selected kernel path (NNSLIM_ISA or the best available)."""

@@ -1,6 +1,7 @@
 """Calibration: run batches through the model while observers watch each target layer's input."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Callable, Dict, Iterable, Optional
 
 import torch
@@ -15,8 +16,32 @@ def batch_input(batch):
         return batch
     if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], torch.Tensor):
         return batch[0]
-    raise TypeError(f"calibration_data: each batch must be a tensor or a (input, ...) tuple/list, "
-                    f"got {type(batch).__name__}")
+    raise TypeError(f"calibration_data: each batch must be a tensor, an (input, ...) tuple/list or a "
+                    f"mapping of keyword inputs, got {type(batch).__name__}")
+
+
+def is_keyword_batch(batch) -> bool:
+    """A mapping of the model's keyword inputs (a tokenizer's output, a dict dataset's item)."""
+    return isinstance(batch, Mapping)
+
+
+def batch_shape(batch) -> str:
+    """How an error message names a batch: its input's shape, or each keyword input's."""
+    if is_keyword_batch(batch):
+        return "{" + ", ".join(f"{k}: {tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__}"
+                               for k, v in batch.items()) + "}"
+    return f"of shape {tuple(batch_input(batch).shape)}"
+
+
+def run_batch(model: nn.Module, batch):
+    """model on one calibration batch: model(**batch) for a mapping (Hugging Face style keyword
+    inputs), else model(batch_input(batch))."""
+    if is_keyword_batch(batch):
+        if not batch or not all(isinstance(k, str) for k in batch):
+            raise TypeError("calibration_data: a mapping batch must map input names (str) to values, got "
+                            f"keys {list(batch)[:4]}")
+        return model(**batch)
+    return model(batch_input(batch))
 
 
 @torch.no_grad()
@@ -41,11 +66,11 @@ def calibrate(model: nn.Module, targets: Dict[str, nn.Module], data: Optional[It
         for i, batch in enumerate(it):
             if num_batches is not None and i >= num_batches:
                 break
-            x = batch_input(batch)
+            described = batch_shape(batch)  # TypeError for a batch of no known form
             try:
-                model(x)
+                run_batch(model, batch)
             except (RuntimeError, ValueError) as exc:
-                raise ValueError(f"calibration_data: batch {i} of shape {tuple(x.shape)} could not run through "
+                raise ValueError(f"calibration_data: batch {i} {described} could not run through "
                                  f"the model: {exc}") from exc
             seen += 1
     finally:

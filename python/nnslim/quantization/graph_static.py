@@ -30,7 +30,7 @@ from nnslim.nn.int8_channel_mul import Int8ChannelMul
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_linear import Int8Linear
 from nnslim.nn.max_pool2d import MaxPool2d
-from nnslim.quantization.calibrate import batch_input, calibrate
+from nnslim.quantization.calibrate import batch_input, calibrate, is_keyword_batch
 from nnslim.quantization.config import Int8StaticConfig
 from nnslim.quantization.observers import ACTIVATION_CODES
 
@@ -63,6 +63,9 @@ def _calibration_batches(data, num_batches: Optional[int]) -> List[torch.Tensor]
     for i, batch in enumerate(data):
         if num_batches is not None and i >= num_batches:
             break
+        if is_keyword_batch(batch):
+            raise GraphCaptureError("calibration_data: batches are mappings of keyword inputs (model(**batch)); "
+                                    "graph capture traces positional tensor inputs")
         x = batch_input(batch)
         if batches and tuple(x.shape[1:]) != tuple(batches[0].shape[1:]):
             raise ValueError(f"calibration_data: batch {i} has shape {tuple(x.shape)}; expected "

@@ -1,0 +1,110 @@
+"""``layer.weight`` on every drop-in (nnslim/nn/_weight_view.py): float32 metadata for free, the
+dequantized values whenever a torch op reads them, nothing stored, nothing in the state_dict, and
+model code that casts its input to ``layer.weight.dtype`` (Hugging Face's ViT, T5) keeps working."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import nnslim
+from nnslim.nn import (Int4Linear, Int8Conv2d, Int8Embedding, Int8Linear, Log2Linear, SparseConv2d, SparseInt8Linear,
+                       SparseLinear)
+from nnslim.nn._weight_view import WeightView
+
+
+def _linear():
+    torch.manual_seed(0)
+    lin = nn.Linear(64, 24)
+    with torch.no_grad():
+        lin.weight[:, ::3] = 0  # zeros for the sparse forms
+    return lin
+
+
+def _conv(groups=1):
+    torch.manual_seed(1)
+    conv = nn.Conv2d(8, 12, 3, padding=1, groups=groups)
+    with torch.no_grad():
+        conv.weight[::2] = 0
+    return conv
+
+
+CASES = {
+    "int8_linear": lambda: (_linear(), Int8Linear.from_float(_linear()), 0.01),
+    "sparse_int8_linear": lambda: (_linear(), SparseInt8Linear.from_dense(_linear()), 0.01),
+    "int4_linear": lambda: (_linear(), Int4Linear.from_float(_linear()), 0.2),
+    "log2_linear": lambda: (_linear(), Log2Linear.from_float(_linear()), 0.5),
+    "sparse_linear": lambda: (_linear(), SparseLinear.from_dense(_linear()), 0.0),
+    "int8_conv2d": lambda: (_conv(), Int8Conv2d.from_float(_conv(), input_qparams=(0.05, 0)), 0.01),
+    "int8_conv2d_grouped": lambda: (_conv(2), Int8Conv2d.from_float(_conv(2), input_qparams=(0.05, 0)), 0.01),
+    "sparse_conv2d": lambda: (_conv(), SparseConv2d.from_dense(_conv()), 0.0),
+    "int8_embedding": lambda: (nn.Embedding(30, 16), Int8Embedding.from_float(nn.Embedding(30, 16)), 0.01),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_weight_reads_as_the_float_layers(case):
+    torch.manual_seed(2)
+    fl, q, tol = CASES[case]()
+    if case == "int8_embedding":  # two Embeddings drawn apart: compare with the quantized module's own
+        fl = nn.Embedding(30, 16)
+        with torch.no_grad():
+            fl.weight.copy_(q.dequantized_weight())
+    w = q.weight
+    assert isinstance(w, torch.Tensor) and type(w) is WeightView
+    assert w.dtype == torch.float32 and w.shape == fl.weight.shape and w.device == fl.weight.device
+    assert not w.requires_grad
+    ref = fl.weight.detach()
+    err = (w - ref).norm() / ref.norm()  # a torch op: materializes the dequantized values
+    assert err <= tol, err
+    dense = w.clone()
+    assert type(dense) is torch.Tensor and dense.shape == ref.shape
+    assert torch.equal(torch.tensor(w.tolist()), dense) and (w.numpy() == dense.numpy()).all()
+    if case != "int8_embedding" and hasattr(q, "dequantized_weight"):
+        assert torch.equal(dense, q.dequantized_weight())
+    # Nothing stored: the state_dict and buffers are the module's own, and weight cannot be set.
+    assert "weight" not in q.state_dict() and all(b is not w for b in q.buffers())
+    with pytest.raises((AttributeError, KeyError)):
+        q.weight = nn.Parameter(ref.clone())
+
+
+def test_weight_follows_the_modules_device_and_values_after_load_state_dict():
+    fl, q, _ = CASES["int8_linear"]()
+    other = Int8Linear.from_float(nn.Linear(64, 24))
+    q.load_state_dict(other.state_dict())
+    assert torch.equal(q.weight.clone(), other.dequantized_weight())
+    assert q.weight.device == q.weight_int8.device
+
+
+class _CastsToWeightDtype(nn.Module):
+    """The Hugging Face pattern (ViTModel.forward, T5DenseActDense): inputs cast to a layer's weight
+    dtype before it runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Conv2d(3, 16, 4, stride=4)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = x.to(self.proj.weight.dtype)
+        h = self.proj(x).mean((2, 3))
+        if isinstance(self.fc.weight, torch.Tensor) and h.dtype != self.fc.weight.dtype:
+            h = h.to(self.fc.weight.dtype)
+        return self.fc(h)
+
+
+@pytest.mark.parametrize("config", ["int8_dynamic", "int8_static"])
+def test_model_code_reading_weight_dtype_runs_quantized(config):
+    torch.manual_seed(3)
+    m = _CastsToWeightDtype().eval()
+    calib = [torch.randn(2, 3, 16, 16) for _ in range(3)]
+    x = torch.randn(2, 3, 16, 16).double()  # float64 in: the model casts it to the weight's dtype
+    with torch.no_grad():
+        ref = m(x)
+    q = nnslim.quantize(copy.deepcopy(m), config, calibration_data=calib if config == "int8_static" else None)
+    assert isinstance(q.fc, Int8Linear) and (config == "int8_dynamic" or isinstance(q.proj, Int8Conv2d))
+    with torch.no_grad():
+        y = q(x)
+    assert y.dtype == torch.float32
+    assert F.cosine_similarity(y.flatten().double(), ref.flatten(), dim=0) > 0.999
