@@ -255,3 +255,42 @@ def test_conv_chain_binding_rejects_bad_arguments():
     y = torch.zeros(1, 8, 8, project.in_channels, dtype=torch.int8).numpy()
     with pytest.raises(ValueError, match="residual: expected the output's NHWC shape"):
         C.qs8_conv_chain(y, [project._packed_run], [-1])
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_large"])
+@pytest.mark.parametrize("how", ["pickle", "torch.save", "deepcopy"])
+def test_copies_of_a_converted_model_run_lowered_and_keep_their_record(name, how, tmp_path):
+    # pickle / torch.save re-trace the generated code (nnslim's entry and NaN guard must be recorded
+    # as calls, not run on proxies); fx's reduce recompiles the original. Both the copy and the
+    # original must still run from a plan, give the same result, report their nodes, and save.
+    import copy
+    import io
+    import pickle
+
+    import nnslim
+    from nnslim import models
+    from nnslim.graph.lowered import _lowered_forward
+
+    q = _int8_model(name)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        want = q(x)
+    if how == "pickle":
+        c = pickle.loads(pickle.dumps(q))
+    elif how == "torch.save":
+        buf = io.BytesIO()
+        torch.save(q, buf)
+        buf.seek(0)
+        c = torch.load(buf, weights_only=False)
+    else:
+        c = copy.deepcopy(q)
+    assert type(q).forward is _lowered_forward and type(c).forward is _lowered_forward
+    assert type(c)._nnslim_plan is not type(q)._nnslim_plan
+    with torch.no_grad():
+        assert torch.equal(c(x), want) and torch.equal(q(x), want)
+    assert nnslim.graph_report(c) == nnslim.graph_report(q)
+    nnslim.save(c, tmp_path / "copy.nns")
+    torch.manual_seed(0)
+    back = nnslim.load(tmp_path / "copy.nns", getattr(models, name)(num_classes=10).eval())
+    with torch.no_grad():
+        assert torch.equal(back(x), want)

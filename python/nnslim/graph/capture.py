@@ -22,10 +22,20 @@ def _nnslim_leaf_types() -> tuple:
     return tuple(getattr(dropins, n) for n in dropins.__all__) + (FusedConv2d, FusedLinear)
 
 
+def _runtime_functions() -> tuple:
+    """nnslim's own call_function targets in converted graphs. Unpickling a GraphModule (pickle,
+    torch.save of the whole model) re-traces its generated code with a subclass of the tracer class
+    it recorded, built without arguments: these must be recorded as calls there, not run on proxies."""
+    from nnslim.graph.entry import quantize_images
+    from nnslim.graph.nan_guard import poison_outputs
+
+    return (quantize_images, poison_outputs)
+
+
 class _LeafTracer(fx.Tracer):
-    def __init__(self, leaves: Set[nn.Module], leaf_types: tuple):
-        super().__init__()
-        self._leaves = leaves
+    def __init__(self, leaves: Optional[Set[nn.Module]] = None, leaf_types: tuple = ()):
+        super().__init__(autowrap_functions=_runtime_functions())
+        self._leaves = leaves if leaves is not None else set()
         self._leaf_types = leaf_types + _nnslim_leaf_types()
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:

@@ -17,6 +17,7 @@ tracing, TorchScript and keyword inputs run the generated code; gm.recompile() (
 graph) drops the plan and puts the generated code back."""
 from __future__ import annotations
 
+import copy
 from typing import Any, List, Tuple
 
 import numpy as np
@@ -254,6 +255,30 @@ def _lowered_forward(self, *args, **kwargs):
     return cls._nnslim_plan.run(self, args)
 
 
+def _lowered_reduce(self):
+    # pickle / torch.save of the whole model. fx's GraphModule.__reduce__ recompiles, which puts the
+    # generated forward back on the class: the model runs from a plan again afterwards. Its unpickling
+    # re-traces the code into a new GraphModule whose meta (nnslim's graph record and report) starts
+    # empty: the copy gets them back, and a plan of its own.
+    fn, args = fx.GraphModule.__reduce__(self)
+    lower(self)
+    return _unpickle_lowered, (fn, args, dict(self.meta))
+
+
+def _unpickle_lowered(fn, args, meta):
+    gm = fn(*args)
+    gm.meta.update(meta)
+    return lower(gm)
+
+
+def _lowered_deepcopy(self, memo):
+    # fx's GraphModule.__deepcopy__ builds the copy on a class of its own, with the generated forward.
+    res = fx.GraphModule.__deepcopy__(self, memo)
+    for k, v in self.meta.items():
+        res.meta.setdefault(k, copy.deepcopy(v, memo))
+    return lower(res)
+
+
 def lower(gm: fx.GraphModule) -> fx.GraphModule:
     """Makes ``gm`` (a GraphModule whose class torch.fx made for it alone) run from the flat plan."""
     cls = type(gm)
@@ -264,4 +289,6 @@ def lower(gm: fx.GraphModule) -> fx.GraphModule:
         cls._nnslim_fx_forward = cls.forward
     cls._nnslim_plan = plan
     cls.forward = _lowered_forward
+    cls.__reduce__ = _lowered_reduce
+    cls.__deepcopy__ = _lowered_deepcopy
     return gm
