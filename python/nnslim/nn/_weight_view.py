@@ -50,8 +50,12 @@ class WeightView(torch.Tensor):
 
 
 class FloatWeightMixin:
-    """``weight`` for a drop-in: a WeightView of ``_float_weight()`` in ``_float_weight_shape()``, on
-    the device of the module's first buffer. Read-only: assigning ``weight`` raises."""
+    """``weight`` for a drop-in: a WeightView of ``_float_weight()`` (by default the module's
+    ``dequantized_weight()``) in ``_float_weight_shape()``, on the device of the module's first
+    buffer. Read-only: assigning ``weight`` raises."""
+
+    def _float_weight(self) -> torch.Tensor:
+        return self.dequantized_weight()
 
     @property
     def weight(self) -> WeightView:

@@ -379,8 +379,6 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, FloatWeightMixin, nn.Modu
         """The float weight (out, in / groups, kh, kw) the int8 one stands for."""
         return self.weight_int8.float() * self.weight_scale.reshape(-1, 1, 1, 1)
 
-    _float_weight = dequantized_weight
-
     def _float_weight_shape(self):
         return tuple(self.weight_int8.shape)
 

@@ -51,8 +51,6 @@ class Int8Embedding(FloatWeightMixin, nn.Module):
     def dequantized_weight(self) -> torch.Tensor:
         return self.weight_int8.float() * self.weight_scale[:, None]
 
-    _float_weight = dequantized_weight
-
     def _float_weight_shape(self):
         return (self.num_embeddings, self.embedding_dim)
 

@@ -66,8 +66,6 @@ class Int8Linear(Int8LinearCommon, PackedWeightsMixin, FloatWeightMixin, nn.Modu
     def dequantized_weight(self) -> torch.Tensor:
         return self.weight_int8.float() * self.weight_scale[:, None]
 
-    _float_weight = dequantized_weight
-
     def _float_weight_shape(self):
         return (self.out_features, self.in_features)
 

@@ -123,8 +123,6 @@ class SparseInt8Linear(Int8LinearCommon, PackedWeightsMixin, FloatWeightMixin, n
     def dequantized_weight(self) -> torch.Tensor:
         return self.weight_int8_dense().float() * self.weight_scale[:, None]
 
-    _float_weight = dequantized_weight
-
     def _float_weight_shape(self):
         return (self.out_features, self.in_features)
 
