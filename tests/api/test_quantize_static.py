@@ -100,6 +100,11 @@ def test_calibration_batches_as_keyword_mappings():
     bad = [{"input_ids": torch.randint(0, 50, (2, 7)), "attention_mask": torch.zeros(3, 5)}]
     with pytest.raises(ValueError, match=r"batch 0 \{input_ids: \(2, 7\), attention_mask: \(3, 5\)\} could not run"):
         nnslim.quantize(copy.deepcopy(m), nnslim.Int8StaticConfig(progress=False), calibration_data=bad)
+    with pytest.raises(ValueError, match="batch 0 .* could not run through the model"):  # a keyword it lacks
+        nnslim.quantize(copy.deepcopy(m), nnslim.Int8StaticConfig(progress=False),
+                        calibration_data=[{**x, "labels": torch.zeros(2)}])
+    one = nnslim.quantize(copy.deepcopy(m), nnslim.Int8StaticConfig(progress=False), calibration_data=x)
+    assert isinstance(one.fc1, Int8Linear) and one.fc1.static  # a lone mapping is one batch
     with pytest.raises(TypeError, match="map input names"):
         nnslim.quantize(copy.deepcopy(m), nnslim.Int8StaticConfig(progress=False), calibration_data=[{0: x["input_ids"]}])
 

@@ -64,9 +64,30 @@ def test_weight_reads_as_the_float_layers(case):
     if case != "int8_embedding" and hasattr(q, "dequantized_weight"):
         assert torch.equal(dense, q.dequantized_weight())
     # Nothing stored: the state_dict and buffers are the module's own, and weight cannot be set.
-    assert "weight" not in q.state_dict() and all(b is not w for b in q.buffers())
+    assert "weight" not in q.state_dict()
     with pytest.raises((AttributeError, KeyError)):
         q.weight = nn.Parameter(ref.clone())
+
+
+@pytest.mark.parametrize("write", ["mul_", "zeros_", "copy_", "setitem", "data", "detach", "transposed"])
+def test_writes_through_the_view_raise_and_change_nothing(write):
+    _, q, _ = CASES["int8_conv2d"]()
+    before = q.dequantized_weight()
+    ops = {"mul_": lambda w: w.mul_(0), "zeros_": nn.init.zeros_, "copy_": lambda w: w.copy_(torch.zeros(w.shape)),
+           "setitem": lambda w: w.__setitem__(0, 5.0), "data": lambda w: w.data.normal_(),
+           "detach": lambda w: w.detach().add_(1), "transposed": lambda w: w.transpose(0, 1).sub_(1)}
+    with torch.no_grad(), pytest.raises(RuntimeError, match="read-only view"):
+        ops[write](q.weight)
+    assert torch.equal(q.dequantized_weight(), before)
+    # Reading through views still gives the dequantized values.
+    assert torch.equal(q.weight[1].clone(), before[1]) and torch.equal(q.weight.data.clone(), before)
+
+
+def test_weight_stays_float32_after_dtype_conversions():
+    q = Int8Linear.from_float(_linear()).double()  # buffers float64: the view still says and gives float32
+    w = q.weight
+    assert w.dtype == torch.float32 and (w + torch.zeros(w.shape)).dtype == torch.float32
+    assert F.linear(torch.randn(2, 64), w).dtype == torch.float32 and w.numpy().dtype.name == "float32"
 
 
 def test_weight_follows_the_modules_device_and_values_after_load_state_dict():

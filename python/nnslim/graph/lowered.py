@@ -260,15 +260,18 @@ def _lowered_reduce(self):
     # generated forward back on the class: the model runs from a plan again afterwards. Its unpickling
     # re-traces the code into a new GraphModule whose meta (nnslim's graph record and report) starts
     # empty: the copy gets them back, and a plan of its own.
+    # After gm.recompile() (a graph edit) the model runs its generated code, and so do both copies.
+    lowered = type(self).forward is _lowered_forward
     fn, args = fx.GraphModule.__reduce__(self)
-    lower(self)
-    return _unpickle_lowered, (fn, args, dict(self.meta))
+    if lowered:
+        lower(self)
+    return _unpickle_lowered, (fn, args, dict(self.meta), lowered)
 
 
-def _unpickle_lowered(fn, args, meta):
+def _unpickle_lowered(fn, args, meta, lowered=True):
     gm = fn(*args)
     gm.meta.update(meta)
-    return lower(gm)
+    return lower(gm) if lowered else gm
 
 
 def _lowered_deepcopy(self, memo):
@@ -276,7 +279,7 @@ def _lowered_deepcopy(self, memo):
     res = fx.GraphModule.__deepcopy__(self, memo)
     for k, v in self.meta.items():
         res.meta.setdefault(k, copy.deepcopy(v, memo))
-    return lower(res)
+    return lower(res) if type(self).forward is _lowered_forward else res
 
 
 def lower(gm: fx.GraphModule) -> fx.GraphModule:

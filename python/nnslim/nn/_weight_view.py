@@ -36,17 +36,36 @@ class WeightView(torch.Tensor):
 
     # Conversions torch refuses for subclasses: the dequantized values.
     def numpy(self, *args, **kwargs):
-        return self._dequantize().numpy(*args, **kwargs)
+        return self._dequantize().to(self.dtype).numpy(*args, **kwargs)
 
     def tolist(self):
-        return self._dequantize().tolist()
+        return self._dequantize().to(self.dtype).tolist()
 
     @classmethod
     def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
-        def real(t):
-            return t._dequantize() if isinstance(t, WeightView) else t
+        kwargs = kwargs or {}
+        # An in-place op would edit a temporary copy and leave the layer as it was: refuse it.
+        schema = func._schema
+        for i, a in enumerate(schema.arguments):
+            value = args[i] if i < len(args) else kwargs.get(a.name)
+            if a.alias_info is not None and a.alias_info.is_write and isinstance(value, WeightView):
+                raise RuntimeError(f"{func.__name__}: layer.weight of a quantized nnslim layer is a read-only view "
+                                   "of its dequantized weights; edit the layer's stored weights (weight_int8 / "
+                                   "weight_scale, or requantize from a float layer) instead")
 
-        return func(*tree_map(real, args), **tree_map(real, kwargs or {}))
+        def real(t):  # float32, whatever dtype conversions did to the module's buffers
+            return t._dequantize().to(t.dtype) if isinstance(t, WeightView) else t
+
+        def run():
+            return func(*tree_map(real, args), **tree_map(real, kwargs))
+
+        out = run()
+        # A view of the view (w[0], w.t(), w.data, w.detach()) stays read-only: writes through it
+        # (w[0] = 5, w.data.zero_()) raise as well.
+        aliases = any(r.alias_info is not None for r in schema.returns)
+        if aliases and isinstance(out, torch.Tensor) and any(isinstance(a, WeightView) for a in args):
+            return WeightView(out.shape, out.device, run)
+        return out
 
 
 class FloatWeightMixin:

@@ -43,16 +43,16 @@ def quantize(model: nn.Module, config: Union[str, object, Dict[str, object]] = "
         config_map = {k: (None if v is None else resolve_config(v)) for k, v in config.items()}
     else:
         config_map = {"_default": resolve_config(config)}
-    calibrating = [c for c in config_map.values() if c is not None and hasattr(c, "num_batches")]
-    if isinstance(calibration_data, Iterator) and calibrating:
-        # A one-shot iterator (a generator): listed once, so that a whole-model conversion that falls
-        # back to module by module calibrates on the same batches instead of an exhausted iterator.
-        limits = [c.num_batches for c in calibrating]
-        limit = None if None in limits else max(limits)
-        calibration_data = list(itertools.islice(calibration_data, limit) if limit else calibration_data)
     context = {"calibration_data": calibration_data, "model": model}
     if set(config_map) == {"_default"} and config_map["_default"] is not None and filter_fn is None:
         convert_model = getattr(handler_for(config_map["_default"]), "convert_model", None)
+        if convert_model and isinstance(calibration_data, Iterator):
+            # A one-shot iterator (a generator): listed once (num_batches of them), so that a
+            # whole-model conversion that falls back to module by module calibrates on the same
+            # batches instead of an exhausted iterator. Other paths read it once and stream.
+            limit = getattr(config_map["_default"], "num_batches", None)
+            context["calibration_data"] = list(itertools.islice(calibration_data, limit) if limit
+                                               else calibration_data)
         whole = convert_model(model, config_map["_default"], context) if convert_model else None
         if whole is not None:  # e.g. int8_static on a traceable model: a new GraphModule
             return whole

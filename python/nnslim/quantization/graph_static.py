@@ -57,7 +57,7 @@ def _eligible(module: nn.Module) -> bool:
 def _calibration_batches(data, num_batches: Optional[int]) -> List[torch.Tensor]:
     if data is None:
         raise ValueError("calibration_data: static quantization needs calibration batches, got None")
-    if isinstance(data, torch.Tensor):
+    if isinstance(data, torch.Tensor) or is_keyword_batch(data):  # one batch
         data = [data]
     batches = []
     for i, batch in enumerate(data):
