@@ -222,7 +222,9 @@ def read_file(path) -> Tuple[Dict[str, torch.Tensor], dict]:
 # family (quantized / sparse drop-ins) and its shape (channel pruning), and turn anything into Identity
 # (folded BatchNorm, fused ReLU); anything else means the file belongs to another architecture.
 _FAMILIES = [
-    {"Linear", "FusedLinear", "Int8Linear", "Int4Linear", "Log2Linear", "SparseLinear", "SparseInt8Linear"},
+    {"Linear", "NonDynamicallyQuantizableLinear", "FusedLinear", "Int8Linear", "Int4Linear", "Log2Linear",
+     "SparseLinear", "SparseInt8Linear"},
+    {"MultiheadAttention", "Int8MultiheadAttention"},
     {"Conv2d", "FusedConv2d", "Int8Conv2d", "SparseConv2d"},
     {"BatchNorm1d"},
     {"BatchNorm2d"},
@@ -239,6 +241,13 @@ def _compatible(saved_type: str, module: nn.Module) -> bool:
 
 
 
+def _inside_entry(fqn: str, table: dict) -> bool:
+    """Whether an enclosing module of ``fqn`` is itself a table entry (a drop-in that builds its own
+    children: Int8MultiheadAttention's q_proj, which the float model does not have)."""
+    parts = fqn.split(".")
+    return any(".".join(parts[:i]) in table for i in range(1, len(parts)))
+
+
 def _check_table(path, meta: dict, model: nn.Module, graph_added=()) -> None:
     """Every table entry names a known type and a compatible submodule of ``model`` (entries named in
     ``graph_added`` are modules the graph passes create, checked once the graph is rebuilt)."""
@@ -251,8 +260,8 @@ def _check_table(path, meta: dict, model: nn.Module, graph_added=()) -> None:
         if entry.get("type") not in _REBUILDABLE:
             raise ValueError(f"{path!r}: module {fqn!r} has type {entry.get('type')!r}, unknown to this nnslim")
         mod = current.get(fqn)
-        if mod is None and fqn in graph_added:
-            continue
+        if mod is None and (fqn in graph_added or _inside_entry(fqn, meta["modules"])):
+            continue  # checked once what creates it (the graph, an enclosing drop-in) is rebuilt
         if mod is None:
             raise ValueError(f"{path!r} does not match the model: it has no submodule {fqn!r}")
         if not _compatible(entry["type"], mod):
@@ -292,10 +301,15 @@ def load(path, model: nn.Module) -> nn.Module:
         _check_table(path, meta, model, added)
         model = _rebuild_graph(path, model, meta["graph"])
     _check_table(path, meta, model)
-    current = dict(model.named_modules())
-    for fqn, entry in meta["modules"].items():
-        mod = current[fqn]
+    for fqn, entry in meta["modules"].items():  # enclosing modules first (named_modules order)
+        try:
+            mod = model.get_submodule(fqn)
+        except AttributeError:
+            raise ValueError(f"{path!r} does not match the model: rebuilding it left no submodule {fqn!r}") from None
         cls, kwargs_fn = _REBUILDABLE[entry["type"]]
+        if not _compatible(entry["type"], mod):
+            raise ValueError(f"{path!r} does not match the model: {fqn!r} is a {type(mod).__name__} in the rebuilt "
+                             f"model but a {entry['type']} in the file")
         if type(mod) is cls and _normalise(kwargs_fn(mod)) == entry["kwargs"]:
             continue
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in entry["kwargs"].items()}

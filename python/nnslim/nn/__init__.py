@@ -5,6 +5,7 @@ from nnslim.nn.int8_channel_mul import Int8ChannelMul
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_embedding import Int8Embedding
 from nnslim.nn.int8_linear import Int8Linear
+from nnslim.nn.int8_multihead_attention import Int8MultiheadAttention
 from nnslim.nn.log2_linear import Log2Linear
 from nnslim.nn.max_pool2d import MaxPool2d
 from nnslim.nn.sparse_conv2d import SparseConv2d
@@ -13,4 +14,4 @@ from nnslim.nn.sparse_linear import SparseLinear
 
 __all__ = ["Int8Linear", "Int8Conv2d", "Int4Linear", "Log2Linear", "SparseLinear", "SparseConv2d", "Int8Embedding",
            "SparseInt8Linear", "MaxPool2d", "AdaptiveAvgPool2d",
-           "Int8ChannelMul"]
+           "Int8ChannelMul", "Int8MultiheadAttention"]

@@ -42,6 +42,16 @@ class WeightView(torch.Tensor):
         return self._dequantize().to(self.dtype).tolist()
 
     @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        # Behaves as the default, but is not torch's `_disabled_torch_function_impl`, so
+        # `has_torch_function(layer.weight)` is True: the fused fp32 fast paths of
+        # nn.TransformerEncoderLayer / nn.MultiheadAttention check exactly that before handing the
+        # layers' weights to one native op, and otherwise would run the quantized layers in fp32 from
+        # weights dequantized on every call instead of calling them.
+        with torch._C.DisableTorchFunctionSubclass():
+            return func(*args, **(kwargs or {}))
+
+    @classmethod
     def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         # An in-place op would edit a temporary copy and leave the layer as it was: refuse it.

@@ -29,6 +29,7 @@ from nnslim.nn.avg_pool2d import AdaptiveAvgPool2d, is_global
 from nnslim.nn.int8_channel_mul import Int8ChannelMul
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_linear import Int8Linear
+from nnslim.nn.int8_multihead_attention import Int8MultiheadAttention
 from nnslim.nn.max_pool2d import MaxPool2d
 from nnslim.quantization.calibrate import batch_input, calibrate, is_keyword_batch
 from nnslim.quantization.config import Int8StaticConfig
@@ -134,6 +135,9 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
         else:
             new = Int8Conv2d.from_float(module, config, input_qparams=qparams)
         set_submodule(gm, fqn, new)
+    for n in gm.graph.nodes:  # attention blocks: int8 projections, activations quantized per row
+        if n.op == "call_module" and type(gm.get_submodule(n.target)) is nn.MultiheadAttention:
+            set_submodule(gm, n.target, Int8MultiheadAttention.from_float(gm.get_submodule(n.target), config))
     for fqn in muls:  # float until an int8 edge reaches it (then int8 in, and int8 out where it can)
         set_submodule(gm, fqn, Int8ChannelMul())
     edges = int8_edges(gm)
@@ -301,6 +305,10 @@ def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
                     extra += ", int8 out" + (" (7-bit codes)" if getattr(m, "output_qmin", -128) == 0 else "")
                 rows.append(dict(node=n.name, op=kind, runs="int8",
                                  why=extra + (f", fused {' + '.join(fused)}" if fused else "")))
+                continue
+            if isinstance(m, Int8MultiheadAttention):
+                rows.append(dict(node=n.name, op=kind, runs="int8", why="attention: q / k / v / out projections "
+                                 "int8 GEMM (activations per row), softmax fp32"))
                 continue
             if isinstance(m, MaxPool2d) and _on_int8_edge(gm, n):
                 rows.append(dict(node=n.name, op=kind, runs="int8", why="max pool on the int8 edge"))

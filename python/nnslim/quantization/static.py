@@ -10,6 +10,7 @@ from nnslim._utils import set_submodule
 
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_linear import Int8Linear
+from nnslim.nn.int8_multihead_attention import Int8MultiheadAttention
 from nnslim.quantization.calibrate import calibrate
 from nnslim.quantization.config import Int8StaticConfig
 from nnslim.quantization.fuse import fold_batchnorm, relu_followers
@@ -39,6 +40,8 @@ def _prepare(model: nn.Module, config: Int8StaticConfig, context: dict) -> None:
 
 @register_quantize_handler(Int8StaticConfig)
 def _int8_static(module: nn.Module, config: Int8StaticConfig, fqn: str, context: dict):
+    if type(module) is nn.MultiheadAttention:  # projections quantize activations per row (see there)
+        return Int8MultiheadAttention.from_float(module, config)
     qparams = context.get("static_qparams", {}).get(fqn)
     if qparams is None or not _eligible(module):
         return None
