@@ -49,9 +49,10 @@ def attention_contenders(e: int, h: int, tokens: int, batch: int = 1):
     torch.manual_seed(0)
     mha = nn.MultiheadAttention(e, h, batch_first=True).eval()
     q8 = Int8MultiheadAttention.from_float(mha)
+    q7 = Int8MultiheadAttention.from_float(mha, nnslim.Int8DynamicConfig(activation_bits=7))
     x = torch.randn(batch, tokens, e)
-    return {"fp32": lambda: mha(x, x, x, need_weights=False), "nnslim": lambda: q8(x, x, x, need_weights=False)}, \
-        (mha, q8, x)
+    return {"fp32": lambda: mha(x, x, x, need_weights=False), "nnslim": lambda: q8(x, x, x, need_weights=False),
+            "nnslim7": lambda: q7(x, x, x, need_weights=False)}, (mha, q8, q7, x)
 
 
 def encoder_contenders(e: int, h: int, tokens: int, batch: int = 1):
@@ -60,7 +61,9 @@ def encoder_contenders(e: int, h: int, tokens: int, batch: int = 1):
     x = torch.randn(batch, tokens, e)
     ao = _ao_dynamic(layer)
     q = nnslim.quantize(copy.deepcopy(layer), "int8_dynamic")
-    return {"fp32": lambda: layer(x), "ao": lambda: _without_fastpath(ao, x), "nnslim": lambda: q(x)}, (layer, ao, q, x)
+    q7 = nnslim.quantize(copy.deepcopy(layer), nnslim.Int8DynamicConfig(activation_bits=7))
+    return {"fp32": lambda: layer(x), "ao": lambda: _without_fastpath(ao, x), "nnslim": lambda: q(x),
+            "nnslim7": lambda: q7(x)}, (layer, ao, q, q7, x)
 
 
 def _without_fastpath(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -80,19 +83,25 @@ def run_table(quick: bool = False) -> str:
     rounds = 5 if quick else 11
     with torch.inference_mode():
         for name, e, h, tokens in SHAPES[:2] if quick else SHAPES:
-            fns, (mha, q8, x) = attention_contenders(e, h, tokens)
+            fns, (mha, q8, q7, x) = attention_contenders(e, h, tokens)
             t = interleaved_medians(fns, rounds=rounds)
-            cos = _cos(q8(x, x, x, need_weights=False)[0], mha(x, x, x, need_weights=False)[0])
+            ref = mha(x, x, x, need_weights=False)[0]
+            cos = [_cos(m(x, x, x, need_weights=False)[0], ref) for m in (q8, q7)]
             rows.append([name, f"{tokens}x{e}, {h} heads", "nn.MultiheadAttention", f"{t['fp32'] * 1e3:.2f}", "-",
-                         f"{t['nnslim'] * 1e3:.2f}", f"{t['fp32'] / t['nnslim']:.2f}x", "-", f"{cos:.5f}"])
-            fns, (layer, ao, q, x) = encoder_contenders(e, h, tokens)
+                         f"{t['nnslim'] * 1e3:.2f} / {t['nnslim7'] * 1e3:.2f}",
+                         f"{t['fp32'] / t['nnslim']:.2f}x / {t['fp32'] / t['nnslim7']:.2f}x", "-",
+                         f"{cos[0]:.5f} / {cos[1]:.5f}"])
+            fns, (layer, ao, q, q7, x) = encoder_contenders(e, h, tokens)
             t = interleaved_medians(fns, rounds=rounds)
-            cos = _cos(q(x), layer(x))  # (torch.ao's: _cos(_without_fastpath(ao, x), ...))
+            ref = layer(x)
+            cos = [_cos(m(x), ref) for m in (q, q7)] + [_cos(_without_fastpath(ao, x), ref)]
             rows.append([name, f"{tokens}x{e}, {h} heads", "nn.TransformerEncoderLayer", f"{t['fp32'] * 1e3:.2f}",
-                         f"{t['ao'] * 1e3:.2f}", f"{t['nnslim'] * 1e3:.2f}", f"{t['fp32'] / t['nnslim']:.2f}x",
-                         f"{t['ao'] / t['nnslim']:.2f}x", f"{cos:.5f}"])
-    head = ["shape", "tokens x dim", "block", "fp32 ms", "torch.ao dynamic ms", "nnslim ms", "vs fp32", "vs torch.ao",
-            "cosine vs fp32"]
+                         f"{t['ao'] * 1e3:.2f}", f"{t['nnslim'] * 1e3:.2f} / {t['nnslim7'] * 1e3:.2f}",
+                         f"{t['fp32'] / t['nnslim']:.2f}x / {t['fp32'] / t['nnslim7']:.2f}x",
+                         f"{t['ao'] / t['nnslim']:.2f}x / {t['ao'] / t['nnslim7']:.2f}x",
+                         f"{cos[0]:.5f} / {cos[1]:.5f} (torch.ao {cos[2]:.5f})"])
+    head = ["shape", "tokens x dim", "block", "fp32 ms", "torch.ao dynamic ms", "nnslim ms (8 / 7 bits)",
+            "vs fp32 (8 / 7)", "vs torch.ao (8 / 7)", "cosine vs fp32 (8 / 7)"]
     return markdown_table(head, rows)
 
 
@@ -113,30 +122,32 @@ def vit_table(quick: bool = False, names=("vit_b_32", "vit_b_16")) -> str:
             warnings.simplefilter("ignore")
             start = time.perf_counter()
             dyn = nnslim.quantize(copy.deepcopy(model), "int8_dynamic")
+            dyn7 = nnslim.quantize(copy.deepcopy(model), nnslim.Int8DynamicConfig(activation_bits=7))
             static = nnslim.quantize(copy.deepcopy(model), nnslim.Int8StaticConfig(progress=False),
                                      calibration_data=calib)
             convert_s = time.perf_counter() - start
-        fns = {"fp32": lambda: model(x), "ao": lambda: ao(x), "dyn": lambda: dyn(x), "static": lambda: static(x)}
+        fns = {"fp32": lambda: model(x), "ao": lambda: ao(x), "dyn": lambda: dyn(x), "dyn7": lambda: dyn7(x),
+               "static": lambda: static(x)}
         with torch.inference_mode():
             t = interleaved_medians(fns, rounds=5 if quick else 9, inner=1)
             ref = model(x)
             cos = {k: _cos(f(), ref) for k, f in fns.items()}
         for k, label in (("fp32", "torch fp32"), ("ao", "torch.ao dynamic int8"), ("dyn", "nnslim int8_dynamic"),
-                         ("static", "nnslim int8_static")):
+                         ("dyn7", "nnslim int8_dynamic, activation_bits=7"), ("static", "nnslim int8_static")):
             rows.append([name, label, f"{t[k] * 1e3:.2f}", f"{t['fp32'] / t[k]:.2f}x", f"{t['ao'] / t[k]:.2f}x",
                          f"{cos[k]:.5f}"])
-        rows[-1][1] += f" (both nnslim conversions in {convert_s:.1f} s)"
+        rows[-1][1] += f" (the three nnslim conversions in {convert_s:.1f} s)"
     return markdown_table(["model", "variant", "ms (median)", "vs fp32", "vs torch.ao", "cosine vs fp32"], rows)
 
 
-@pytest.mark.parametrize("who", ["fp32", "nnslim"])
+@pytest.mark.parametrize("who", ["fp32", "nnslim", "nnslim7"])
 def test_bench_int8_attention(benchmark, who):
     fns, _ = attention_contenders(768, 12, 50)
     with torch.inference_mode():
         benchmark(fns[who])
 
 
-@pytest.mark.parametrize("who", ["fp32", "ao", "nnslim"])
+@pytest.mark.parametrize("who", ["fp32", "ao", "nnslim", "nnslim7"])
 def test_bench_encoder_layer(benchmark, who):
     fns, _ = encoder_contenders(768, 12, 50)
     with torch.inference_mode():

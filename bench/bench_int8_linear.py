@@ -1,5 +1,6 @@
 """Int8Linear vs fp32 nn.Linear, torch.ao dynamic int8 (x86 / onednn / fbgemm engines) and
-torch._int_mm; plus the raw int8 GEMM at 2048^3.
+torch._int_mm; plus the raw int8 GEMM at 2048^3. "7-bit": Int8DynamicConfig(activation_bits=7), the
+activation width torch.ao's x86 dynamic layers use (reduce_range).
 
     python bench/bench_int8_linear.py [--quick]        # prints a markdown table
     pytest bench/bench_int8_linear.py --benchmark-only  # pytest-benchmark view
@@ -45,7 +46,8 @@ def contenders(M: int, K: int, N: int):
     lin = nn.Linear(K, N)
     x = torch.randn(M, K)
     q = Int8Linear.from_float(lin)
-    fns = {"fp32": lambda: lin(x), "nnslim": lambda: q(x)}
+    q7 = Int8Linear.from_float(lin, nnslim.Int8DynamicConfig(activation_bits=7))
+    fns = {"fp32": lambda: lin(x), "nnslim": lambda: q(x), "nnslim7": lambda: q7(x)}
     for e in ENGINES:
         ao = _ao_dynamic(lin, e)
         fns[f"ao_{e}"] = (lambda ao=ao, e=e: (setattr(torch.backends.quantized, "engine", e), ao(x)))
@@ -71,9 +73,10 @@ def run_table(quick: bool = False, shapes=None, ms=None) -> str:
                              f"{best_ao / t['nnslim']:.2f}x",
                              " / ".join(f"{t[k] * 1e6:.0f}" for k in t if k.startswith("ao_")),
                              f"{t['nnslim'] * 1e6:.0f}",
-                             f"{t['int_mm'] / t['nnslim']:.2f}x" if "int_mm" in t else "-"])
+                             f"{t['int_mm'] / t['nnslim']:.2f}x" if "int_mm" in t else "-",
+                             f"{t['nnslim7'] * 1e6:.0f}", f"{best_ao / t['nnslim7']:.2f}x"])
     head = ["M", "K", "N", "nnslim GOP/s", "vs fp32", "vs best torch.ao", "torch.ao us (" + "/".join(ENGINES) + ")",
-            "nnslim us", "vs _int_mm"]
+            "nnslim us", "vs _int_mm", "7-bit us", "7-bit vs best torch.ao"]
     return markdown_table(head, rows)
 
 

@@ -52,10 +52,14 @@ class PyPackedQs8 {
   }
 
   py::array_t<float> linear_dynamic(const py::object& x_obj, const py::object& scale_obj,
-                                    const py::object& bias_obj, bool relu, int num_threads) const {
+                                    const py::object& bias_obj, bool relu, int num_threads,
+                                    int activation_bits) const {
+    if (activation_bits != 8 && activation_bits != 7)
+      throw py::value_error("activation_bits: expected 8 or 7, got " + std::to_string(activation_bits));
     return run_linear(x_obj, scale_obj, bias_obj, num_threads,
                       [&](const float* x, int M, const float* s, const float* b, float* y) {
-                        qs8_linear_dynamic_f32(x, packed_->K, M, *packed_, s, b, relu, y, packed_->N, num_threads);
+                        qs8_linear_dynamic_f32(x, packed_->K, M, *packed_, s, b, relu, y, packed_->N, num_threads,
+                                               activation_bits);
                       });
   }
 
@@ -112,19 +116,36 @@ py::array_t<int32_t> ref_gemm(const py::object& a_obj, const py::object& b_obj) 
   return c;
 }
 
-py::tuple quantize_rows(const py::object& x_obj, const py::object& isa, bool reference) {
+py::tuple quantize_rows(const py::object& x_obj, const py::object& isa, bool reference, int activation_bits,
+                        bool unsigned_codes) {
+  if (activation_bits != 8 && activation_bits != 7)
+    throw py::value_error("activation_bits: expected 8 or 7, got " + std::to_string(activation_bits));
+  if (unsigned_codes && activation_bits != 7) throw py::value_error("unsigned_codes: only with activation_bits=7");
   auto x = checked<float>(x_obj, "x", 2);
   check_int_range(x.shape(0), "x");
   check_int_range(x.shape(1), "x");
   const int M = int(x.shape(0)), K = int(x.shape(1));
   py::array_t<int8_t> q = aligned_array<int8_t>({py::ssize_t(M), py::ssize_t(K)});
   py::array_t<float> s{py::ssize_t(M)};
+  py::array_t<int32_t> zp{py::ssize_t(M)};
   if (reference) {
-    for (int m = 0; m < M; ++m) ref::qs8_quantize_row(x.data() + size_t(m) * K, K, K, q.mutable_data() + size_t(m) * K, s.mutable_data() + m);
+    for (int m = 0; m < M; ++m) {
+      int8_t* qm = q.mutable_data() + size_t(m) * K;
+      if (activation_bits == 7)
+        ref::qs8_quantize_row_q7(x.data() + size_t(m) * K, K, K, unsigned_codes, qm, s.mutable_data() + m,
+                                 zp.mutable_data() + m);
+      else
+        ref::qs8_quantize_row(x.data() + size_t(m) * K, K, K, qm, s.mutable_data() + m);
+    }
   } else {
     const Qs8GemmConfig& cfg = qs8_gemm_config(isa_arg(isa));
-    cfg.quantize_rows(x.data(), K, 0, M, K, K, q.mutable_data(), K, s.mutable_data());
+    if (activation_bits == 7)
+      cfg.quantize_rows_q7(x.data(), K, 0, M, K, K, unsigned_codes, q.mutable_data(), K, s.mutable_data(),
+                           zp.mutable_data());
+    else
+      cfg.quantize_rows(x.data(), K, 0, M, K, K, q.mutable_data(), K, s.mutable_data());
   }
+  if (activation_bits == 7) return py::make_tuple(q, s, zp);
   return py::make_tuple(q, s);
 }
 
@@ -316,7 +337,10 @@ void bind_qs8_gemm(py::module_& m) {
            "int32 C = a @ weight.T for int8 a (M, in_features)")
       .def("linear_dynamic", &PyPackedQs8::linear_dynamic, py::arg("x"), py::arg("weight_scale"),
            py::arg("bias") = py::none(), py::arg("relu") = false, py::arg("num_threads") = 1,
-           "fp32 y = dequant(quant_rows(x) @ weight.T) * weight_scale + bias")
+           py::arg("activation_bits") = 8,
+           "fp32 y = dequant(quant_rows(x) @ weight.T) * weight_scale + bias; activation_bits=7 quantizes "
+           "rows asymmetrically onto [0, 127] (AVX2 then multiplies without sign steps; the same outputs on "
+           "every path)")
       .def("linear_static", &PyPackedQs8::linear_static, py::arg("x"), py::arg("input_scale"),
            py::arg("input_zero_point"), py::arg("weight_scale"), py::arg("bias") = py::none(),
            py::arg("relu") = false, py::arg("num_threads") = 1,
@@ -396,7 +420,9 @@ void bind_qs8_gemm(py::module_& m) {
       "output tiles decides the rest per call): such convs keep the compact im2col weight layout");
   m.def("ref_qs8_gemm_s32", &ref_gemm, py::arg("a"), py::arg("b"), "reference int32 a @ b.T for int8 a, b");
   m.def("qs8_quantize_rows", &quantize_rows, py::arg("x"), py::arg("isa") = py::none(),
-        py::arg("reference") = false, "per-row symmetric int8 quantization -> (q, scales)");
+        py::arg("reference") = false, py::arg("activation_bits") = 8, py::arg("unsigned_codes") = false,
+        "per-row symmetric int8 quantization -> (q, scales); activation_bits=7: asymmetric onto [0, 127] -> "
+        "(q, scales, zero_points), q = code - zero point (s8), or with unsigned_codes the code itself");
   m.attr("MAX_EXACT_K") = kMaxExactK;
 }
 

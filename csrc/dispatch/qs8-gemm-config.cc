@@ -22,13 +22,13 @@ void qs8_row_sums(const int8_t* A, size_t lda, int M, int k0, int k1, int32_t* o
 const Qs8GemmConfig& qs8_gemm_config(Isa isa) {
   static const Qs8GemmConfig configs[] = {
       {Isa::scalar, 1, 1, 1, nullptr, nnslim_qs8_gemm_pack__scalar, nnslim_qs8_gemm__scalar,
-       nnslim_qs8_quant_rows__scalar, nnslim_qs8_quant_rows_static__scalar, nnslim_qs8_finish_block__scalar, false, nullptr},
+       nnslim_qs8_quant_rows__scalar, nnslim_qs8_quant_rows_q7__scalar, nnslim_qs8_quant_rows_static__scalar, nnslim_qs8_finish_block__scalar, false, nullptr},
       {Isa::avx2, 16, 2, 6, nullptr, nnslim_qs8_gemm_pack__avx2, nnslim_qs8_gemm__avx2,
-       nnslim_qs8_quant_rows__avx2, nnslim_qs8_quant_rows_static__avx2, nnslim_qs8_finish_block__avx2, true, nullptr},
+       nnslim_qs8_quant_rows__avx2, nnslim_qs8_quant_rows_q7__avx2, nnslim_qs8_quant_rows_static__avx2, nnslim_qs8_finish_block__avx2, true, nullptr},
       {Isa::avx512vnni, 32, 4, 8, nnslim_qs8_row_sums__avx512vnni, nnslim_qs8_gemm_pack__avx512vnni, nnslim_qs8_gemm__avx512vnni,
-       nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_static__avx512, nnslim_qs8_finish_block__avx512, true, nullptr},
+       nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_q7__avx512, nnslim_qs8_quant_rows_static__avx512, nnslim_qs8_finish_block__avx512, true, nullptr},
       {Isa::amx, 32, 64, 32, nullptr, nnslim_qs8_gemm_pack__amx, nnslim_qs8_gemm__amx,
-       nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_static__avx512, nnslim_qs8_finish_block__avx512, true, nnslim_qs8_conv_direct_row__amx},
+       nnslim_qs8_quant_rows__avx512, nnslim_qs8_quant_rows_q7__avx512, nnslim_qs8_quant_rows_static__avx512, nnslim_qs8_finish_block__avx512, true, nnslim_qs8_conv_direct_row__amx},
   };
   return configs[static_cast<int>(isa)];
 }
@@ -159,7 +159,7 @@ void quantize_parallel(int M, int K, int num_threads, F quant) {
 // fp32 Y from quantized rows q (M x Kp) and per-row scales, chunking K for exactness.
 void gemm_quantized_rows(const Qs8GemmConfig& cfg, const int8_t* q, const float* a_scale, int M,
                          const PackedB& B, const float* b_scale, const float* bias, bool relu, float* Y,
-                         size_t ldy, int num_threads) {
+                         size_t ldy, int num_threads, const int32_t* a_zero_point = nullptr) {
   const std::vector<KRange> chunks = k_chunks(B);
   std::vector<int32_t> rowsum;
   for (size_t c = 0; c < chunks.size(); ++c) {
@@ -181,6 +181,7 @@ void gemm_quantized_rows(const Qs8GemmConfig& cfg, const int8_t* q, const float*
     p.a_scale = a_scale;
     p.b_scale = b_scale;
     p.bias = bias;
+    p.a_zero_point = a_zero_point;  // one chunk only (the caller's condition)
     run_gemm(cfg, p, num_threads);
     if (last && relu && chunks.size() > 1)
       for (int m = 0; m < M; ++m)
@@ -194,13 +195,28 @@ void gemm_quantized_rows(const Qs8GemmConfig& cfg, const int8_t* q, const float*
 }  // namespace
 
 void qs8_linear_dynamic_f32(const float* X, size_t ldx, int M, const PackedB& B, const float* b_scale,
-                            const float* bias, bool relu, float* Y, size_t ldy, int num_threads) {
+                            const float* bias, bool relu, float* Y, size_t ldy, int num_threads,
+                            int activation_bits) {
+  if (activation_bits != 8 && activation_bits != 7)
+    throw std::invalid_argument("activation_bits: expected 8 or 7, got " + std::to_string(activation_bits));
   if (M <= 0) return;
   const Qs8GemmConfig& cfg = qs8_gemm_config(B.isa);
   std::vector<int8_t> q_big;
   std::vector<float> s_big;
   int8_t* q = thread_scratch<int8_t, 2>(size_t(M) * B.Kp, &q_big);
   float* a_scale = thread_scratch<float, 2>(M, &s_big);
+  if (activation_bits == 7) {
+    // Unsigned codes where a kernel gains from them and can take the zero points back out exactly.
+    const bool unsigned_codes = !B.colsum.empty() && B.K <= kChunkK;
+    std::vector<int32_t> z_big;
+    int32_t* zp = thread_scratch<int32_t, 2>(M, &z_big);
+    quantize_parallel(M, B.K, num_threads, [&](int m0, int m1) {
+      cfg.quantize_rows_q7(X, ldx, m0, m1, B.K, B.Kp, unsigned_codes, q, B.Kp, a_scale, zp);
+    });
+    gemm_quantized_rows(cfg, q, a_scale, M, B, b_scale, bias, relu, Y, ldy, num_threads,
+                        unsigned_codes ? zp : nullptr);
+    return;
+  }
   quantize_parallel(M, B.K, num_threads, [&](int m0, int m1) {
     cfg.quantize_rows(X, ldx, m0, m1, B.K, B.Kp, q, B.Kp, a_scale);
   });

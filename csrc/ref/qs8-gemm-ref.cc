@@ -41,6 +41,33 @@ void qs8_quantize_row(const float* x, int K, int Kp, int8_t* q, float* scale) {
   *scale = amax / 127.f;
 }
 
+void qs8_quantize_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int8_t* q, float* scale,
+                         int32_t* zero_point) {
+  float lo = 0.f, hi = 0.f;
+  bool finite = true;
+  for (int k = 0; k < K; ++k) {
+    if (!(std::fabs(x[k]) <= 3.40282347e38f)) finite = false;  // catches Inf and NaN
+    if (x[k] < lo) lo = x[k];
+    if (x[k] > hi) hi = x[k];
+  }
+  for (int k = 0; k < Kp; ++k) q[k] = 0;
+  *zero_point = 0;
+  if (!finite || !(hi - lo >= kTinyAmax)) {
+    *scale = finite ? 0.f : std::nanf("");
+    return;
+  }
+  const float inv = 127.f / (hi - lo);
+  const float z = std::nearbyint(-lo * inv);
+  const int32_t zp = z > 127.f ? 127 : (z < 0.f ? 0 : static_cast<int32_t>(z));
+  for (int k = 0; k < K; ++k) {
+    int32_t u = static_cast<int32_t>(std::nearbyint(x[k] * inv)) + zp;
+    u = u > 127 ? 127 : (u < 0 ? 0 : u);
+    q[k] = static_cast<int8_t>(unsigned_codes ? u : u - zp);
+  }
+  *scale = (hi - lo) / 127.f;
+  if (unsigned_codes) *zero_point = zp;
+}
+
 void qs8_quantize_row_static(const float* x, int K, int Kp, float scale, float inv_scale, int32_t zero_point,
                              int8_t* q, float* row_scale) {
   bool finite = true;

@@ -49,6 +49,9 @@ struct PackedB {
   size_t bytes_per_panel = 0;
   int layout = 0;     // ISA-specific variant of the layout (AVX2: 0 = s16 pairs, 1 = s8 quads, see its file)
   PackHint hint = PackHint::none;  // what the packer was told (set before `pack` runs)
+  // AVX2 layout 1 only: sum_k B[n, k] per column (N of them), for activations stored as unsigned
+  // codes with a per-row zero point (GemmProblem::a_zero_point); empty for other layouts.
+  std::vector<int32_t> colsum;
   // The same weights transformed for the Winograd path of a 3x3 conv, built on its first call
   // (qs8_winograd_weights, under its lock); null until then.
   mutable std::shared_ptr<const WinogradWeights> winograd;
@@ -72,6 +75,9 @@ struct GemmProblem {
   const float* b_scale = nullptr;
   const float* bias = nullptr;  // may be null
   bool relu = false;
+  // store_f32 / accum_f32: row m's activation zero point (null: none); a_zero_point[m] * B->colsum[n]
+  // is subtracted from the accumulators before dequantizing. Only with an AVX2 layout-1 B.
+  const int32_t* a_zero_point = nullptr;
   // Epilogue::requant_s8 only
   const PostOp* post = nullptr;
   const Requant* rq = nullptr;
@@ -113,6 +119,9 @@ struct Qs8GemmConfig {
   // Per-row symmetric quantization of rows [m0, m1): Q is row stride ldq with columns K..Kp zeroed.
   void (*quantize_rows)(const float* X, size_t ldx, int m0, int m1, int K, int Kp, int8_t* Q,
                         size_t ldq, float* scales);
+  // Its 7-bit asymmetric form (ref::qs8_quantize_row_q7); zero_points written with unsigned_codes.
+  void (*quantize_rows_q7)(const float* X, size_t ldx, int m0, int m1, int K, int Kp, bool unsigned_codes,
+                           int8_t* Q, size_t ldq, float* scales, int32_t* zero_points);
   // Static quantization with one scale / zero point; row_scales = scale, or NaN for non-finite rows.
   void (*quantize_rows_static)(const float* X, size_t ldx, int m0, int m1, int K, int Kp, float scale,
                                float inv_scale, int32_t zero_point, int8_t* Q, size_t ldq, float* row_scales);
@@ -139,8 +148,12 @@ void qs8_gemm_s32(const int8_t* A, size_t lda, int M, const PackedB& B, int32_t*
                   int num_threads);
 
 // Y[M, N] = dequant(quant_rows(X) . Bq^T) * b_scale + bias, with dynamic per-row activation scales.
+// activation_bits 7: rows quantized asymmetrically onto [0, 127] (ref::qs8_quantize_row_q7); on
+// AVX2's s8 layout (K <= kChunkK) the unsigned codes go in, so the GEMM runs its sign-free kernel,
+// and zp * B.colsum comes back out: the same int32 results, hence the same outputs, on every ISA.
 void qs8_linear_dynamic_f32(const float* X, size_t ldx, int M, const PackedB& B, const float* b_scale,
-                            const float* bias, bool relu, float* Y, size_t ldy, int num_threads);
+                            const float* bias, bool relu, float* Y, size_t ldy, int num_threads,
+                            int activation_bits = 8);
 
 // Y[M, N] = in_scale * b_scale * (quant_static(X) . Bq^T) + bias. The zero point's contribution
 // (zero_point * sum_k Bq[n, k]) must already be folded into `bias` by the caller.

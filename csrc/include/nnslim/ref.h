@@ -21,6 +21,17 @@ constexpr float kTinyAmax = 1e-30f;
 // Writes q[0..K) and zeroes q[K..Kp).
 void qs8_quantize_row(const float* x, int K, int Kp, int8_t* q, float* scale);
 
+// The 7-bit form (Int8DynamicConfig(activation_bits=7)): asymmetric onto [0, 127], as torch.ao's x86
+// dynamic quantization (reduce_range) but per row:
+//   lo = min(0, min x), hi = max(0, max x), inv = 127 / (hi - lo), scale = (hi - lo) / 127,
+//   zp = clamp(rne(-lo * inv), 0, 127), u = clamp(rne(x * inv) + zp, 0, 127); x ~ scale * (u - zp).
+// Stored: u - zp (an s8 code in [-127, 127], what every kernel multiplies exactly), or with
+// unsigned_codes u itself, with zp in *zero_point (AVX2's s8 layout then multiplies without sign
+// steps and subtracts zp * sum_k w[n, k]: the same int32 results). Non-finite anywhere: scale = NaN;
+// hi - lo < kTinyAmax: scale = 0; both store 0 with zp 0. Zeroes q[K..Kp).
+void qs8_quantize_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int8_t* q, float* scale,
+                         int32_t* zero_point);
+
 // Static (calibrated) quantization of one row with a fixed scale and zero point:
 //   q = clamp(rne(clamp(x * inv_scale, -1000, 1000)) + zero_point, -128, 127)
 // (the inner clamp keeps the float->int conversion in range). Any non-finite x: *row_scale = NaN,

@@ -48,6 +48,12 @@ inline void store_row(const GemmProblem& p, int m, int n0, int nvalid, __m256i l
   }
   float* c = p.Cf + m * p.ldc + n0;
   const __m256 sa = _mm256_set1_ps(p.a_scale[m]);
+  if (p.a_zero_point) {  // unsigned codes (qs8_linear_dynamic_f32, 7 bits): zp * colsum back out
+    const __m256i z = _mm256_set1_epi32(p.a_zero_point[m]);
+    const int32_t* cs = p.B->colsum.data() + n0;
+    lo = _mm256_sub_epi32(lo, _mm256_mullo_epi32(z, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cs))));
+    hi = _mm256_sub_epi32(hi, _mm256_mullo_epi32(z, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cs + 8))));
+  }
   const __m256i acc[2] = {lo, hi};
   for (int h = 0; h < 2; ++h) {
     const __m256 s = _mm256_mul_ps(sa, _mm256_loadu_ps(p.b_scale + n0 + 8 * h));
@@ -399,6 +405,9 @@ void nnslim_qs8_gemm_pack__avx2(const int8_t* B, int N, int K, PackedB* out) {
     qs8_alloc_panels(out, N, K, Kp4, kNR, size_t(Kp4) * kNR);
     qs8_pack_k4_panels(B, N, K, out, 0);
     out->layout = 1;
+    out->colsum.assign(size_t(N), 0);  // |zp * colsum| <= 127 * 127 * K: int32 for K <= kChunkK, where used
+    for (int n = 0; n < N; ++n)
+      for (int k = 0; k < K; ++k) out->colsum[size_t(n)] += B[size_t(n) * K + k];
     return;
   }
   out->layout = 0;

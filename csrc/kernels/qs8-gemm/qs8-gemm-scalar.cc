@@ -32,6 +32,11 @@ void qs8_pack_k4_panels(const int8_t* B, int N, int K, PackedB* out, uint8_t fli
   }
 }
 
+// What unsigned activation codes add to accumulator (m, n): zp[m] * sum_k B[n, k] (GemmProblem::a_zero_point).
+static inline int32_t zero_point_term(const GemmProblem& p, int m, int n) {
+  return p.a_zero_point ? p.a_zero_point[m] * p.B->colsum[size_t(n)] : 0;
+}
+
 void qs8_store_row_scalar(const GemmProblem& p, int m, int n0, int nvalid, const int32_t* acc) {
   switch (p.epilogue) {
     case Epilogue::store_s32:
@@ -39,12 +44,14 @@ void qs8_store_row_scalar(const GemmProblem& p, int m, int n0, int nvalid, const
       break;
     case Epilogue::store_f32:
       for (int j = 0; j < nvalid; ++j)
-        p.Cf[m * p.ldc + n0 + j] = ref::dequant_epilogue(acc[j], p.a_scale[m], p.b_scale[n0 + j],
+        p.Cf[m * p.ldc + n0 + j] = ref::dequant_epilogue(acc[j] - zero_point_term(p, m, n0 + j),
+                                                         p.a_scale[m], p.b_scale[n0 + j],
                                                          p.bias ? p.bias[n0 + j] : 0.f, p.relu);
       break;
     case Epilogue::accum_f32:
       for (int j = 0; j < nvalid; ++j)
-        p.Cf[m * p.ldc + n0 + j] += static_cast<float>(acc[j]) * (p.a_scale[m] * p.b_scale[n0 + j]);
+        p.Cf[m * p.ldc + n0 + j] += static_cast<float>(acc[j] - zero_point_term(p, m, n0 + j)) *
+                                    (p.a_scale[m] * p.b_scale[n0 + j]);
       break;
   }
 }

@@ -43,6 +43,48 @@ void nnslim_qs8_quant_rows__avx512(const float* X, size_t ldx, int m0, int m1, i
   for (int m = m0; m < m1; ++m) quant_row(X + m * ldx, K, Kp, Q + m * ldq, scales + m);
 }
 
+// ref::qs8_quantize_row_q7 (masked-off lanes load 0, which min / max with 0 included ignore).
+static void quant_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int8_t* q, float* scale,
+                         int32_t* zero_point) {
+  const __m512 sign = _mm512_set1_ps(-0.f), fmax = _mm512_set1_ps(3.40282347e38f);
+  __m512 vmin = _mm512_setzero_ps(), vmax = _mm512_setzero_ps();
+  __mmask16 bad = 0;
+  for (int k = 0; k < K; k += 16) {
+    const __mmask16 mk = K - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (K - k)) - 1);
+    const __m512 v = _mm512_maskz_loadu_ps(mk, x + k);
+    bad |= _mm512_mask_cmp_ps_mask(mk, _mm512_andnot_ps(sign, v), fmax, _CMP_NLE_UQ);
+    vmin = _mm512_min_ps(vmin, v);
+    vmax = _mm512_max_ps(vmax, v);
+  }
+  const float lo = _mm512_reduce_min_ps(vmin), hi = _mm512_reduce_max_ps(vmax);
+  std::memset(q, 0, Kp);
+  *zero_point = 0;
+  if (bad || !(hi - lo >= ref::kTinyAmax)) {
+    *scale = bad ? std::nanf("") : 0.f;
+    return;
+  }
+  const float inv_s = 127.f / (hi - lo);
+  const float z = std::nearbyint(-lo * inv_s);
+  const int32_t zp = z > 127.f ? 127 : (z < 0.f ? 0 : static_cast<int32_t>(z));
+  const __m512 inv = _mm512_set1_ps(inv_s);
+  const __m512i vzp = _mm512_set1_epi32(zp), u_lo = _mm512_setzero_si512(), u_hi = _mm512_set1_epi32(127);
+  const __m512i shift = unsigned_codes ? _mm512_setzero_si512() : vzp;
+  for (int k = 0; k < K; k += 16) {
+    const __mmask16 mk = K - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (K - k)) - 1);
+    __m512i u = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + k), inv)), vzp);
+    u = _mm512_sub_epi32(_mm512_min_epi32(_mm512_max_epi32(u, u_lo), u_hi), shift);
+    _mm_mask_storeu_epi8(q + k, mk, _mm512_cvtepi32_epi8(u));
+  }
+  *scale = (hi - lo) / 127.f;
+  if (unsigned_codes) *zero_point = zp;
+}
+
+void nnslim_qs8_quant_rows_q7__avx512(const float* X, size_t ldx, int m0, int m1, int K, int Kp, bool unsigned_codes,
+                                      int8_t* Q, size_t ldq, float* scales, int32_t* zero_points) {
+  for (int m = m0; m < m1; ++m)
+    quant_row_q7(X + m * ldx, K, Kp, unsigned_codes, Q + m * ldq, scales + m, zero_points + m);
+}
+
 void nnslim_qs8_quant_rows_static__avx512(const float* X, size_t ldx, int m0, int m1, int K, int Kp, float scale,
                                           float inv_scale, int32_t zero_point, int8_t* Q, size_t ldq,
                                           float* row_scales) {

@@ -122,7 +122,7 @@ class Int8LinearCommon:
             else:
                 key = where(ws) + where(b) + where(folded) + where(s) + where(z) + (s._version, z._version, relu)
         else:
-            key = where(ws) + where(b) + (relu,)
+            key = where(ws) + where(b) + (relu, getattr(self, "activation_bits", 8))
         cached = d.get("_native_call_cache")
         if key is not None and cached is not None and cached[0] == key:
             return cached[1]
@@ -133,6 +133,11 @@ class Int8LinearCommon:
 
             def call(op, x, threads):
                 return op.linear_static(x, scale, zp, wsn, bn, relu, threads)
+        elif getattr(self, "activation_bits", 8) == 7:  # Int8Linear(activation_bits=7)
+            bn = None if b is None else b.numpy()
+
+            def call(op, x, threads):
+                return op.linear_dynamic(x, wsn, bn, relu, threads, 7)
         else:
             bn = None if b is None else b.numpy()
 
@@ -144,8 +149,9 @@ class Int8LinearCommon:
         return call
 
     def _activation_repr(self) -> str:
-        return (f"static (scale={float(self.input_scale):.3g}, zero_point={int(self.input_zero_point)})"
-                if self.static else "dynamic per-row")
+        if self.static:
+            return f"static (scale={float(self.input_scale):.3g}, zero_point={int(self.input_zero_point)})"
+        return "dynamic per-row" + (", 7-bit" if getattr(self, "activation_bits", 8) == 7 else "")
 
 
 def check_qparams(what: str, scale: float, zero_point: int) -> None:

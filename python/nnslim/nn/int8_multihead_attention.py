@@ -42,7 +42,7 @@ class Int8MultiheadAttention(nn.Module):
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: Optional[int] = None,
-                 vdim: Optional[int] = None, batch_first: bool = False):
+                 vdim: Optional[int] = None, batch_first: bool = False, activation_bits: int = 8):
         super().__init__()
         if not isinstance(embed_dim, int) or embed_dim <= 0:
             raise ValueError(f"embed_dim: expected a positive int, got {embed_dim!r}")
@@ -59,10 +59,11 @@ class Int8MultiheadAttention(nn.Module):
         self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.batch_first = bool(batch_first)
         self.add_zero_attn = bool(add_zero_attn)
-        self.q_proj = Int8Linear(embed_dim, embed_dim, bias=bias)
-        self.k_proj = Int8Linear(self.kdim, embed_dim, bias=bias)
-        self.v_proj = Int8Linear(self.vdim, embed_dim, bias=bias)
-        self.out_proj = Int8Linear(embed_dim, embed_dim, bias=bias)
+        bits = dict(activation_bits=activation_bits)  # checked by Int8Linear
+        self.q_proj = Int8Linear(embed_dim, embed_dim, bias=bias, **bits)
+        self.k_proj = Int8Linear(self.kdim, embed_dim, bias=bias, **bits)
+        self.v_proj = Int8Linear(self.vdim, embed_dim, bias=bias, **bits)
+        self.out_proj = Int8Linear(embed_dim, embed_dim, bias=bias, **bits)
         if add_bias_kv:
             self.register_buffer("bias_k", torch.zeros(1, 1, embed_dim))
             self.register_buffer("bias_v", torch.zeros(1, 1, embed_dim))
@@ -77,7 +78,7 @@ class Int8MultiheadAttention(nn.Module):
         bias = mha.in_proj_bias is not None
         mod = cls(mha.embed_dim, mha.num_heads, dropout=mha.dropout, bias=bias,
                   add_bias_kv=mha.bias_k is not None, add_zero_attn=mha.add_zero_attn, kdim=mha.kdim,
-                  vdim=mha.vdim, batch_first=mha.batch_first)
+                  vdim=mha.vdim, batch_first=mha.batch_first, activation_bits=getattr(config, "activation_bits", 8))
         e = mha.embed_dim
         if mha._qkv_same_embed_dim:
             weights = mha.in_proj_weight.chunk(3)
@@ -98,7 +99,8 @@ class Int8MultiheadAttention(nn.Module):
     def init_kwargs(self) -> dict:
         return dict(embed_dim=self.embed_dim, num_heads=self.num_heads, dropout=self.dropout,
                     bias=self.q_proj.bias is not None, add_bias_kv=self.bias_k is not None,
-                    add_zero_attn=self.add_zero_attn, kdim=self.kdim, vdim=self.vdim, batch_first=self.batch_first)
+                    add_zero_attn=self.add_zero_attn, kdim=self.kdim, vdim=self.vdim, batch_first=self.batch_first,
+                    activation_bits=self.q_proj.activation_bits)
 
     # What nn.MultiheadAttention exposes and model code reads (read-only, dequantized on use).
     @property
@@ -150,4 +152,5 @@ class Int8MultiheadAttention(nn.Module):
         kv = "" if self._qkv_same_embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}{kv}, batch_first={self.batch_first}"
                 f"{', add_bias_kv' if self.bias_k is not None else ''}{', add_zero_attn' if self.add_zero_attn else ''}"
-                ", projections int8 (activations per row), attention fp32")
+                f", projections int8 (activations per row{', 7-bit' if self.q_proj.activation_bits == 7 else ''})"
+                ", attention fp32")
