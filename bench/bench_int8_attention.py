@@ -4,7 +4,7 @@ torchvision venv) whole vision transformers. torch.ao's dynamic quantization lea
 nn.MultiheadAttention in fp32 (its out_proj is a NonDynamicallyQuantizableLinear, its in-projection a
 bare parameter), so its attention block is the fp32 one.
 
-    python bench/bench_int8_attention.py [--quick] [--vit]   # prints markdown tables
+    python bench/bench_int8_attention.py [--quick] [--vit] [--hf]   # prints markdown tables
     pytest bench/bench_int8_attention.py --benchmark-only     # pytest-benchmark view
 """
 from __future__ import annotations
@@ -140,6 +140,31 @@ def vit_table(quick: bool = False, names=("vit_b_32", "vit_b_16")) -> str:
     return markdown_table(["model", "variant", "ms (median)", "vs fp32", "vs torch.ao", "cosine vs fp32"], rows)
 
 
+def hf_table(quick: bool = False) -> str:
+    """Hugging Face BERT-base (from its config, random weights; attention made of nn.Linear layers),
+    batch 1 x 128 tokens."""
+    from transformers import BertConfig, BertModel
+
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    model = BertModel(BertConfig()).eval()
+    ids = torch.randint(0, 30522, (1, 128))
+    ao = _ao_dynamic(model)
+    dyn = nnslim.quantize(copy.deepcopy(model), "int8_dynamic")
+    dyn7 = nnslim.quantize(copy.deepcopy(model), nnslim.Int8DynamicConfig(activation_bits=7))
+    fns = {"fp32": lambda: model(ids).last_hidden_state, "ao": lambda: ao(ids).last_hidden_state,
+           "dyn": lambda: dyn(ids).last_hidden_state, "dyn7": lambda: dyn7(ids).last_hidden_state}
+    with torch.inference_mode():
+        t = interleaved_medians(fns, rounds=5 if quick else 9, inner=1)
+        ref = fns["fp32"]()
+        cos = {k: _cos(f(), ref) for k, f in fns.items()}
+    rows = [["BERT-base (HF), 1x128", label, f"{t[k] * 1e3:.2f}", f"{t['fp32'] / t[k]:.2f}x", f"{t['ao'] / t[k]:.2f}x",
+             f"{cos[k]:.5f}"]
+            for k, label in (("fp32", "torch fp32"), ("ao", "torch.ao dynamic int8"), ("dyn", "nnslim int8_dynamic"),
+                             ("dyn7", "nnslim int8_dynamic, activation_bits=7"))]
+    return markdown_table(["model", "variant", "ms (median)", "vs fp32", "vs torch.ao", "cosine vs fp32"], rows)
+
+
 @pytest.mark.parametrize("who", ["fp32", "nnslim", "nnslim7"])
 def test_bench_int8_attention(benchmark, who):
     fns, _ = attention_contenders(768, 12, 50)
@@ -158,6 +183,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--vit", action="store_true", help="also torchvision's ViT-B/32 and ViT-B/16 (needs torchvision)")
+    ap.add_argument("--hf", action="store_true", help="also Hugging Face BERT-base (needs transformers)")
     args = ap.parse_args()
     info = nnslim.cpu_info()
     print(f"# Int8MultiheadAttention, {info['cpu']} {info['selected']}, 2 threads, batch 1\n")
@@ -165,3 +191,6 @@ if __name__ == "__main__":
     if args.vit:
         print()
         print(vit_table(args.quick))
+    if args.hf:
+        print()
+        print(hf_table(args.quick))
