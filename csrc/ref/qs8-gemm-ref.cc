@@ -56,15 +56,14 @@ void qs8_quantize_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int
     *scale = finite ? 0.f : std::nanf("");
     return;
   }
-  const float inv = 127.f / (hi - lo);
-  const float z = std::nearbyint(-lo * inv);
-  const int32_t zp = z > 127.f ? 127 : (z < 0.f ? 0 : static_cast<int32_t>(z));
+  const Q7Params rp = q7_params(lo, hi);
+  const int32_t zp = rp.zero_point;
   for (int k = 0; k < K; ++k) {
-    int32_t u = static_cast<int32_t>(std::nearbyint(x[k] * inv)) + zp;
+    int32_t u = static_cast<int32_t>(std::nearbyint(x[k] * rp.inv)) + zp;
     u = u > 127 ? 127 : (u < 0 ? 0 : u);
     q[k] = static_cast<int8_t>(unsigned_codes ? u : u - zp);
   }
-  *scale = (hi - lo) / 127.f;
+  *scale = rp.scale;
   if (unsigned_codes) *zero_point = zp;
 }
 

@@ -44,6 +44,17 @@ def test_reference_semantics():
     assert z[6] == 2 and qu[6, 2] == 127
 
 
+def test_range_beyond_float_max_stays_finite(isa):
+    # hi - lo overflows to inf: the scale is taken as hi / 127 - lo / 127, so the row still quantizes.
+    x = np.array([[3e38, -3e38, 1.0, 2.0], [3.4e38, -1.0, 0.0, 0.0]], np.float32)
+    qs, s, _, z = _check(x, isa)
+    assert np.isfinite(s).all() and (s > 0).all()
+    assert qs[0, 0] > 60 and qs[0, 1] < -60 and z[0] in (63, 64)
+    packed = C.PackedQs8Weights(np.ones((3, 4), np.int8), isa)
+    y = packed.linear_dynamic(x, np.full(3, 1e-3, np.float32), None, False, 1, 7)
+    assert np.isfinite(y).all()
+
+
 @pytest.mark.parametrize("K", [1, 7, 8, 15, 16, 17, 100, 1000])
 def test_quant_matches_reference(isa, K):
     rng = np.random.default_rng(K)

@@ -161,6 +161,16 @@ def test_masked_keys_do_not_reach_the_output():
     assert torch.equal(wa[..., 3:], torch.zeros_like(wa[..., 3:]))
 
 
+def test_sequence_first_output_is_contiguous():
+    # torch's output is contiguous; callers view it as (L * N, E).
+    q8 = Int8MultiheadAttention.from_float(_mha())
+    q, k, v = _inputs(q8)
+    with torch.no_grad():
+        out = q8(q, k, v)[0]
+    assert out.shape == (L, N, E) and out.is_contiguous()
+    assert out.view(L * N, E).shape == (L * N, E)
+
+
 def test_half_input_keeps_its_dtype():
     mha = _mha(batch_first=True)
     q8 = Int8MultiheadAttention.from_float(mha)
@@ -200,6 +210,12 @@ def test_bad_input_is_named():
             q8(q, torch.randn(S, N, 13), v)
         with pytest.raises(ValueError, match="key and value"):
             q8(q, k, v[:-1])
+        with pytest.raises(ValueError, match="key: expected batch size 3"):
+            q8(q, k[:, :2], v[:, :2])
+        with pytest.raises(TypeError, match="key_padding_mask: expected a bool or floating-point tensor, got list"):
+            q8(q, k, v, key_padding_mask=[[True] * S] * N)
+        with pytest.raises(TypeError, match="attn_mask: expected a bool or floating-point tensor, got dtype torch.int64"):
+            q8(q, k, v, attn_mask=torch.zeros(L, S, dtype=torch.int64), is_causal=True, need_weights=False)
         with pytest.raises(ValueError, match="attn_mask: expected shape"):
             q8(q, k, v, attn_mask=torch.zeros(L, S + 1))
         with pytest.raises(ValueError, match="attn_mask: expected a 2-D or 3-D"):
@@ -214,6 +230,10 @@ def test_bad_input_is_named():
             q8(q, k, v, is_causal=True)
     with pytest.raises(RuntimeError, match="inference-only"):
         q8(q.requires_grad_(), k, v)
+    unbatched = Int8MultiheadAttention.from_float(_mha())
+    with torch.no_grad(), pytest.raises(ValueError, match=r"or \(7,\) for unbatched inputs, got \(8,\)"):
+        x1 = torch.randn(S, E)
+        unbatched(x1, x1, x1, key_padding_mask=torch.zeros(S + 1, dtype=torch.bool))
     with pytest.raises(TypeError, match="expects an nn.MultiheadAttention"):
         Int8MultiheadAttention.from_float(nn.Linear(4, 4))
     with pytest.raises(ValueError, match="num_heads"):

@@ -2,6 +2,7 @@
 // them bit for bit on integers, and on fp32 outputs (all paths use the same float operation order
 // and the build disables FMA contraction).
 #pragma once
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -31,6 +32,28 @@ void qs8_quantize_row(const float* x, int K, int Kp, int8_t* q, float* scale);
 // hi - lo < kTinyAmax: scale = 0; both store 0 with zp 0. Zeroes q[K..Kp).
 void qs8_quantize_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int8_t* q, float* scale,
                          int32_t* zero_point);
+
+// The row parameters of qs8_quantize_row_q7 from its finite lo <= 0 <= hi (hi - lo >= kTinyAmax),
+// shared by every ISA's quantizer. A range beyond FLT_MAX (hi - lo = inf) takes the scale as
+// hi / 127 - lo / 127 (finite), so such a row quantizes instead of turning to NaN.
+struct Q7Params {
+  float scale, inv;
+  int32_t zero_point;
+};
+inline Q7Params q7_params(float lo, float hi) {
+  Q7Params p;
+  const float range = hi - lo;
+  if (range <= 3.40282347e38f) {
+    p.inv = 127.f / range;
+    p.scale = range / 127.f;
+  } else {
+    p.scale = hi / 127.f - lo / 127.f;
+    p.inv = 1.f / p.scale;
+  }
+  const float z = std::nearbyint(-lo * p.inv);
+  p.zero_point = z > 127.f ? 127 : (z < 0.f ? 0 : static_cast<int32_t>(z));
+  return p;
+}
 
 // Static (calibrated) quantization of one row with a fixed scale and zero point:
 //   q = clamp(rne(clamp(x * inv_scale, -1000, 1000)) + zero_point, -128, 127)

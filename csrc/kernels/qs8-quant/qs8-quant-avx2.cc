@@ -98,10 +98,9 @@ static void quant_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int
     *scale = nonfinite ? std::nanf("") : 0.f;
     return;
   }
-  const float inv_s = 127.f / (hi - lo);
-  const float z = std::nearbyint(-lo * inv_s);
-  const int32_t zp = z > 127.f ? 127 : (z < 0.f ? 0 : static_cast<int32_t>(z));
-  const __m256 inv = _mm256_set1_ps(inv_s);
+  const ref::Q7Params rp = ref::q7_params(lo, hi);
+  const int32_t zp = rp.zero_point;
+  const __m256 inv = _mm256_set1_ps(rp.inv);
   const __m256i vzp = _mm256_set1_epi32(zp), u_lo = _mm256_setzero_si256(), u_hi = _mm256_set1_epi32(127);
   const __m256i shift = unsigned_codes ? _mm256_setzero_si256() : vzp;
   for (int k = 0; k < K; k += 8) {
@@ -113,7 +112,7 @@ static void quant_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out), b);
     std::memcpy(q + k, out, K - k >= 8 ? 8 : K - k);
   }
-  *scale = (hi - lo) / 127.f;
+  *scale = rp.scale;
   if (unsigned_codes) *zero_point = zp;
 }
 

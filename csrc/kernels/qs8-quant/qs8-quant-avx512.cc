@@ -63,10 +63,9 @@ static void quant_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int
     *scale = bad ? std::nanf("") : 0.f;
     return;
   }
-  const float inv_s = 127.f / (hi - lo);
-  const float z = std::nearbyint(-lo * inv_s);
-  const int32_t zp = z > 127.f ? 127 : (z < 0.f ? 0 : static_cast<int32_t>(z));
-  const __m512 inv = _mm512_set1_ps(inv_s);
+  const ref::Q7Params rp = ref::q7_params(lo, hi);
+  const int32_t zp = rp.zero_point;
+  const __m512 inv = _mm512_set1_ps(rp.inv);
   const __m512i vzp = _mm512_set1_epi32(zp), u_lo = _mm512_setzero_si512(), u_hi = _mm512_set1_epi32(127);
   const __m512i shift = unsigned_codes ? _mm512_setzero_si512() : vzp;
   for (int k = 0; k < K; k += 16) {
@@ -75,7 +74,7 @@ static void quant_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int
     u = _mm512_sub_epi32(_mm512_min_epi32(_mm512_max_epi32(u, u_lo), u_hi), shift);
     _mm_mask_storeu_epi8(q + k, mk, _mm512_cvtepi32_epi8(u));
   }
-  *scale = (hi - lo) / 127.f;
+  *scale = rp.scale;
   if (unsigned_codes) *zero_point = zp;
 }
 

@@ -30,7 +30,8 @@ def additive_mask(mask: Optional[torch.Tensor], name: str, dtype: torch.dtype) -
     return mask.to(dtype)
 
 
-def check_inputs(query, key, value, key_padding_mask, attn_mask, num_heads: int, embed_dim: int) -> bool:
+def check_inputs(query, key, value, key_padding_mask, attn_mask, num_heads: int, embed_dim: int,
+                 batch_first: bool = False) -> bool:
     """Shape checks of nn.MultiheadAttention's forward (as torch's ``_mha_shape_check``, with each
     message naming the argument); returns whether the inputs are batched."""
     for name, t in (("query", query), ("key", key), ("value", value)):
@@ -51,6 +52,16 @@ def check_inputs(query, key, value, key_padding_mask, attn_mask, num_heads: int,
     if key.shape[:-1] != value.shape[:-1]:
         raise ValueError(f"key and value: expected the same sequence (and batch) sizes, got shapes "
                          f"{tuple(key.shape)} and {tuple(value.shape)}")
+    if batched:
+        b = 0 if batch_first else 1
+        if key.shape[b] != query.shape[b]:
+            raise ValueError(f"key: expected batch size {query.shape[b]} like query (dimension {b}, "
+                             f"batch_first={batch_first}), got shape {tuple(key.shape)}")
+    for name, mask in (("key_padding_mask", key_padding_mask), ("attn_mask", attn_mask)):
+        if mask is not None and not isinstance(mask, torch.Tensor):
+            raise TypeError(f"{name}: expected a bool or floating-point tensor, got {type(mask).__name__}")
+        if mask is not None and mask.dtype != torch.bool and not mask.is_floating_point():
+            raise TypeError(f"{name}: expected a bool or floating-point tensor, got dtype {mask.dtype}")
     if key_padding_mask is not None and key_padding_mask.dim() != (2 if batched else 1):
         raise ValueError(f"key_padding_mask: expected a {2 if batched else 1}-D tensor for "
                          f"{'batched' if batched else 'unbatched'} inputs, got shape {tuple(key_padding_mask.shape)}")
@@ -65,7 +76,7 @@ def check_inputs(query, key, value, key_padding_mask, attn_mask, num_heads: int,
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int,
            key_padding_mask: Optional[torch.Tensor], attn_mask: Optional[torch.Tensor], need_weights: bool,
            average_attn_weights: bool, is_causal: bool, bias_k: Optional[torch.Tensor],
-           bias_v: Optional[torch.Tensor], add_zero_attn: bool, dropout_p: float
+           bias_v: Optional[torch.Tensor], add_zero_attn: bool, dropout_p: float, batched: bool = True
            ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Projected ``q`` (N, L, E), ``k`` / ``v`` (N, S, E), batch first -> the attention output (N, L,
     E) before the output projection, and the weights (N, L, S), or (N, H, L, S) with
@@ -109,8 +120,10 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int,
     src_len = k.shape[2]
     if key_padding_mask is not None:
         if tuple(key_padding_mask.shape) != (n, src_len):
-            raise ValueError(f"key_padding_mask: expected shape {(n, src_len - int(bias_k is not None) - int(add_zero_attn))}"
-                             f" (batch, source length), got {tuple(key_padding_mask.shape)}")
+            given = src_len - int(bias_k is not None) - int(add_zero_attn)
+            shape = tuple(key_padding_mask.shape)
+            raise ValueError(f"key_padding_mask: expected shape {(n, given)} (batch, source length), or ({given},) "
+                             f"for unbatched inputs, got {shape if batched else shape[1:]}")
         kpm = key_padding_mask.reshape(n, 1, 1, src_len)
         attn_mask = kpm if attn_mask is None else attn_mask + kpm
     if need_weights:

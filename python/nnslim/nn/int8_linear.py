@@ -31,15 +31,17 @@ class Int8Linear(Int8LinearCommon, PackedWeightsMixin, FloatWeightMixin, nn.Modu
 
     Activations are quantized per row at run time (``static=False``, the default) or with one
     calibrated scale / zero point (``static=True``, buffers ``input_scale`` / ``input_zero_point``).
-    ``activation_bits=7`` (dynamic only) quantizes each row onto [-63, 63] instead of [-127, 127]:
-    on AVX2 CPUs without VNNI the GEMM then multiplies without sign steps (1.2-1.3x at 50+ rows,
-    Zen 3), at twice the activation rounding error; on other CPUs it gains nothing.
+    ``activation_bits=7`` (dynamic only) quantizes each row asymmetrically onto [0, 127] (a zero
+    point per row) instead of symmetrically onto [-127, 127]: on AVX2 CPUs without VNNI the GEMM then
+    multiplies without sign steps (1.3-1.4x from 16 rows, Zen 3); one-sided rows (after GELU / ReLU)
+    keep about their 8-bit resolution, symmetric ones lose half; on other CPUs it gains nothing.
     ``relu=True`` fuses a following ReLU. Buffers (the portable form saved in state_dicts):
     ``weight_int8`` (out, in) int8, ``weight_scale`` (out,) float32, ``bias`` (out,) float32 or absent.
     The ISA-specific packed copy is built from them on first use and rebuilt after ``load_state_dict``.
     """
 
     bits = 8
+    activation_bits = 8  # instances pickled before the attribute existed read the default
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, static: bool = False,
                  relu: bool = False, activation_bits: int = 8):

@@ -128,7 +128,8 @@ class Int8MultiheadAttention(nn.Module):
                 key_padding_mask: Optional[torch.Tensor] = None, need_weights: bool = True,
                 attn_mask: Optional[torch.Tensor] = None, average_attn_weights: bool = True,
                 is_causal: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        batched = check_inputs(query, key, value, key_padding_mask, attn_mask, self.num_heads, self.embed_dim)
+        batched = check_inputs(query, key, value, key_padding_mask, attn_mask, self.num_heads, self.embed_dim,
+                               self.batch_first)
         if key.shape[-1] != self.kdim or value.shape[-1] != self.vdim:
             raise ValueError(f"key / value: expected last dimensions kdim={self.kdim} / vdim={self.vdim}, got "
                              f"shapes {tuple(key.shape)} / {tuple(value.shape)}")
@@ -142,11 +143,13 @@ class Int8MultiheadAttention(nn.Module):
             q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)
         out, weights = attend(q, k, v, self.num_heads, key_padding_mask, attn_mask, need_weights,
                               average_attn_weights, is_causal, self.bias_k, self.bias_v, self.add_zero_attn,
-                              self.dropout if self.training else 0.0)
+                              self.dropout if self.training else 0.0, batched)
+        if batched and not self.batch_first:  # back to (L, N, E) before the projection: a contiguous
+            out = out.transpose(0, 1)         # output, as torch's (callers .view() it)
         out = self.out_proj(out)
         if not batched:
             return out.squeeze(0), None if weights is None else weights.squeeze(0)
-        return (out if self.batch_first else out.transpose(0, 1)), weights
+        return out, weights
 
     def extra_repr(self) -> str:
         kv = "" if self._qkv_same_embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"

@@ -39,8 +39,8 @@ class Int8DynamicConfig(QuantConfig):
     """int8 weights (symmetric, per output channel) x int8 activations quantized per row at run time."""
 
     weight_granularity: str = "per_channel"
-    # 7: each row onto [-63, 63] (Int8Linear(activation_bits=7)): faster on AVX2-only CPUs, half the
-    # activation resolution. nn.Embedding rows are weights only and stay 8-bit.
+    # 7: each row asymmetrically onto [0, 127] (Int8Linear(activation_bits=7)): faster on AVX2-only
+    # CPUs, coarser on symmetric rows. nn.Embedding rows are weights only and stay 8-bit.
     activation_bits: int = 8
 
     def __post_init__(self):
