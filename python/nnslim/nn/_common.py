@@ -62,7 +62,21 @@ def per_channel_symmetric_int8(weight: torch.Tensor):
     return q.reshape(weight.shape), scale.float()
 
 
-class Int8LinearCommon:
+class Float32BuffersMixin:
+    """Keeps a drop-in's floating-point buffers (scales, biases, CSR values) in float32 through
+    ``model.half()`` / ``.to(torch.bfloat16)`` / ``.double()``: the kernels read them as float32, and the
+    layer already takes and returns any float dtype, so a converted model cast for its float parts
+    keeps running (device moves still apply)."""
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        for name, buf in self._buffers.items():
+            if buf is not None and buf.is_floating_point() and buf.dtype != torch.float32:
+                self._buffers[name] = buf.float()
+        return self
+
+
+class Int8LinearCommon(Float32BuffersMixin):
     """What the int8 linear layers (Int8Linear, SparseInt8Linear) share besides their weight storage:
     sizes, the ``weight_scale`` / ``bias`` / static ``input_scale`` / ``input_zero_point`` buffers, the
     constructor arguments save/load rebuilds them from, and the static qparams setter."""
@@ -160,7 +174,7 @@ def check_qparams(what: str, scale: float, zero_point: int) -> None:
         raise ValueError(f"{what} qparams: expected scale > 0 and zero_point in [-128, 127], got {scale}, {zero_point}")
 
 
-class EdgeQParamsMixin:
+class EdgeQParamsMixin(Float32BuffersMixin):
     """The int8 graph edges of a module (its input, output or residual arriving or leaving as int8
     NHWC): per edge an ``int8_<edge>`` flag and ``<edge>_scale`` / ``<edge>_zero_point`` buffers,
     registered only once the edge is int8, so modules without one keep the state_dict they had."""

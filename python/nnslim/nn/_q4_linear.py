@@ -10,12 +10,12 @@ import torch.nn as nn
 
 from nnslim import _native
 from nnslim.nn import _torch_ops
-from nnslim.nn._common import PackedWeightsMixin, as_float32_rows, check_inference_input
+from nnslim.nn._common import Float32BuffersMixin, PackedWeightsMixin, as_float32_rows, check_inference_input
 from nnslim.nn._q4 import decode
 from nnslim.nn._weight_view import FloatWeightMixin
 
 
-class Q4LinearBase(PackedWeightsMixin, FloatWeightMixin, nn.Module):
+class Q4LinearBase(Float32BuffersMixin, PackedWeightsMixin, FloatWeightMixin, nn.Module):
     """``y = x @ dequant(W)^T + b`` with 4-bit weight codes mapped through a 16-entry table and fp32
     scales; activations are quantized per row to int8 at run time and every group's dot product is
     exact in int32. Subclasses define the table, the scale layout and the kernel's group size.

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from nnslim import _native
+from nnslim.nn._common import Float32BuffersMixin
 from nnslim.nn._weight_view import FloatWeightMixin
 
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -64,7 +65,7 @@ def _version(t):
     return -1 if t.is_inference() else t._version
 
 
-class CsrModuleMixin(FloatWeightMixin):
+class CsrModuleMixin(Float32BuffersMixin, FloatWeightMixin):
     """CSR buffers ``indptr`` (int64), ``indices`` (int32), ``values`` (float32) and ``bias`` (or None),
     and the native operator built from them on first use. The operator is rebuilt after
     ``load_state_dict``, ``.to()``, a buffer's replacement and any in-place edit (tensor versions).

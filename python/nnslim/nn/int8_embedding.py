@@ -46,7 +46,9 @@ class Int8Embedding(FloatWeightMixin, nn.Module):
             raise TypeError(f"Int8Embedding: expected an int64/int32 index tensor, got "
                             f"{getattr(ids, 'dtype', type(ids).__name__)}")
         rows = F.embedding(ids, self.weight_int8)  # gathers int8 rows only
-        return rows.float() * F.embedding(ids, self.weight_scale[:, None])
+        # In the scales' dtype: float32, or what model.half() / .to(dtype) made them (as nn.Embedding's
+        # output follows its weight).
+        return rows.to(self.weight_scale.dtype) * F.embedding(ids, self.weight_scale[:, None])
 
     def dequantized_weight(self) -> torch.Tensor:
         return self.weight_int8.float() * self.weight_scale[:, None]

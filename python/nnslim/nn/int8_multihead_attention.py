@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from nnslim.nn._attention import attend, check_inputs
+from nnslim.nn._common import Float32BuffersMixin
 from nnslim.nn._weight_view import WeightView
 from nnslim.nn.int8_linear import Int8Linear
 
@@ -31,7 +32,7 @@ def _linear_of(weight: torch.Tensor, bias: Optional[torch.Tensor]) -> nn.Linear:
     return lin
 
 
-class Int8MultiheadAttention(nn.Module):
+class Int8MultiheadAttention(Float32BuffersMixin, nn.Module):
     """``nn.MultiheadAttention`` with int8 projections: the same constructor arguments, the same
     ``forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
     average_attn_weights=True, is_causal=False)`` returning ``(output, weights or None)``, the same
