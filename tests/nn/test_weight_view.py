@@ -129,3 +129,40 @@ def test_model_code_reading_weight_dtype_runs_quantized(config):
         y = q(x)
     assert y.dtype == torch.float32
     assert F.cosine_similarity(y.flatten().double(), ref.flatten(), dim=0) > 0.999
+
+
+class _FunctionalLinears(nn.Module):
+    """Model code that passes its layers' weights to F.linear (torchvision's Swin attention does)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 8)
+        self.head = nn.Linear(8, 4, bias=False)
+
+    def forward(self, x):
+        return F.linear(F.linear(x, self.fc.weight, self.fc.bias).relu(), self.head.weight)
+
+
+@pytest.mark.parametrize("config", ["int8_dynamic", "int4_weight"])
+def test_f_linear_over_a_drop_in_weight_runs_the_drop_in(config, monkeypatch):
+    """Not an fp32 GEMM over weights dequantized on every call: the layer's own kernel."""
+    torch.manual_seed(0)
+    model = _FunctionalLinears().eval()
+    q = nnslim.quantize(copy.deepcopy(model), config)
+    calls = []
+    cls = type(q.fc)
+    real = cls.forward
+    monkeypatch.setattr(cls, "forward", lambda self, x: calls.append(self) or real(self, x))
+    x = torch.randn(3, 16)
+    with torch.no_grad():
+        y = q(x)
+        assert [id(m) for m in calls] == [id(q.fc), id(q.head)]
+        assert torch.equal(y, q.head(q.fc(x).relu()))
+        calls.clear()
+        # Not the layer's call (another bias, a fused ReLU): the plain dequantized linear.
+        other = F.linear(x, q.fc.weight, torch.zeros(8))
+        assert not calls
+        torch.testing.assert_close(other, x @ q.fc.dequantized_weight().t())
+        relu_layer = Int8Linear.from_float(nn.Linear(16, 8), relu=True)
+        F.linear(x, relu_layer.weight, relu_layer.bias)
+        assert not any(c is relu_layer for c in calls)

@@ -24,6 +24,8 @@ class Q4LinearBase(Float32BuffersMixin, PackedWeightsMixin, FloatWeightMixin, nn
     float32, ``bias`` (out,) float32 or absent.
     """
 
+    routes_f_linear = True  # F.linear(x, self.weight, self.bias) runs forward (nn/_weight_view.py)
+
     bits = 4
     TABLE: np.ndarray
     ZERO_CODE: int

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch.utils._pytree import tree_map
 
 
@@ -43,13 +44,17 @@ class WeightView(torch.Tensor):
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
-        # Behaves as the default, but is not torch's `_disabled_torch_function_impl`, so
-        # `has_torch_function(layer.weight)` is True: the fused fp32 fast paths of
-        # nn.TransformerEncoderLayer / nn.MultiheadAttention check exactly that before handing the
-        # layers' weights to one native op, and otherwise would run the quantized layers in fp32 from
-        # weights dequantized on every call instead of calling them.
+        # Not torch's `_disabled_torch_function_impl`, so `has_torch_function(layer.weight)` is True:
+        # the fused fp32 fast paths of nn.TransformerEncoderLayer / nn.MultiheadAttention check exactly
+        # that before handing the layers' weights to one native op, and otherwise would run the
+        # quantized layers in fp32 from weights dequantized on every call instead of calling them.
+        kwargs = kwargs or {}
+        if func is F.linear:
+            routed = _linear_through_owner(args, kwargs)
+            if routed is not None:
+                return routed
         with torch._C.DisableTorchFunctionSubclass():
-            return func(*args, **(kwargs or {}))
+            return func(*args, **kwargs)
 
     @classmethod
     def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
@@ -78,6 +83,25 @@ class WeightView(torch.Tensor):
         return out
 
 
+def _linear_through_owner(args, kwargs):
+    """``F.linear(x, layer.weight, layer.bias)`` written in model code (torchvision's Swin passes its
+    qkv / proj weights to a function that calls F.linear): the layer's own forward, i.e. its int8
+    kernel, instead of an fp32 GEMM over weights dequantized on every call. Only when the call is
+    exactly the layer's (its own bias or none, no fused activation, a matching input); None otherwise."""
+    x = args[0] if args else kwargs.get("input")
+    w = args[1] if len(args) > 1 else kwargs.get("weight")
+    bias = args[2] if len(args) > 2 else kwargs.get("bias")
+    owner = getattr(w, "_owner", None)
+    if owner is None or not getattr(owner, "routes_f_linear", False) or getattr(owner, "relu", False):
+        return None
+    own_bias = owner._buffers.get("bias")
+    if bias is not own_bias or not isinstance(x, torch.Tensor) or x.dim() == 0 or not x.is_floating_point():
+        return None
+    if x.shape[-1] != owner.in_features or (torch.is_grad_enabled() and x.requires_grad):
+        return None
+    return owner(x)
+
+
 class FloatWeightMixin:
     """``weight`` for a drop-in: a WeightView of ``_float_weight()`` (by default the module's
     ``dequantized_weight()``) in ``_float_weight_shape()``, on the device of the module's first
@@ -89,4 +113,6 @@ class FloatWeightMixin:
     @property
     def weight(self) -> WeightView:
         device = next(self.buffers()).device
-        return WeightView(self._float_weight_shape(), device, self._float_weight)
+        view = WeightView(self._float_weight_shape(), device, self._float_weight)
+        view._owner = self  # F.linear(x, layer.weight, layer.bias) runs the layer (_linear_through_owner)
+        return view

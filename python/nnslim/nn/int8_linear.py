@@ -40,6 +40,8 @@ class Int8Linear(Int8LinearCommon, PackedWeightsMixin, FloatWeightMixin, nn.Modu
     The ISA-specific packed copy is built from them on first use and rebuilt after ``load_state_dict``.
     """
 
+    routes_f_linear = True  # F.linear(x, self.weight, self.bias) runs forward (nn/_weight_view.py)
+
     bits = 8
     activation_bits = 8  # instances pickled before the attribute existed read the default
 

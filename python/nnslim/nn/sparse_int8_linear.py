@@ -33,6 +33,8 @@ class SparseInt8Linear(Int8LinearCommon, PackedWeightsMixin, FloatWeightMixin, n
     float32, ``bias`` (out,) or absent; ``load_state_dict`` accepts any number of blocks.
     """
 
+    routes_f_linear = True  # F.linear(x, self.weight, self.bias) runs forward (nn/_weight_view.py)
+
     bits = 8
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, static: bool = False,

@@ -20,6 +20,8 @@ class SparseLinear(CsrModuleMixin, nn.Module):
     input dtype). Inference only; CPU inputs run on nnslim._C, CUDA inputs on nnslim._cuda.
     """
 
+    routes_f_linear = True  # F.linear(x, self.weight, self.bias) runs forward (nn/_weight_view.py)
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
         if in_features <= 0 or out_features <= 0:
