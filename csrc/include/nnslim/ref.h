@@ -40,7 +40,7 @@ struct Q7Params {
   float scale, inv;
   int32_t zero_point;
 };
-inline Q7Params q7_params(float lo, float hi) {
+static inline Q7Params q7_params(float lo, float hi) {  // internal linkage: ISA files include it
   Q7Params p;
   const float range = hi - lo;
   if (range <= 3.40282347e38f) {

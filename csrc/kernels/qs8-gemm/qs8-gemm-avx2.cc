@@ -405,9 +405,7 @@ void nnslim_qs8_gemm_pack__avx2(const int8_t* B, int N, int K, PackedB* out) {
     qs8_alloc_panels(out, N, K, Kp4, kNR, size_t(Kp4) * kNR);
     qs8_pack_k4_panels(B, N, K, out, 0);
     out->layout = 1;
-    out->colsum.assign(size_t(N), 0);  // |zp * colsum| <= 127 * 127 * K: int32 for K <= kChunkK, where used
-    for (int n = 0; n < N; ++n)
-      for (int k = 0; k < K; ++k) out->colsum[size_t(n)] += B[size_t(n) * K + k];
+    qs8_column_sums(B, N, K, out);  // |zp * colsum| <= 127 * 127 * K: int32 for K <= kChunkK, where used
     return;
   }
   out->layout = 0;

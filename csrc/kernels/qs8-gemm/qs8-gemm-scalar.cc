@@ -56,6 +56,12 @@ void qs8_store_row_scalar(const GemmProblem& p, int m, int n0, int nvalid, const
   }
 }
 
+void qs8_column_sums(const int8_t* B, int N, int K, PackedB* out) {
+  out->colsum.assign(size_t(N), 0);
+  for (int n = 0; n < N; ++n)
+    for (int k = 0; k < K; ++k) out->colsum[size_t(n)] += B[size_t(n) * K + k];
+}
+
 void nnslim_qs8_gemm_pack__scalar(const int8_t* B, int N, int K, PackedB* out) {
   qs8_alloc_panels(out, N, K, K, 1, size_t(K));
   if (N > 0 && K > 0) std::memcpy(out->data, B, size_t(N) * K);

@@ -31,6 +31,10 @@ void qs8_alloc_panels(PackedB* out, int N, int K, int Kp, int nr, size_t bytes_p
 // Packs B into panels of `nr` columns, 4-way K interleave: panel[k / 4][n % nr][k % 4], each byte
 // XOR `flip` (0x80 turns s8 into the u8 that vpdpbusd's unsigned operand wants).
 void qs8_pack_k4_panels(const int8_t* B, int N, int K, PackedB* out, uint8_t flip);
+// out->colsum = sum_k B[n, k] per column (GemmProblem::a_zero_point's compensation). Baseline code:
+// an ISA file that filled the vector itself would emit std::vector members the linker may share
+// with baseline callers.
+void qs8_column_sums(const int8_t* B, int N, int K, PackedB* out);
 
 // Scalar epilogue of one tile row: acc[0..nvalid) for output row m, columns n0..n0+nvalid.
 void qs8_store_row_scalar(const GemmProblem& p, int m, int n0, int nvalid, const int32_t* acc);
