@@ -166,3 +166,29 @@ def test_f_linear_over_a_drop_in_weight_runs_the_drop_in(config, monkeypatch):
         relu_layer = Int8Linear.from_float(nn.Linear(16, 8), relu=True)
         F.linear(x, relu_layer.weight, relu_layer.bias)
         assert not any(c is relu_layer for c in calls)
+
+
+def test_graph_path_converts_linears_read_only_through_f_linear(tmp_path, monkeypatch):
+    """int8_static on a traceable model whose layer is used only as F.linear(x, fc.weight, fc.bias):
+    the graph never calls fc, so it becomes a dynamic Int8Linear reached through its weight view."""
+    import os
+
+    torch.manual_seed(0)
+    model = _FunctionalLinears().eval()
+    batches = [torch.randn(4, 16) for _ in range(3)]
+    q = nnslim.quantize(copy.deepcopy(model), nnslim.Int8StaticConfig(progress=False), calibration_data=batches)
+    assert isinstance(q, torch.fx.GraphModule)
+    assert type(q.fc) is Int8Linear and not q.fc.static and type(q.head) is Int8Linear
+    calls = []
+    real = Int8Linear._forward_impl
+    monkeypatch.setattr(Int8Linear, "_forward_impl", lambda self, x: calls.append(self) or real(self, x))
+    x = torch.randn(5, 16)
+    with torch.no_grad():
+        y = q(x)
+        assert len(calls) == 2
+        assert F.cosine_similarity(y.flatten(), model(x).flatten(), 0) > 0.999
+    path = os.path.join(tmp_path, "f.nns")
+    nnslim.save(q, path)
+    r = nnslim.load(path, _FunctionalLinears().eval())
+    with torch.no_grad():
+        assert torch.equal(r(x), y)

@@ -17,7 +17,13 @@ def keep_layout(gm: fx.GraphModule, model: nn.Module) -> None:
     for fqn, mod in list(model.named_modules()):
         if not fqn or fqn.startswith(opaque) or next(mod.children(), None) is not None:
             continue
-        set_submodule(model, fqn, in_graph.get(fqn, None) or nn.Identity())
+        g = in_graph.get(fqn, None)
+        if type(g) is nn.Module and type(mod) is not nn.Module:
+            # fx's holder of attributes the graph reads (get_attr: code passing `fc.weight` to
+            # F.linear) without calling the module: keep the module itself, which holds the same
+            # tensors, so its type (an nn.Linear the int8 path can convert) and place survive.
+            continue
+        set_submodule(model, fqn, g or nn.Identity())
     # Top-level modules a pass added (global_pool_module's pools) have no place in the model: they stay.
     added = {name: m for name, m in gm._modules.items() if name not in model._modules}
     for name in list(gm._modules):

@@ -135,6 +135,8 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
         else:
             new = Int8Conv2d.from_float(module, config, input_qparams=qparams)
         set_submodule(gm, fqn, new)
+    for fqn in _weight_only_linears(gm, targets):  # see there: dynamic int8, reached through F.linear
+        set_submodule(gm, fqn, Int8Linear.from_float(gm.get_submodule(fqn), config))
     for n in gm.graph.nodes:  # attention blocks: int8 projections, activations quantized per row
         if n.op == "call_module" and type(gm.get_submodule(n.target)) is nn.MultiheadAttention:
             set_submodule(gm, n.target, Int8MultiheadAttention.from_float(gm.get_submodule(n.target), config))
@@ -280,6 +282,26 @@ def _on_int8_edge(gm: fx.GraphModule, n: fx.Node) -> bool:
     src = n.args[0] if n.args else None
     return isinstance(src, fx.Node) and src.op == "call_module" and \
         getattr(gm.get_submodule(src.target), "int8_output", False)
+
+
+def _weight_only_linears(gm: fx.GraphModule, targets: Dict[str, nn.Module]) -> List[str]:
+    """nn.Linear layers the graph never calls but whose weight it reads (``get_attr``): code that hands
+    ``layer.weight`` / ``layer.bias`` to a function calling F.linear (torchvision's Swin attention).
+    As dynamic Int8Linear layers their weight reads as a view whose F.linear runs the layer's kernel
+    (nn/_weight_view.py); any other read gets the dequantized values, as before."""
+    called = {n.target for n in gm.graph.nodes if n.op == "call_module"}
+    found = []
+    for n in gm.graph.nodes:
+        if n.op != "get_attr" or not n.target.endswith(".weight"):
+            continue
+        fqn = n.target[: -len(".weight")]
+        try:
+            mod = gm.get_submodule(fqn)
+        except AttributeError:
+            continue
+        if type(mod) is nn.Linear and fqn not in called and fqn not in targets and fqn not in found:
+            found.append(fqn)
+    return found
 
 
 def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
