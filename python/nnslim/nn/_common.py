@@ -147,16 +147,12 @@ class Int8LinearCommon(Float32BuffersMixin):
 
             def call(op, x, threads):
                 return op.linear_static(x, scale, zp, wsn, bn, relu, threads)
-        elif getattr(self, "activation_bits", 8) == 7:  # Int8Linear(activation_bits=7)
-            bn = None if b is None else b.numpy()
-
-            def call(op, x, threads):
-                return op.linear_dynamic(x, wsn, bn, relu, threads, 7)
         else:
             bn = None if b is None else b.numpy()
+            bits = (7,) if getattr(self, "activation_bits", 8) == 7 else ()  # Int8Linear(activation_bits=7)
 
             def call(op, x, threads):
-                return op.linear_dynamic(x, wsn, bn, relu, threads)
+                return op.linear_dynamic(x, wsn, bn, relu, threads, *bits)
         if key is not None:
             # the tensors ride along so their ids cannot be reused while the key holds them
             d["_native_call_cache"] = (key, call, (ws, b, folded) + ((s, z) if self.static else ()))
