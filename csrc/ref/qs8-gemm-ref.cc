@@ -50,21 +50,15 @@ void qs8_quantize_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int
     if (x[k] < lo) lo = x[k];
     if (x[k] > hi) hi = x[k];
   }
-  for (int k = 0; k < Kp; ++k) q[k] = 0;
-  *zero_point = 0;
-  if (!finite || !(hi - lo >= kTinyAmax)) {
-    *scale = finite ? 0.f : std::nanf("");
-    return;
-  }
-  const Q7Params rp = q7_params(lo, hi);
-  const int32_t zp = rp.zero_point;
+  float inv;
+  if (!q7_begin_row(!finite, lo, hi, Kp, q, scale, zero_point, &inv)) return;
+  const int32_t zp = *zero_point;
   for (int k = 0; k < K; ++k) {
-    int32_t u = static_cast<int32_t>(std::nearbyint(x[k] * rp.inv)) + zp;
+    int32_t u = static_cast<int32_t>(std::nearbyint(x[k] * inv)) + zp;
     u = u > 127 ? 127 : (u < 0 ? 0 : u);
     q[k] = static_cast<int8_t>(unsigned_codes ? u : u - zp);
   }
-  *scale = rp.scale;
-  if (unsigned_codes) *zero_point = zp;
+  if (!unsigned_codes) *zero_point = 0;
 }
 
 void qs8_quantize_row_static(const float* x, int K, int Kp, float scale, float inv_scale, int32_t zero_point,

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace nnslim {
 namespace ref {
@@ -33,26 +34,30 @@ void qs8_quantize_row(const float* x, int K, int Kp, int8_t* q, float* scale);
 void qs8_quantize_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int8_t* q, float* scale,
                          int32_t* zero_point);
 
-// The row parameters of qs8_quantize_row_q7 from its finite lo <= 0 <= hi (hi - lo >= kTinyAmax),
-// shared by every ISA's quantizer. A range beyond FLT_MAX (hi - lo = inf) takes the scale as
-// hi / 127 - lo / 127 (finite), so such a row quantizes instead of turning to NaN.
-struct Q7Params {
-  float scale, inv;
-  int32_t zero_point;
-};
-static inline Q7Params q7_params(float lo, float hi) {  // internal linkage: ISA files include it
-  Q7Params p;
+// What every ISA's qs8_quantize_row_q7 does between its min / max pass and its code loop, so they
+// cannot drift apart (internal linkage: ISA files include it). Zeroes q[0..Kp). A non-finite or
+// degenerate row gets *scale NaN / 0, *zero_point 0, and false. Otherwise *scale, *zero_point and
+// *inv are the row's and the result is true (callers storing s8 codes reset *zero_point to 0 after). A range beyond FLT_MAX
+// (hi - lo = inf) takes the scale as hi / 127 - lo / 127 (finite), so such a row quantizes.
+static inline bool q7_begin_row(bool nonfinite, float lo, float hi, int Kp, int8_t* q, float* scale,
+                                int32_t* zero_point, float* inv) {
+  std::memset(q, 0, size_t(Kp));
+  *zero_point = 0;
+  if (nonfinite || !(hi - lo >= kTinyAmax)) {
+    *scale = nonfinite ? std::nanf("") : 0.f;
+    return false;
+  }
   const float range = hi - lo;
   if (range <= 3.40282347e38f) {
-    p.inv = 127.f / range;
-    p.scale = range / 127.f;
+    *inv = 127.f / range;
+    *scale = range / 127.f;
   } else {
-    p.scale = hi / 127.f - lo / 127.f;
-    p.inv = 1.f / p.scale;
+    *scale = hi / 127.f - lo / 127.f;
+    *inv = 1.f / *scale;
   }
-  const float z = std::nearbyint(-lo * p.inv);
-  p.zero_point = z > 127.f ? 127 : (z < 0.f ? 0 : static_cast<int32_t>(z));
-  return p;
+  const float z = std::nearbyint(-lo * *inv);
+  *zero_point = z > 127.f ? 127 : (z < 0.f ? 0 : static_cast<int32_t>(z));
+  return true;
 }
 
 // Static (calibrated) quantization of one row with a fixed scale and zero point:

@@ -91,16 +91,10 @@ static void quant_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int
   hi4 = _mm_max_ps(hi4, _mm_movehl_ps(hi4, hi4));
   hi4 = _mm_max_ss(hi4, _mm_shuffle_ps(hi4, hi4, 1));
   const float lo = _mm_cvtss_f32(lo4), hi = _mm_cvtss_f32(hi4);
-  const bool nonfinite = _mm256_movemask_ps(bad) != 0;
-  std::memset(q, 0, Kp);
-  *zero_point = 0;
-  if (nonfinite || !(hi - lo >= ref::kTinyAmax)) {
-    *scale = nonfinite ? std::nanf("") : 0.f;
-    return;
-  }
-  const ref::Q7Params rp = ref::q7_params(lo, hi);
-  const int32_t zp = rp.zero_point;
-  const __m256 inv = _mm256_set1_ps(rp.inv);
+  float inv_s;
+  if (!ref::q7_begin_row(_mm256_movemask_ps(bad) != 0, lo, hi, Kp, q, scale, zero_point, &inv_s)) return;
+  const int32_t zp = *zero_point;
+  const __m256 inv = _mm256_set1_ps(inv_s);
   const __m256i vzp = _mm256_set1_epi32(zp), u_lo = _mm256_setzero_si256(), u_hi = _mm256_set1_epi32(127);
   const __m256i shift = unsigned_codes ? _mm256_setzero_si256() : vzp;
   for (int k = 0; k < K; k += 8) {
@@ -112,8 +106,7 @@ static void quant_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out), b);
     std::memcpy(q + k, out, K - k >= 8 ? 8 : K - k);
   }
-  *scale = rp.scale;
-  if (unsigned_codes) *zero_point = zp;
+  if (!unsigned_codes) *zero_point = 0;
 }
 
 void nnslim_qs8_quant_rows_q7__avx2(const float* X, size_t ldx, int m0, int m1, int K, int Kp, bool unsigned_codes,

@@ -57,15 +57,10 @@ static void quant_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int
     vmax = _mm512_max_ps(vmax, v);
   }
   const float lo = _mm512_reduce_min_ps(vmin), hi = _mm512_reduce_max_ps(vmax);
-  std::memset(q, 0, Kp);
-  *zero_point = 0;
-  if (bad || !(hi - lo >= ref::kTinyAmax)) {
-    *scale = bad ? std::nanf("") : 0.f;
-    return;
-  }
-  const ref::Q7Params rp = ref::q7_params(lo, hi);
-  const int32_t zp = rp.zero_point;
-  const __m512 inv = _mm512_set1_ps(rp.inv);
+  float inv_s;
+  if (!ref::q7_begin_row(bad != 0, lo, hi, Kp, q, scale, zero_point, &inv_s)) return;
+  const int32_t zp = *zero_point;
+  const __m512 inv = _mm512_set1_ps(inv_s);
   const __m512i vzp = _mm512_set1_epi32(zp), u_lo = _mm512_setzero_si512(), u_hi = _mm512_set1_epi32(127);
   const __m512i shift = unsigned_codes ? _mm512_setzero_si512() : vzp;
   for (int k = 0; k < K; k += 16) {
@@ -74,8 +69,7 @@ static void quant_row_q7(const float* x, int K, int Kp, bool unsigned_codes, int
     u = _mm512_sub_epi32(_mm512_min_epi32(_mm512_max_epi32(u, u_lo), u_hi), shift);
     _mm_mask_storeu_epi8(q + k, mk, _mm512_cvtepi32_epi8(u));
   }
-  *scale = rp.scale;
-  if (unsigned_codes) *zero_point = zp;
+  if (!unsigned_codes) *zero_point = 0;
 }
 
 void nnslim_qs8_quant_rows_q7__avx512(const float* X, size_t ldx, int m0, int m1, int K, int Kp, bool unsigned_codes,

@@ -16,17 +16,13 @@ import torch
 import torch.nn.functional as F
 
 
-def additive_mask(mask: Optional[torch.Tensor], name: str, dtype: torch.dtype) -> Optional[torch.Tensor]:
-    """A bool or float mask -> a float mask added to the scores (bool True -> -inf), as torch's
-    ``_canonical_mask``; any other dtype is refused by name."""
+def additive_mask(mask: Optional[torch.Tensor], dtype: torch.dtype) -> Optional[torch.Tensor]:
+    """A bool or float mask (check_inputs checked which) -> a float mask added to the scores (bool
+    True -> -inf), as torch's ``_canonical_mask``."""
     if mask is None:
         return None
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"{name}: expected a bool or floating-point tensor, got {type(mask).__name__}")
     if mask.dtype == torch.bool:
         return torch.zeros_like(mask, dtype=dtype).masked_fill_(mask, float("-inf"))
-    if not mask.is_floating_point():
-        raise TypeError(f"{name}: expected a bool or floating-point tensor, got dtype {mask.dtype}")
     return mask.to(dtype)
 
 
@@ -84,14 +80,14 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int,
     n, tgt_len, embed_dim = q.shape
     head_dim = embed_dim // num_heads
     dtype = q.dtype
-    key_padding_mask = additive_mask(key_padding_mask, "key_padding_mask", dtype)
+    key_padding_mask = additive_mask(key_padding_mask, dtype)
     if is_causal and attn_mask is None:
         raise RuntimeError("attn_mask: needed when is_causal=True (as nn.MultiheadAttention; "
                            "nn.Transformer.generate_square_subsequent_mask makes one)")
     if is_causal and key_padding_mask is None and not need_weights:
         attn_mask = None  # the hint stands for the mask: SDPA's causal path
     else:
-        attn_mask = additive_mask(attn_mask, "attn_mask", dtype)
+        attn_mask = additive_mask(attn_mask, dtype)
         if key_padding_mask is not None:
             is_causal = False
     src_len = k.shape[1]
