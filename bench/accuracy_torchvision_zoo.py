@@ -44,8 +44,13 @@ def build(tvm, name: str) -> torch.nn.Module:
 
 
 def check(tvm, name: str, bits: int) -> str:
-    size = 299 if name == "inception_v3" else 224
-    m = build(tvm, name)
+    return check_model(lambda: build(tvm, name), name, bits, 299 if name == "inception_v3" else 224)
+
+
+def check_model(build_model, name: str, bits: int, size: int) -> str:
+    """One markdown row for the model build_model() returns (a fresh one per call: the reload gets its
+    own float model), at size x size inputs. Shared by the timm sweep (accuracy_timm_zoo.py)."""
+    m = build_model()
     g = torch.Generator().manual_seed(1)
     calib = [torch.randn(1, 3, size, size, generator=g) for _ in range(4)]
     x = torch.randn(1, 3, size, size, generator=g)
@@ -63,7 +68,7 @@ def check(tvm, name: str, bits: int) -> str:
         path = os.path.join(d, "model.pt")
         nnslim.save(q, path)
         with torch.no_grad():
-            same = torch.equal(nnslim.load(path, build(tvm, name))(x), y)
+            same = torch.equal(nnslim.load(path, build_model())(x), y)
     report = nnslim.graph_report(q).splitlines()[0]  # "N of M graph nodes run int8"
     ours = sorted({str(w.message).split("\n")[0][:80] for w in caught if "nnslim" in str(w.message)})
     return f"| {name} | {cos:.5f} | {same} | {seconds:.1f} | {report} | {'; '.join(ours) or '-'} |"
