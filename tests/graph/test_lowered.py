@@ -66,12 +66,31 @@ def test_fallbacks_and_bad_input():
     gm, ref = _pair()
     x, y = torch.randn(1, 3, 6, 6), torch.randn(3)
     assert torch.equal(gm(x, y=y)["out"], ref(x, y)["out"])  # keywords: the generated code
-    with pytest.raises(TypeError, match="2 inputs"):
+    with pytest.raises(TypeError, match=r"2 inputs \(x, y\), got 1; missing y"):
         gm(x)
+    with pytest.raises(TypeError, match="2 inputs"):
+        gm(x, y, y)
     gm.recompile()  # after a graph edit: the generated code again
     assert type(gm).forward is not type(gm)._nnslim_fx_forward.__class__
     assert "_lowered_forward" not in type(gm).forward.__qualname__
     assert torch.equal(gm(x, y)["out"], ref(x, y)["out"])
+
+
+class WithDefaults(nn.Module):
+    """timm's ViT: forward(x, attn_mask=None), traced with a placeholder per argument."""
+
+    def forward(self, x, bias=1.0, scale=2.0):
+        return x * scale + bias
+
+
+def test_inputs_left_out_take_their_defaults():
+    gm, ref = lower(fx.symbolic_trace(WithDefaults())), WithDefaults()
+    x, bias = torch.randn(4), torch.randn(4)
+    assert torch.equal(gm(x), ref(x))
+    assert torch.equal(gm(x, bias), ref(x, bias))
+    assert torch.equal(gm(x, bias, 3.0), ref(x, bias, 3.0))
+    with pytest.raises(TypeError, match=r"3 inputs \(x, bias, scale\), got 0; missing x"):
+        gm()
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_large"])
@@ -255,6 +274,23 @@ def test_conv_chain_binding_rejects_bad_arguments():
     y = torch.zeros(1, 8, 8, project.in_channels, dtype=torch.int8).numpy()
     with pytest.raises(ValueError, match="residual: expected the output's NHWC shape"):
         C.qs8_conv_chain(y, [project._packed_run], [-1])
+
+
+class WithDefaults(nn.Module):
+    """timm's ViT: forward(x, attn_mask=None), traced with a placeholder per argument."""
+
+    def forward(self, x, bias=1.0, scale=2.0):
+        return x * scale + bias
+
+
+def test_inputs_left_out_take_their_defaults():
+    gm, ref = lower(fx.symbolic_trace(WithDefaults())), WithDefaults()
+    x, bias = torch.randn(4), torch.randn(4)
+    assert torch.equal(gm(x), ref(x))
+    assert torch.equal(gm(x, bias), ref(x, bias))
+    assert torch.equal(gm(x, bias, 3.0), ref(x, bias, 3.0))
+    with pytest.raises(TypeError, match=r"3 inputs \(x, bias, scale\), got 0; missing x"):
+        gm()
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_large"])

@@ -31,6 +31,7 @@ from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.squeeze_excite import squeeze_excite_int8_call
 
 _IN, _CONST_ATTR, _MODULE, _FUNCTION, _METHOD, _SQUEEZE_EXCITE, _CONV_CHAIN = range(7)
+_REQUIRED = object()  # an input without a default
 
 
 def _torch_hooks() -> bool:
@@ -138,6 +139,7 @@ class _Plan:
         self.size = len(nodes)
         self.steps: List[Tuple[Any, ...]] = []
         self.n_inputs = 0
+        self.defaults: List[Tuple[str, Any]] = []  # per input: (name, default) or (name, _REQUIRED)
         last_use = {}
         for n in nodes:
             for a in n.all_input_nodes:
@@ -155,6 +157,8 @@ class _Plan:
 
         for n in nodes:
             if n.op == "placeholder":
+                # An argument with a default (timm's ViT: forward(x, attn_mask=None)) holds it in args.
+                self.defaults.append((n.target, n.args[0] if n.args else _REQUIRED))
                 self.steps.append((_IN, slot[n], self.n_inputs))
                 self.n_inputs += 1
             elif n.op == "get_attr":
@@ -177,7 +181,7 @@ class _Plan:
 
     def run(self, gm: fx.GraphModule, inputs: tuple):
         if len(inputs) != self.n_inputs:
-            raise TypeError(f"forward() takes {self.n_inputs} inputs, got {len(inputs)}")
+            inputs = self._with_defaults(inputs)
         env = [None] * self.size
         hooks = _torch_hooks()
         slot = self.slot
@@ -210,6 +214,14 @@ class _Plan:
                 continue
             self._run_step(gm, step, env, hooks)
         return fx.node.map_arg(self.output, lambda a: _tensor(env[slot[a]]))
+
+    def _with_defaults(self, inputs: tuple) -> tuple:
+        missing = [name for name, d in self.defaults[len(inputs):] if d is _REQUIRED]
+        if len(inputs) > self.n_inputs or missing:
+            raise TypeError(f"forward() takes {self.n_inputs} inputs "
+                            f"({', '.join(name for name, _ in self.defaults)}), got {len(inputs)}" +
+                            (f"; missing {', '.join(missing)}" if missing else ""))
+        return tuple(inputs) + tuple(d for _, d in self.defaults[len(inputs):])
 
     def _run_step(self, gm: fx.GraphModule, step, env: list, hooks: bool) -> None:
         """One module / function / method step: its value into env, then the values it last used out."""
