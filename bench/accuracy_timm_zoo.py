@@ -5,7 +5,10 @@ ViT hybrids, MetaFormers...). One markdown row per model: output cosine vs fp32,
 nnslim.save / nnslim.load rebuild it bit for bit, conversion seconds, int8 nodes, nnslim's warnings;
 a model that raises prints its error and the sweep goes on. No timing of inference.
 
-    python bench/accuracy_timm_zoo.py [--models resnet18d,efficientnet_b0] [--bits 8|7]
+    python bench/accuracy_timm_zoo.py [--models resnet18d,efficientnet_b0] [--bits 8|7] [--torch-ao]
+
+--torch-ao adds torch.ao FX's (x86 static int8, the same calibration images) output cosine: where
+random weights make a model's activations hard to quantize, the peer's cosine drops too.
 
 Needs timm beside a torchvision that loads (the benchmark venv of the README, then
 `pip install timm`). Random weights (timm's own initialization; weights it zeroes, such as the last
@@ -24,7 +27,7 @@ from nnslim import models
 
 # Small variants of distinct families (each converts in seconds to a minute on 2 cores).
 MODELS = [
-    "resnet18d", "resnet26t", "seresnext26d_32x4d", "ecaresnet26t", "gcresnet26ts", "resnest14d",
+    "resnet18d", "resnet26t", "seresnext26d_32x4d", "ecaresnet26t", "gcresnext26ts", "resnest14d",
     "res2net50_14w_8s", "regnetx_002", "regnety_002", "regnetz_b16", "dla34", "hrnet_w18_small",
     "cspresnet50", "cs3darknet_s", "ese_vovnet19b_dw", "selecsls42b", "gernet_s", "repvgg_a0",
     "mobileone_s0", "efficientnet_b0", "tf_efficientnet_b0", "efficientnetv2_rw_t", "mixnet_s",
@@ -55,18 +58,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="", help="comma-separated timm names (default: MODELS)")
     ap.add_argument("--bits", type=int, default=8, choices=(7, 8), help="activation_bits")
+    ap.add_argument("--torch-ao", action="store_true", help="add torch.ao FX's cosine")
     args = ap.parse_args()
+    peer = None
+    if args.torch_ao:
+        from bench_graph_int8 import torch_ao_fx
+
+        peer = lambda m, x, calib: torch_ao_fx(m, x, calib)  # noqa: E731
     names = args.models.split(",") if args.models else MODELS
     torch.set_num_threads(min(2, torch.get_num_threads()))
     print(f"CPU: {cpu_name()}, kernel path {nnslim._native.C.selected_isa()}, torch {torch.__version__}, "
           f"timm {timm.__version__}, activation_bits={args.bits}\n")
-    print("| model | cosine vs fp32 | reload bit-equal | convert s | int8 nodes | nnslim warnings |")
-    print("|---|---|---|---|---|---|")
+    ao = " torch.ao FX cosine |" if peer else ""
+    print(f"| model | cosine vs fp32 |{ao} reload bit-equal | convert s | int8 nodes | nnslim warnings |")
+    print("|---|---|" + ("---|" if peer else "") + "---|---|---|---|")
     for name in names:
         try:
             cfg = timm.models.get_pretrained_cfg(name)
             size = (cfg.input_size if cfg is not None else (3, 224, 224))[-1]
-            print(check_model(lambda: build(timm, name), name, args.bits, size), flush=True)
+            print(check_model(lambda: build(timm, name), name, args.bits, size, peer), flush=True)
         except Exception as e:  # the sweep reports and goes on
             print(f"| {name} | FAILED: {type(e).__name__}: {str(e)[:200]} | | | | |", flush=True)
 

@@ -47,9 +47,11 @@ def check(tvm, name: str, bits: int) -> str:
     return check_model(lambda: build(tvm, name), name, bits, 299 if name == "inception_v3" else 224)
 
 
-def check_model(build_model, name: str, bits: int, size: int) -> str:
+def check_model(build_model, name: str, bits: int, size: int, peer=None) -> str:
     """One markdown row for the model build_model() returns (a fresh one per call: the reload gets its
-    own float model), at size x size inputs. Shared by the timm sweep (accuracy_timm_zoo.py)."""
+    own float model), at size x size inputs. Shared by the timm sweep (accuracy_timm_zoo.py), whose
+    ``peer(model, example, calib)`` (torch.ao FX) adds a column with the peer's cosine: a random-weight
+    model's activations can be hard to quantize for anyone."""
     m = build_model()
     g = torch.Generator().manual_seed(1)
     calib = [torch.randn(1, 3, size, size, generator=g) for _ in range(4)]
@@ -64,14 +66,25 @@ def check_model(build_model, name: str, bits: int, size: int) -> str:
     with torch.no_grad():
         y = q(x)
     cos = F.cosine_similarity(ref.flatten().double(), y.flatten().double(), dim=0).item()
+    peer_col = ""
+    if peer is not None:
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                out = peer(m, x, calib)(x)
+            peer_col = f" {F.cosine_similarity(ref.flatten().double(), out.flatten().double(), dim=0).item():.5f} |"
+        except Exception as e:  # the peer's own failure is a result too
+            peer_col = f" fails ({type(e).__name__}) |"
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "model.pt")
         nnslim.save(q, path)
         with torch.no_grad():
             same = torch.equal(nnslim.load(path, build_model())(x), y)
-    report = nnslim.graph_report(q).splitlines()[0]  # "N of M graph nodes run int8"
+    is_graph = isinstance(q, torch.fx.GraphModule) and "nnslim_report" in q.meta
+    # "N of M graph nodes run int8"; an untraceable root converts module by module (its warning says so)
+    report = nnslim.graph_report(q).splitlines()[0] if is_graph else "module by module"
     ours = sorted({str(w.message).split("\n")[0][:80] for w in caught if "nnslim" in str(w.message)})
-    return f"| {name} | {cos:.5f} | {same} | {seconds:.1f} | {report} | {'; '.join(ours) or '-'} |"
+    return f"| {name} | {cos:.5f} |{peer_col} {same} | {seconds:.1f} | {report} | {'; '.join(ours) or '-'} |"
 
 
 def cpu_name() -> str:
