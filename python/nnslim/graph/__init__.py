@@ -4,8 +4,8 @@ pruning) stand on. A pass is a function GraphModule -> GraphModule with one patt
 from nnslim.graph.capture import GraphCaptureError, capture, propagate_shapes
 from nnslim.graph.fused import ChannelMul, FusedConv2d, FusedLinear
 from nnslim.graph.passes import (channel_mul_module, drop_no_ops, fold_batchnorm, fuse_conv_activation, fuse_conv_add,
-                                  fuse_linear_relu, global_pool_module)
+                                  fuse_linear_relu, global_pool_module, mean_pool_module)
 
 __all__ = ["GraphCaptureError", "capture", "propagate_shapes", "ChannelMul", "FusedConv2d", "FusedLinear",
            "channel_mul_module", "drop_no_ops", "fold_batchnorm", "fuse_conv_activation", "fuse_conv_add", "fuse_linear_relu",
-           "global_pool_module"]
+           "global_pool_module", "mean_pool_module"]

@@ -18,8 +18,9 @@ import torch.nn as nn
 
 from nnslim import _native
 from nnslim._utils import set_submodule
-from nnslim.graph import (GraphCaptureError, capture, channel_mul_module, drop_no_ops, fold_batchnorm, fuse_conv_activation,
-                          fuse_conv_add, fuse_linear_relu, global_pool_module, propagate_shapes)
+from nnslim.graph import (GraphCaptureError, capture, channel_mul_module, drop_no_ops, fold_batchnorm,
+                          fuse_conv_activation, fuse_conv_add, fuse_linear_relu, global_pool_module, mean_pool_module,
+                          propagate_shapes)
 from nnslim.graph.entry import insert_int8_entry, quantize_images, stem_for_entry
 from nnslim.graph.fused import ChannelMul, FusedConv2d, FusedLinear
 from nnslim.graph.layout import keep_layout
@@ -39,13 +40,17 @@ from nnslim.quantization.observers import ACTIVATION_CODES
 # load() runs exactly that list, so files from an nnslim with fewer passes still rebuild.
 PASSES = {"drop_no_ops": drop_no_ops, "fold_batchnorm": fold_batchnorm, "fuse_conv_add": fuse_conv_add,
           "fuse_conv_activation": fuse_conv_activation, "fuse_linear_relu": fuse_linear_relu,
-          "global_pool_module": global_pool_module, "channel_mul_module": channel_mul_module}
+          "global_pool_module": global_pool_module, "mean_pool_module": mean_pool_module,
+          "channel_mul_module": channel_mul_module}
 GRAPH_PASSES = ("drop_no_ops", "fold_batchnorm", "fuse_conv_add", "fuse_conv_activation", "fuse_linear_relu",
-                "global_pool_module", "channel_mul_module")
+                "global_pool_module", "mean_pool_module", "channel_mul_module")
 # The least value of a fused activation that has one below 0 (a 7-bit edge's range reaches it).
 _ACTIVATION_FLOOR = {"hardswish": -0.375}
 # Every list an nnslim release has recorded (older first): what load() accepts.
-KNOWN_PASS_LISTS = (GRAPH_PASSES[1:5], GRAPH_PASSES[1:], GRAPH_PASSES)
+KNOWN_PASS_LISTS = (("fold_batchnorm", "fuse_conv_add", "fuse_conv_activation", "fuse_linear_relu"),
+                    ("fold_batchnorm", "fuse_conv_add", "fuse_conv_activation", "fuse_linear_relu",
+                     "global_pool_module", "channel_mul_module"),
+                    GRAPH_PASSES)
 
 
 def _eligible(module: nn.Module) -> bool:

@@ -6,6 +6,7 @@ from nnslim.graph.passes.fuse_conv_activation import fuse_conv_activation
 from nnslim.graph.passes.fuse_conv_add import fuse_conv_add
 from nnslim.graph.passes.fuse_linear_relu import fuse_linear_relu
 from nnslim.graph.passes.global_pool_module import global_pool_module
+from nnslim.graph.passes.mean_pool_module import mean_pool_module
 
 __all__ = ["channel_mul_module", "drop_no_ops", "fold_batchnorm", "fuse_conv_activation", "fuse_conv_add", "fuse_linear_relu",
-           "global_pool_module"]
+           "global_pool_module", "mean_pool_module"]

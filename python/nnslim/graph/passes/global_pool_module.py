@@ -14,6 +14,17 @@ from nnslim.graph.patterns import _arg
 from nnslim.nn.avg_pool2d import is_global
 
 
+def pool_module_call(gm: fx.GraphModule, node: fx.Node, x: fx.Node, made: int) -> fx.Node:
+    """A call of a new nn.AdaptiveAvgPool2d(1) submodule on x, inserted before node (which it will
+    replace), named global_pool, global_pool_1, ... by ``made`` (skipping names taken)."""
+    name = "global_pool" if made == 0 else f"global_pool_{made}"
+    while hasattr(gm, name):
+        name += "_"
+    gm.add_submodule(name, nn.AdaptiveAvgPool2d(1))
+    with gm.graph.inserting_before(node):
+        return gm.graph.call_module(name, (x,))
+
+
 def global_pool_module(gm: fx.GraphModule) -> fx.GraphModule:
     made = 0
     for node in list(gm.graph.nodes):
@@ -22,12 +33,7 @@ def global_pool_module(gm: fx.GraphModule) -> fx.GraphModule:
         x, size = _arg(node, 0, "input", None), _arg(node, 1, "output_size", None)
         if not isinstance(x, fx.Node) or not is_global(size) or len(node.args) + len(node.kwargs) != 2:
             continue
-        name = "global_pool" if made == 0 else f"global_pool_{made}"
-        while hasattr(gm, name):
-            name += "_"
-        gm.add_submodule(name, nn.AdaptiveAvgPool2d(1))
-        with gm.graph.inserting_before(node):
-            new = gm.graph.call_module(name, (x,))
+        new = pool_module_call(gm, node, x, made)
         new.meta.update(node.meta)
         node.replace_all_uses_with(new)
         gm.graph.erase_node(node)
