@@ -2,10 +2,12 @@
 squeeze-excite) at batch 1 (or --batch N), 224x224, against fp32 and torch.ao FX static int8 (x86 backend), timed
 interleaved in one process; output cosine against fp32.
 
-    python bench/bench_graph_int8.py [--quick] [--models resnet18,mobilenet_v2] [--torchvision] [--openvino] [--batch 8]
+    python bench/bench_graph_int8.py [--quick] [--models resnet18,mobilenet_v2] [--torchvision | --timm] [--openvino] [--batch 8]
 
 --torchvision builds the models from torchvision (needs a venv where it loads, see the README);
-the default uses nnslim.models, whose layouts and names match torchvision's.
+--timm from timm (`pip install timm` there; --models then takes timm names, e.g.
+resnet18d,regnetx_002,mobilenetv3_large_100,efficientnet_b0); the default uses nnslim.models,
+whose layouts and names match torchvision's.
 """
 from __future__ import annotations
 
@@ -27,7 +29,13 @@ MODELS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large"]
 SEVEN = "nnslim int8_static, activation_bits=7"
 
 
-def build(name: str, torchvision: bool = False) -> torch.nn.Module:
+def build(name: str, torchvision: bool = False, timm: bool = False) -> torch.nn.Module:
+    if timm:
+        import timm as timm_lib
+
+        from accuracy_timm_zoo import build as build_timm
+
+        return build_timm(timm_lib, name)
     torch.manual_seed(0)
     if torchvision:
         import torchvision.models as tvm
@@ -56,8 +64,9 @@ def torch_ao_fx(model, example, calib):
         return convert_fx(prepared)
 
 
-def model_rows(name: str, rounds: int, torchvision: bool = False, calib_batches: int = 8, batch: int = 1):
-    model = build(name, torchvision)
+def model_rows(name: str, rounds: int, torchvision: bool = False, calib_batches: int = 8, batch: int = 1,
+               timm: bool = False):
+    model = build(name, torchvision, timm)
     g = torch.Generator().manual_seed(1)
     calib = [torch.randn(1, 3, 224, 224, generator=g) for _ in range(calib_batches)]
     x = torch.randn(batch, 3, 224, 224, generator=g)
@@ -105,12 +114,12 @@ def openvino_rows(name: str, torchvision: bool, ours_s: dict, rounds: int, batch
 
 
 def run_table(quick: bool = False, names=MODELS, torchvision: bool = False, openvino: bool = False,
-              batch: int = 1) -> str:
+              batch: int = 1, timm: bool = False) -> str:
     torch.set_num_threads(2)
     rounds = 5 if quick else 15
     rows = []
     for name in names:
-        ours, times = model_rows(name, rounds, torchvision, batch=batch)
+        ours, times = model_rows(name, rounds, torchvision, batch=batch, timm=timm)
         rows += ours
         if openvino:
             rows += openvino_rows(name, torchvision, times, rounds, batch)
@@ -134,10 +143,13 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--torchvision", action="store_true")
+    ap.add_argument("--timm", action="store_true", help="timm's models (--models takes timm names)")
     ap.add_argument("--openvino", action="store_true", help="add OpenVINO fp32 / NNCF int8 rows (own process each)")
     ap.add_argument("--batch", type=int, default=1, help="images per timed call (calibration stays at batch 1)")
     args = ap.parse_args()
     print(f"# whole-model int8, {platform.processor() or platform.machine()}, {nnslim.cpu_info()['selected']}, "
           f"2 threads, batch {args.batch}, 224x224, torch {torch.__version__}"
-          f"{', torchvision models' if args.torchvision else ', nnslim.models (torchvision layouts)'}\n")
-    print(run_table(args.quick, args.models.split(","), args.torchvision, args.openvino, args.batch))
+          f"{', timm models' if args.timm else ', torchvision models' if args.torchvision else ', nnslim.models (torchvision layouts)'}\n")
+    if args.timm and args.openvino:
+        ap.error("--openvino builds torchvision / nnslim.models models only")
+    print(run_table(args.quick, args.models.split(","), args.torchvision, args.openvino, args.batch, args.timm))
