@@ -1,5 +1,5 @@
-// Python bindings of the fp32 NCHW max pool (and its reference), the int8 NHWC max pool and the int8
-// NHWC global average pool.
+// Python bindings of the fp32 NCHW max pool (and its reference), the int8 NHWC max and average pools
+// and the int8 NHWC global average pool.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -10,6 +10,7 @@
 #include "aligned_array.h"
 #include "checks.h"
 #include "pool_bindings.h"
+#include "nnslim/avgpool.h"
 #include "nnslim/channel_mul.h"
 #include "nnslim/gavgpool.h"
 #include "nnslim/maxpool.h"
@@ -78,6 +79,32 @@ py::array_t<int8_t> maxpool_nhwc_py(const py::object& x_obj, std::pair<int, int>
   return y;
 }
 
+py::array_t<int8_t> avgpool_nhwc_py(const py::object& x_obj, std::pair<int, int> k, std::pair<int, int> s,
+                                    std::pair<int, int> p, bool ceil_mode, bool count_include_pad,
+                                    const py::object& divisor_override, int zero_point, const py::object& isa,
+                                    int num_threads) {
+  auto x = checked<int8_t>(x_obj, "x", 4);
+  const Pool2dShape sh = shape_arg(x, k, s, p, {1, 1}, ceil_mode, 1);
+  if (zero_point < -128 || zero_point > 127) throw py::value_error("zero_point: expected an int in [-128, 127]");
+  int divisor = 0;
+  if (!divisor_override.is_none()) {
+    divisor = py::cast<int>(divisor_override);
+    if (divisor < 1) throw py::value_error("divisor_override: expected None or a positive int, got " + std::to_string(divisor));
+  }
+  if (int64_t(sh.kh) * sh.kw > (int64_t(1) << 16)) throw py::value_error("kernel_size: expected at most 65536 window pixels");
+  const Isa target = isa_arg(isa);
+  checked_threads(num_threads);
+  const int N = int(x.shape(0)), C = int(x.shape(3));
+  py::array_t<int8_t> y = aligned_array<int8_t>({x.shape(0), py::ssize_t(sh.OH), py::ssize_t(sh.OW), x.shape(3)});
+  const int8_t* xp = x.data();
+  int8_t* yp = y.mutable_data();
+  if (N > 0 && C > 0) {
+    py::gil_scoped_release nogil;
+    qs8_avgpool2d_nhwc(sh, N, C, xp, zero_point, count_include_pad, divisor, yp, target, num_threads);
+  }
+  return y;
+}
+
 }  // namespace
 
 py::array_t<float> gavgpool_nhwc_py(const py::object& x_obj, float scale, int zero_point, const py::object& isa,
@@ -137,6 +164,12 @@ void bind_pool(py::module_& m) {
         py::arg("padding") = std::pair<int, int>{0, 0}, py::arg("dilation") = std::pair<int, int>{1, 1},
         py::arg("ceil_mode") = false, py::arg("isa") = py::none(), py::arg("num_threads") = 1,
         "max pool of an NHWC int8 array (an int8 graph edge), as torch's max_pool2d on its values");
+  m.def("qs8_avgpool2d_nhwc", &avgpool_nhwc_py, py::arg("x"), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("padding") = std::pair<int, int>{0, 0}, py::arg("ceil_mode") = false,
+        py::arg("count_include_pad") = true, py::arg("divisor_override") = py::none(), py::arg("zero_point") = 0,
+        py::arg("isa") = py::none(), py::arg("num_threads") = 1,
+        "average pool of an NHWC int8 array (an int8 graph edge with this zero point), as torch's avg_pool2d on "
+        "its values, re-quantized in the same scale and zero point (isa='scalar': the reference)");
   m.def("f32_maxpool2d",
         [](const py::object& x, std::pair<int, int> k, std::pair<int, int> s, std::pair<int, int> p,
            std::pair<int, int> d, bool ceil_mode, const py::object& isa, int num_threads) {

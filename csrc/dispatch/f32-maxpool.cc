@@ -14,13 +14,13 @@ namespace nnslim {
 
 namespace {
 
-// torch's pooling_output_shape: floor or ceil, and with ceil_mode the last window must start
-// inside the input or its left padding.
+// torch's pooling_output_shape: floor or ceil (division rounding down, also for a window larger than
+// the padded input: with ceil_mode that is still one output), and with ceil_mode the last window
+// must start inside the input or its left padding.
 int64_t out_size(int64_t in, int k, int pad, int stride, int dil, bool ceil_mode) {
-  const int64_t span = in + 2 * int64_t(pad) - int64_t(dil) * (k - 1) - 1;
-  int64_t o = (span + (ceil_mode ? stride - 1 : 0)) / stride + 1;
-  if (span < 0) return 0;
-  if (ceil_mode && (o - 1) * stride >= in + pad) --o;
+  const int64_t num = in + 2 * int64_t(pad) - int64_t(dil) * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+  int64_t o = (num >= 0 ? num / stride : -((-num + stride - 1) / stride)) + 1;
+  if (ceil_mode && o >= 1 && (o - 1) * stride >= in + pad) --o;
   return o;
 }
 

@@ -17,6 +17,9 @@ import torch.nn as nn
     (dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 1)), (3, 4, 5, 6)),
     (dict(kernel_size=(3, 2), stride=3, padding=1, dilation=(2, 1), ceil_mode=True), (1, 3, 10, 11)),
     (dict(kernel_size=5, stride=1, padding=2), (4, 5, 5)),  # unbatched
+    # windows larger than the padded input: with ceil_mode still one output (torch's rounding down)
+    (dict(kernel_size=4, stride=3, padding=1, ceil_mode=True), (1, 3, 1, 3)),
+    (dict(kernel_size=5, stride=4, padding=2, ceil_mode=True), (2, 2, 2, 1)),
 ])
 def test_max_pool_equals_torch_on_every_path(isa, kwargs, shape):
     from nnslim._native import C

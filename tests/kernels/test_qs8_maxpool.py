@@ -12,6 +12,8 @@ CASES = [  # N, H, W, C, k, stride, pad, dilation, ceil_mode
     (1, 112, 112, 64, 3, 2, 1, 1, False), (1, 7, 9, 1, 3, 1, 1, 1, False), (2, 8, 8, 33, 2, 2, 0, 1, False),
     (1, 9, 7, 70, 3, 2, 1, 1, True), (3, 5, 6, 31, 3, 3, 1, 1, True), (1, 10, 10, 32, 3, 1, 1, 2, False),
     (1, 6, 5, 17, 5, 2, 2, 1, True), (1, 4, 4, 96, 1, 1, 0, 1, False), (1, 11, 13, 65, 2, 1, 1, 1, False),
+    # a window larger than the padded input: with ceil_mode torch still gives one output per row
+    (1, 1, 3, 8, 4, 3, 1, 1, True), (2, 2, 1, 5, 5, 4, 2, 1, True),
 ]
 
 
