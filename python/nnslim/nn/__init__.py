@@ -1,5 +1,5 @@
 """Drop-in modules that run on nnslim's kernels."""
-from nnslim.nn.avg_pool2d import AdaptiveAvgPool2d
+from nnslim.nn.avg_pool2d import AdaptiveAvgPool2d, AvgPool2d
 from nnslim.nn.int4_linear import Int4Linear
 from nnslim.nn.int8_channel_mul import Int8ChannelMul
 from nnslim.nn.int8_conv2d import Int8Conv2d
@@ -13,5 +13,5 @@ from nnslim.nn.sparse_int8_linear import SparseInt8Linear
 from nnslim.nn.sparse_linear import SparseLinear
 
 __all__ = ["Int8Linear", "Int8Conv2d", "Int4Linear", "Log2Linear", "SparseLinear", "SparseConv2d", "Int8Embedding",
-           "SparseInt8Linear", "MaxPool2d", "AdaptiveAvgPool2d",
+           "SparseInt8Linear", "MaxPool2d", "AdaptiveAvgPool2d", "AvgPool2d",
            "Int8ChannelMul", "Int8MultiheadAttention"]

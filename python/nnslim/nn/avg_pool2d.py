@@ -90,3 +90,86 @@ class AdaptiveAvgPool2d(EdgeQParamsMixin, nn.AdaptiveAvgPool2d):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (", int8 NHWC input (qs8-gavgpool)" if self.int8_input else "")
+
+
+def _pair(v):
+    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+class AvgPool2d(EdgeQParamsMixin, nn.AvgPool2d):
+    """Drop-in for ``nn.AvgPool2d`` (an nn.AvgPool2d subclass) that also reads an int8 graph edge:
+    ResNet-D's and timm's average-pool shortcuts (AvgPool2d(2, 2, ceil_mode=True,
+    count_include_pad=False) before a 1x1 conv). ``int8_input=True`` adds ``input_scale`` /
+    ``input_zero_point`` buffers; an int8 NHWC input (another int8 node's output) then runs
+    csrc/kernels/qs8-avgpool/ and returns int8 NHWC in the same scale and zero point (torch's
+    avg_pool2d of the dequantized values, rounded to the nearest code), so the edge stays int8
+    through the pool. Float inputs run torch's pool unchanged."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None, int8_input: bool = False):
+        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        self.int8_input = False
+        if int8_input:
+            self._add_edge_buffers("input")
+        self._op_handle = _torch_ops.register(self)
+
+    @staticmethod
+    def int8_capable(pool: nn.Module) -> bool:
+        """Whether an nn.AvgPool2d can run on an int8 edge: 2-D window arguments, no negative divisor."""
+        d = pool.divisor_override
+        return isinstance(pool, nn.AvgPool2d) and (d is None or (isinstance(d, int) and d > 0))
+
+    @classmethod
+    def from_float(cls, pool: nn.AvgPool2d) -> "AvgPool2d":
+        if not isinstance(pool, nn.AvgPool2d):
+            raise TypeError(f"AvgPool2d.from_float expects an nn.AvgPool2d, got {type(pool).__name__}")
+        return cls(pool.kernel_size, pool.stride, pool.padding, pool.ceil_mode, pool.count_include_pad,
+                   pool.divisor_override)
+
+    def init_kwargs(self) -> dict:
+        return dict(kernel_size=_pair(self.kernel_size), stride=_pair(self.stride), padding=_pair(self.padding),
+                    ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
+                    divisor_override=self.divisor_override, int8_input=self.int8_input)
+
+    def set_input_qparams(self, scale: float, zero_point: int) -> None:
+        """Makes the pool read int8 NHWC tensors with these qparams (another int8 node's output)."""
+        if not self.int8_capable(self):
+            raise ValueError(f"divisor_override: an int8 input needs None or a positive int, got {self.divisor_override!r}")
+        self._set_edge_qparams("input", scale, zero_point)
+
+    def _pool_int8(self, x: np.ndarray) -> np.ndarray:
+        return _native.C.qs8_avgpool2d_nhwc(x, _pair(self.kernel_size), _pair(self.stride), _pair(self.padding),
+                                            bool(self.ceil_mode), bool(self.count_include_pad), self.divisor_override,
+                                            self.edge_scalars("input")[1], None, _native.num_threads())
+
+    def _int8_call(self, x):
+        """The lowered graph's int8 hand-off (nnslim.graph.lowered): a numpy int8 NHWC array -> the pooled
+        int8 NHWC array in the same qparams; NotImplemented where forward decides."""
+        if x.__class__ is not np.ndarray or not self.int8_input or x.ndim != 4:
+            return NotImplemented
+        return self._pool_int8(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(x, torch.Tensor) and x.dtype == torch.int8:
+            if not self.int8_input:
+                raise ValueError("AvgPool2d: int8 input, but no input qparams (set_input_qparams)")
+            if x.dim() != 4 or not x.is_contiguous() or x.device.type != "cpu":
+                raise ValueError("AvgPool2d: an int8 input must be a contiguous CPU NHWC tensor (another int8 node's "
+                                 f"output), got shape {tuple(x.shape)}")
+            return _torch_ops.forward(self, x)
+        return super().forward(x)
+
+    def _fake_output(self, x: torch.Tensor) -> torch.Tensor:
+        n, h, w, c = x.shape
+        probe = super().forward(torch.empty(1, 1, h, w, device="meta"))
+        return x.new_empty(n, probe.shape[2], probe.shape[3], c)
+
+    def _forward_impl(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self._pool_int8(x.numpy()))
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._op_handle = _torch_ops.register(self)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", int8 NHWC input (qs8-avgpool)" if self.int8_input else "")

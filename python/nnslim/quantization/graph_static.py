@@ -26,7 +26,7 @@ from nnslim.graph.fused import ChannelMul, FusedConv2d, FusedLinear
 from nnslim.graph.layout import keep_layout
 from nnslim.graph.lowered import lower
 from nnslim.graph.nan_guard import guard_nan_images
-from nnslim.nn.avg_pool2d import AdaptiveAvgPool2d, is_global
+from nnslim.nn.avg_pool2d import AdaptiveAvgPool2d, AvgPool2d, is_global
 from nnslim.nn.int8_channel_mul import Int8ChannelMul
 from nnslim.nn.int8_conv2d import Int8Conv2d
 from nnslim.nn.int8_linear import Int8Linear
@@ -165,8 +165,13 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
             module.set_output_qparams(*qparams, qmin=qmin)
         for consumer, as_residual in consumers:
             mod = gm.get_submodule(consumer)
-            if as_residual is None:  # a max pool on the edge: int8 in, int8 out, same qparams
-                if type(mod) is not MaxPool2d:
+            if as_residual is None:  # a max or average pool on the edge: int8 in, int8 out, same qparams
+                if isinstance(mod, nn.AvgPool2d):
+                    if type(mod) is not AvgPool2d:
+                        mod = AvgPool2d.from_float(mod)
+                        set_submodule(gm, consumer, mod)
+                    mod.set_input_qparams(*qparams)  # its zero point: what padding and the rounding add
+                elif type(mod) is not MaxPool2d:
                     set_submodule(gm, consumer, MaxPool2d.from_float(mod))
                 continue
             if as_residual == "mul":  # the squeeze-excite multiply's x
@@ -200,10 +205,14 @@ def quantize_graph_static(model: nn.Module, config: Int8StaticConfig, calibratio
 
 
 def _int8_pool(gm: fx.GraphModule, n: fx.Node, calls: Dict[str, int]) -> bool:
-    """A max pool an int8 edge can pass through (max keeps the quantization; nnslim.nn.MaxPool2d runs it)."""
+    """A max or average pool an int8 edge can pass through: max keeps the quantization (nnslim.nn.MaxPool2d
+    runs it), an average re-quantizes in the input's own scale and zero point (nnslim.nn.AvgPool2d: the
+    average-pool shortcuts of ResNet-D and timm's "d" models)."""
     if n.op != "call_module" or calls.get(n.target) != 1 or len(n.args) != 1 or n.kwargs:
         return False
     m = gm.get_submodule(n.target)
+    if type(m) in (nn.AvgPool2d, AvgPool2d):
+        return AvgPool2d.int8_capable(m)
     return type(m) in (nn.MaxPool2d, MaxPool2d) and not m.return_indices
 
 
@@ -219,8 +228,8 @@ def _int8_global_pool(gm: fx.GraphModule, n: fx.Node, src: fx.Node, calls: Dict[
 def int8_edges(gm: fx.GraphModule) -> Dict[str, List]:
     """producer fqn -> [(consumer fqn, as_residual)] for every Int8Conv2d whose output feeds only
     Int8Conv2d inputs, fused residuals, global average pools or the x of squeeze-excite multiplies
-    (each module called once), directly or through max pools: those edges can stay int8. A max pool
-    on the way is listed as (pool fqn, None), before its consumers; a global average pool as (pool
+    (each module called once), directly or through max / average pools: those edges can stay int8. A
+    pool on the way is listed as (pool fqn, None), before its consumers; a global average pool as (pool
     fqn, "avgpool"), a multiply as (fqn, "mul"). Multiplies whose x is int8 produce edges too."""
     calls: Dict[str, int] = {}
     for n in gm.graph.nodes:
@@ -343,6 +352,9 @@ def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
             if isinstance(m, Int8ChannelMul) and m.int8_input:
                 rows.append(dict(node=n.name, op=kind, runs="int8", why="squeeze-excite multiply, int8 in, " +
                                  ("int8 out" if m.int8_output else "fp32 out")))
+                continue
+            if isinstance(m, AvgPool2d) and m.int8_input:
+                rows.append(dict(node=n.name, op=kind, runs="int8", why="average pool on the int8 edge (same qparams)"))
                 continue
             if isinstance(m, AdaptiveAvgPool2d) and m.int8_input:
                 rows.append(dict(node=n.name, op=kind, runs="int8", why="global average pool, int8 in, fp32 out"))
