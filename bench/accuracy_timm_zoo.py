@@ -62,9 +62,7 @@ def main() -> None:
     args = ap.parse_args()
     peer = None
     if args.torch_ao:
-        from bench_graph_int8 import torch_ao_fx
-
-        peer = lambda m, x, calib: torch_ao_fx(m, x, calib)  # noqa: E731
+        from bench_graph_int8 import torch_ao_fx as peer
     names = args.models.split(",") if args.models else MODELS
     torch.set_num_threads(min(2, torch.get_num_threads()))
     print(f"CPU: {cpu_name()}, kernel path {nnslim._native.C.selected_isa()}, torch {torch.__version__}, "

@@ -276,23 +276,6 @@ def test_conv_chain_binding_rejects_bad_arguments():
         C.qs8_conv_chain(y, [project._packed_run], [-1])
 
 
-class WithDefaults(nn.Module):
-    """timm's ViT: forward(x, attn_mask=None), traced with a placeholder per argument."""
-
-    def forward(self, x, bias=1.0, scale=2.0):
-        return x * scale + bias
-
-
-def test_inputs_left_out_take_their_defaults():
-    gm, ref = lower(fx.symbolic_trace(WithDefaults())), WithDefaults()
-    x, bias = torch.randn(4), torch.randn(4)
-    assert torch.equal(gm(x), ref(x))
-    assert torch.equal(gm(x, bias), ref(x, bias))
-    assert torch.equal(gm(x, bias, 3.0), ref(x, bias, 3.0))
-    with pytest.raises(TypeError, match=r"3 inputs \(x, bias, scale\), got 0; missing x"):
-        gm()
-
-
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_large"])
 @pytest.mark.parametrize("how", ["pickle", "torch.save", "deepcopy"])
 def test_copies_of_a_converted_model_run_lowered_and_keep_their_record(name, how, tmp_path):
