@@ -85,13 +85,11 @@ py::array_t<int8_t> avgpool_nhwc_py(const py::object& x_obj, std::pair<int, int>
                                     int num_threads) {
   auto x = checked<int8_t>(x_obj, "x", 4);
   const Pool2dShape sh = shape_arg(x, k, s, p, {1, 1}, ceil_mode, 1);
-  if (zero_point < -128 || zero_point > 127) throw py::value_error("zero_point: expected an int in [-128, 127]");
-  int divisor = 0;
+  int divisor = 0;  // zero_point and the window size are checked by qs8_avgpool2d_nhwc (ValueError here)
   if (!divisor_override.is_none()) {
     divisor = py::cast<int>(divisor_override);
     if (divisor < 1) throw py::value_error("divisor_override: expected None or a positive int, got " + std::to_string(divisor));
   }
-  if (int64_t(sh.kh) * sh.kw > (int64_t(1) << 16)) throw py::value_error("kernel_size: expected at most 65536 window pixels");
   const Isa target = isa_arg(isa);
   checked_threads(num_threads);
   const int N = int(x.shape(0)), C = int(x.shape(3));

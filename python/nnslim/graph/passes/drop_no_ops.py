@@ -26,8 +26,8 @@ from nnslim.graph.patterns import _arg
 
 _NO_OP_MODULES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
                   nn.FeatureAlphaDropout)
-_DROPOUT_FUNCS = {F.dropout: 2, F.dropout1d: 2, F.dropout2d: 2, F.dropout3d: 2, F.alpha_dropout: 2,
-                  F.feature_alpha_dropout: 2}  # the position of ``training``
+# F.dropout*(input, p, training, inplace): ``training`` is the third argument of each.
+_DROPOUT_FUNCS = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout}
 _ASSERTS = {torch._assert, getattr(torch, "_assert_async", torch._assert)}
 # What an assert's condition is built from (x.ndim == 4, x.shape[1] == C, x.dim() > 2, ...): pure,
 # so once no assert reads them they can go.
@@ -46,7 +46,7 @@ def _identity_input(gm: fx.GraphModule, node: fx.Node):
             return node.args[0]
         return None
     if node.op == "call_function" and node.target in _DROPOUT_FUNCS:
-        training = _arg(node, _DROPOUT_FUNCS[node.target], "training", True)
+        training = _arg(node, 2, "training", True)
         if training is False and not bool(_arg(node, 3, "inplace", False)):
             return _arg(node, 0, "input", None)
     return None
