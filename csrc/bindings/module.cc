@@ -11,6 +11,7 @@ void bind_qs8_gemm(py::module_& m);
 void bind_spmm(py::module_& m);
 void bind_q4(py::module_& m);
 void bind_qs8_dwconv(py::module_& m);
+void bind_qs8_gconv(py::module_& m);
 void bind_qs8_spmm(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_qs8_squeeze_excite(py::module_& m);
@@ -34,6 +35,7 @@ PYBIND11_MODULE(_C, m) {
   nnslim::bind_spmm(m);
   nnslim::bind_q4(m);
   nnslim::bind_qs8_dwconv(m);
+  nnslim::bind_qs8_gconv(m);
   nnslim::bind_qs8_spmm(m);
   nnslim::bind_pool(m);
   nnslim::bind_qs8_squeeze_excite(m);

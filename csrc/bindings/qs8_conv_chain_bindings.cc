@@ -1,6 +1,6 @@
-// A run of int8 convolutions in one call: each plan (Qs8Conv2dPlan or Qs8DwConv2dPlan) reads the
-// previous one's int8 NHWC output, and optionally a residual that is the chain's input or an earlier
-// plan's output (MobileNetV2's inverted residual: expand -> depthwise -> project + input). Each plan
+// A run of int8 convolutions in one call: each plan (Qs8Conv2dPlan, Qs8DwConv2dPlan or
+// Qs8GconvConv2dPlan) reads the previous one's int8 NHWC output, and optionally a residual that is
+// the chain's input or an earlier plan's output (MobileNetV2's inverted residual: expand -> depthwise -> project + input). Each plan
 // runs as its own call would, so the result is the module-by-module one, bit for bit; what goes is
 // the Python between the convs (nnslim.graph.lowered hands it its runs of Int8Conv2d steps).
 #include <pybind11/numpy.h>
@@ -13,6 +13,7 @@
 
 #include "conv_plan.h"
 #include "dwconv_plan.h"
+#include "gconv_plan.h"
 
 namespace nnslim {
 namespace py = pybind11;
@@ -50,8 +51,10 @@ py::object conv_chain(const py::object& x, const py::list& plans, const std::vec
       out.push_back(conv_run(plan.cast<const ConvParams&>(), in, res, num_threads));
     else if (py::isinstance<DwConvParams>(plan))
       out.push_back(dw_conv_run(plan.cast<const DwConvParams&>(), in, res, num_threads));
+    else if (py::isinstance<GconvParams>(plan))
+      out.push_back(gconv_run(plan.cast<const GconvParams&>(), in, res, num_threads));
     else
-      throw py::type_error("plans[" + std::to_string(i) + "]: expected a Qs8Conv2dPlan or Qs8DwConv2dPlan, got " +
+      throw py::type_error("plans[" + std::to_string(i) + "]: expected a Qs8Conv2dPlan, Qs8DwConv2dPlan or Qs8GconvConv2dPlan, got " +
                            std::string(py::str(py::type::handle_of(plan).attr("__name__"))));
     for (size_t j = 0; j < i; ++j)
       if (last_use[j] <= i) out[j] = py::none();

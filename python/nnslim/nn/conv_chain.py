@@ -26,7 +26,7 @@ def conv_chain_int8_call(mods: Sequence[torch.nn.Module], residual_from: Sequenc
     if x.__class__ is not np.ndarray:
         return NotImplemented
     C = _native.C
-    plan_types = (C.Qs8Conv2dPlan, C.Qs8DwConv2dPlan)
+    plan_types = (C.Qs8Conv2dPlan, C.Qs8DwConv2dPlan, C.Qs8GconvConv2dPlan)
     plans = []
     for m, r in zip(mods, residual_from):
         if type(m) is not Int8Conv2d or m._packed is None or not m.int8_output or m.residual != (r != -2) or \

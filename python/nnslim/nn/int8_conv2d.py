@@ -48,8 +48,10 @@ def s2d_tap_weights(w: torch.Tensor) -> torch.Tensor:
 
 class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, FloatWeightMixin, nn.Module):
     """Convolution on nnslim's int8 kernels: the input is quantized once with a calibrated scale / zero
-    point (NHWC internally); depthwise convs (groups == channels) run the direct depthwise kernel, the
-    rest gather each block of output pixels (im2col, skipped for 1x1) into the int8 GEMM. The epilogue
+    point (NHWC internally); depthwise convs (groups == channels) run the direct depthwise kernel,
+    grouped convs with a few channels per group (ResNeXt, RegNet) the direct grouped kernel where it
+    takes their geometry (``qs8_gconv_supported``), the rest gather each block of output pixels
+    (im2col, skipped for 1x1) into the int8 GEMM, one GEMM per group. The epilogue
     dequantizes, adds the bias, then (optionally) a residual operand and an activation:
     ``act(conv(x) + residual)`` with act in none / relu / clamp(lo, hi) (ReLU6, Hardtanh) / hardswish /
     hardsigmoid. ``residual=True`` makes ``forward(x, residual)`` take the other operand of a fused add.
@@ -123,6 +125,12 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, FloatWeightMixin, nn.Modu
     def depthwise(self) -> bool:
         return self.groups == self.in_channels == self.out_channels and self.groups > 1
 
+    @property
+    def grouped_direct(self) -> bool:
+        """Whether this conv runs the direct grouped kernel (csrc/dispatch/qs8-gconv.cc) instead of
+        one GEMM per group."""
+        return not self.depthwise and _native.C.qs8_gconv_supported(self.in_channels, self.out_channels, self.groups)
+
     @classmethod
     def from_float(cls, conv: nn.Conv2d, config=None, input_qparams: Optional[Tuple[float, int]] = None,
                    relu: bool = False) -> "Int8Conv2d":
@@ -189,6 +197,8 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, FloatWeightMixin, nn.Modu
                 g, cout_g = self.groups, self.out_channels // self.groups
                 if self.depthwise:
                     packed = _native.C.PackedQs8DwWeights(self.weight_int8[:, 0].contiguous().numpy())
+                elif self.grouped_direct:
+                    packed = _native.C.PackedQs8GroupedWeights(self.weight_int8.contiguous().numpy(), self.groups)
                 elif self._s2d_taps():
                     # Stride-2 convs over few channels on AMX (RGB stems): the stride-1 conv over the
                     # input's 2x2 space-to-depth image; K block a = w[2a + dy][2b + dx][c] at byte
@@ -266,9 +276,10 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, FloatWeightMixin, nn.Modu
             elif act == "clamp":
                 lo = max(lo, floor)
         stride, padding, dilation = self.stride, self.padding, self.dilation
-        if self.depthwise:
-            return C.Qs8DwConv2dPlan(packed, stride, padding, dilation, scale, zp, wscale, bias, act, lo, hi, res_scale,
-                                     res_zp, out_scale, out_zp)
+        if self.depthwise or self.grouped_direct:
+            plan = C.Qs8DwConv2dPlan if self.depthwise else C.Qs8GconvConv2dPlan
+            return plan(packed, stride, padding, dilation, scale, zp, wscale, bias, act, lo, hi, res_scale, res_zp,
+                        out_scale, out_zp)
         # ReLU without a residual stays in the GEMM epilogue (no extra pass over the output).
         gemm_relu = act == "relu" and not self.residual
         act = "none" if gemm_relu else act
@@ -386,7 +397,8 @@ class Int8Conv2d(PackedWeightsMixin, EdgeQParamsMixin, FloatWeightMixin, nn.Modu
         if self._packed is None:
             isa = "unpacked"
         else:
-            isa = f"dwconv-{self._packed.isa}" if self.depthwise else self._packed[0].isa
+            isa = f"dwconv-{self._packed.isa}" if self.depthwise else \
+                f"gconv-{self._packed.isa}" if self.grouped_direct else self._packed[0].isa
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, bias={self.bias is not None}, "
                 f"bits=8 (weights per-channel, activations static scale={float(self.input_scale):.3g} "
