@@ -14,8 +14,8 @@ from nnslim import models
 from nnslim.nn import Int8Conv2d
 
 CFG = nnslim.Int8StaticConfig(progress=False)
-MODELS = {"resnet18": models.resnet18, "resnet50": models.resnet50, "mobilenet_v2": models.mobilenet_v2,
-          "mobilenet_v3_large": models.mobilenet_v3_large}
+MODELS = {"resnet18": models.resnet18, "resnet50": models.resnet50, "resnext50_32x4d": models.resnext50_32x4d,
+          "mobilenet_v2": models.mobilenet_v2, "mobilenet_v3_large": models.mobilenet_v3_large}
 SIZE = 96  # small images keep the suite fast; the benchmark runs 224x224
 
 
@@ -62,9 +62,13 @@ def test_accuracy_and_every_conv_int8(quantized):
     if name.startswith("mobilenet"):
         assert any(c.depthwise for c in q.modules() if isinstance(c, Int8Conv2d))
         assert "depthwise kernel" in text
-    if name.startswith("resnet") or name == "mobilenet_v2":
+    if name == "resnext50_32x4d":  # every grouped 3x3 on the direct grouped kernel, int8 in and out
+        grouped = [c for c in q.modules() if isinstance(c, Int8Conv2d) and c.groups > 1]
+        assert len(grouped) == 16 and all(c.grouped_direct and c.int8_output for c in grouped)
+        assert text.count("grouped kernel") == 16
+    if name.startswith("resne") or name == "mobilenet_v2":
         assert "add" in text
-    if name.startswith("resnet"):  # the stem's max pool keeps the int8 chain unbroken
+    if name.startswith("resne"):  # the stem's max pool keeps the int8 chain unbroken
         assert "max pool on the int8 edge" in text and q.conv1.int8_output
 
 

@@ -10,7 +10,9 @@ from nnslim.nn import Int8Conv2d
 
 CASES = [  # cin, cout, k, stride, padding, dilation, groups
     (3, 8, 3, 1, 1, 1, 1), (16, 32, 3, 2, 1, 1, 1), (8, 8, 1, 1, 0, 1, 1), (8, 16, 5, 1, 2, 2, 1),
-    (8, 8, 3, 1, 1, 1, 8), (8, 12, 3, 1, 0, 1, 2), (4, 6, (3, 1), (2, 1), (1, 0), 1, 1), (64, 64, 1, 2, 0, 1, 1)]
+    (8, 8, 3, 1, 1, 1, 8), (8, 12, 3, 1, 0, 1, 2), (4, 6, (3, 1), (2, 1), (1, 0), 1, 1), (64, 64, 1, 2, 0, 1, 1),
+    # grouped convs on the direct grouped kernel: 4, 8 and 16 channels per group
+    (16, 16, 3, 1, 1, 1, 4), (32, 32, 3, 2, 1, 1, 4), (16, 32, 3, 1, 1, 1, 2)]
 
 
 def _int8_reference(conv, x, scale, zp):
@@ -131,3 +133,27 @@ def test_rgb_stem_row_taps_equal_im2col(force_isa, k, stride, pad):
         if isa == "amx":
             assert torch.equal(pickle.loads(pickle.dumps(m))(x), outs[isa])
     assert torch.equal(outs["amx"], outs["avx512_vnni"])
+
+
+@pytest.mark.parametrize("cin,cout,groups,stride", [(16, 16, 4, 1), (64, 64, 8, 2), (24, 24, 3, 1), (32, 64, 4, 1)])
+def test_grouped_direct_equals_the_per_group_gemm(cin, cout, groups, stride):
+    """The direct grouped kernel and the per-group GEMM it replaced give the same bytes (int8 out) and
+    the same floats (fp32 out): the same exact int32 sums, finished by the same float operations."""
+    from nnslim._native import C
+    torch.manual_seed(cin + groups)
+    conv = nn.Conv2d(cin, cout, 3, stride, 1, groups=groups)
+    q = Int8Conv2d.from_float(conv, input_qparams=(0.04, -3), relu=True)
+    assert q.grouped_direct and "kernel=gconv-" in repr(q)
+    w = q.weight_int8.permute(0, 2, 3, 1).reshape(cout, -1)
+    cg = cout // groups
+    per_group = [C.PackedQs8Weights(w[i * cg:(i + 1) * cg].contiguous().numpy()) for i in range(groups)]
+    xq = torch.randint(-128, 128, (2, 11, 9, cin), dtype=torch.int8).numpy()
+    for out_scale in (None, 0.07):
+        gemm = C.Qs8Conv2dPlan(per_group, (3, 3), (stride, stride), (1, 1), (1, 1), groups, 0.04, -3,
+                               q.weight_scale.numpy(), q._bias_folded.numpy(), True, "none", 0.0, 0.0, 1.0, 0,
+                               out_scale, -128)
+        if out_scale:
+            q.set_output_qparams(out_scale, -128)
+            q.pack()
+        direct = q._packed_run(xq, None, 2)
+        np.testing.assert_array_equal(direct, gemm(xq, None, 2))

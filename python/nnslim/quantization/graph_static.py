@@ -336,7 +336,8 @@ def graph_report(gm: fx.GraphModule) -> List[Dict[str, str]]:
                     fused.append("relu")
                 if getattr(m, "residual", False):
                     fused.append("add")
-                extra = "depthwise kernel" if getattr(m, "depthwise", False) else "GEMM"
+                extra = "depthwise kernel" if getattr(m, "depthwise", False) else \
+                    "grouped kernel" if getattr(m, "grouped_direct", False) else "GEMM"
                 if getattr(m, "int8_output", False):
                     extra += ", int8 out" + (" (7-bit codes)" if getattr(m, "output_qmin", -128) == 0 else "")
                 rows.append(dict(node=n.name, op=kind, runs="int8",
