@@ -129,7 +129,9 @@ void bind_qs8_gconv(py::module_& m) {
                        float in_scale, int zero_point, const py::object& scale, const py::object& bias,
                        const std::string& activation, float act_lo, float act_hi, float residual_scale,
                        int residual_zero_point, const py::object& output_scale, int output_zero_point) {
-             weights.cast<const PyPackedGconv&>();  // a TypeError now, not on the first call
+             if (!py::isinstance<PyPackedGconv>(weights))  // a TypeError now, not on the first call
+               throw py::type_error("weights: expected PackedQs8GroupedWeights, got " +
+                                    std::string(py::str(py::type::handle_of(weights).attr("__name__"))));
              GconvParams p;
              static_cast<DwConvParams&>(p) =
                  DwConvParams{weights, stride, padding, dilation, in_scale, zero_point, scale, bias, activation,

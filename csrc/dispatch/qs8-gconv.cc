@@ -133,9 +133,20 @@ void qs8_gconv2d_static(const ConvIO& io, const Conv2dShape& s, const PackedGcon
   const std::vector<int8_t> zp_row(size_t(cols) * C, int8_t(io.in_zero_point));
   const bool fused = io.Yq && cfg.run_requant;
   const Requant rq{io.Yq ? 1.f / io.out_scale : 1.f, io.out_zero_point};
-  const int tasks = s.N * s.OH;
   const int64_t work = pixels * Cout * int64_t(w.cg) * s.KH * s.KW;
-  parallel_for(tasks, work >= (1 << 18) ? num_threads : 1, [&](int t) {
+  const int threads = work >= (1 << 18) ? clamp_threads(num_threads) : 1;
+  // Few output rows (late stages at batch 1: 7) would leave threads unequal: split each row's groups
+  // too, in whole lane blocks (each split widens the row's patch for itself: small next to its MACs).
+  const int rows = s.N * s.OH;
+  const int quantum = std::max(1, cfg.lane_block(w.coutg, w.cg) / w.coutg);
+  const int max_splits = (w.groups + quantum - 1) / quantum;
+  const int splits = threads > 1 && rows < 4 * threads ? std::min(max_splits, (4 * threads + rows - 1) / rows) : 1;
+  if (int64_t(rows) * splits > 0x7fffffff) throw std::invalid_argument("qs8_gconv2d_static: N * OH exceeds 2^31 - 1");
+  parallel_for(rows * splits, threads, [&](int task) {
+    const int t = task / splits, split = task % splits;
+    const int g0 = std::min(w.groups, int(int64_t(max_splits) * split / splits) * quantum);
+    const int g1 = std::min(w.groups, int(int64_t(max_splits) * (split + 1) / splits) * quantum);
+    if (g1 <= g0) return;
     const int n = t / s.OH, oh = t % s.OH;
     std::vector<int16_t> patch_big;
     std::vector<float> blk_big;
@@ -157,7 +168,7 @@ void qs8_gconv2d_static(const ConvIO& io, const Conv2dShape& s, const PackedGcon
       if (j1 < cols) cfg.widen(w, zp_row.data(), int(cols - j1), dst + size_t(j1) * pc);
     }
     const int64_t row0 = (int64_t(n) * s.OH + oh) * s.OW;
-    const GconvRun run{patch, row_stride, size_t(s.stride_w) * pc, size_t(s.dil_w) * pc, s.OW};
+    const GconvRun run{patch, row_stride, size_t(s.stride_w) * pc, size_t(s.dil_w) * pc, s.OW, g0, g1};
     const float* sc = scales.data() + size_t(n) * Coutp;
     const float* b = bias ? bias_p.data() : nullptr;
     if (fused) {
@@ -166,7 +177,8 @@ void qs8_gconv2d_static(const ConvIO& io, const Conv2dShape& s, const PackedGcon
     }
     float* y = io.Yq ? thread_scratch<float, 2>(size_t(s.OW) * Cout, &blk_big) : io.Y + row0 * Cout;
     cfg.run(w, run, sc, b, y, size_t(Cout));
-    qs8_conv_finish_block(qcfg, y, Cout, s.OW, Cout, row0, 0, Cout, io);
+    const int c0 = g0 * w.coutg, c1 = g1 * w.coutg;
+    qs8_conv_finish_block(qcfg, y + c0, Cout, s.OW, c1 - c0, row0, c0, Cout, io);
   });
 }
 

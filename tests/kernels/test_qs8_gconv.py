@@ -30,6 +30,10 @@ SHAPES = [  # N, H, W, C, Cout, groups, k, stride, pad, dilation
     (1, 3, 2, 16, 16, 4, 5, 1, 2, 1),      # no output column whose window lies inside the image
     (1, 6, 11, 64, 64, 16, 3, 2, 3, 3),    # dilated and strided borders
     (3, 5, 6, 24, 48, 6, 3, 3, 1, 1),      # 4 in, 8 out per group, stride 3
+    # few output rows with enough work for 2 threads: each row's groups split between tasks
+    (1, 7, 7, 256, 256, 32, 3, 1, 1, 1),   # 8 per group, 32 splits of one group
+    (1, 6, 6, 512, 512, 128, 3, 1, 1, 1),  # 4 per group, splits of whole 16-channel super-blocks
+    (1, 7, 7, 304, 304, 38, 3, 1, 1, 1),   # 8 per group, 19 super-blocks
 ]
 
 

@@ -34,6 +34,7 @@ struct GconvRun {
   const int16_t* patch;
   size_t row_stride, pixel_step, tap_step;
   int count;
+  int group0, group1;  // the groups whose output channels this run computes (a thread's share)
 };
 
 // widen: `pixels` NHWC pixels of C int8 -> pixels * patch_c int16 in the kernel's channel order.
@@ -45,7 +46,9 @@ struct GconvRun {
 // with no fp32 block.
 struct Qs8GconvConfig {
   Isa isa;  // the layout this config packs and reads
-  int (*lane_block)(int coutg, int cg);   // Coutp is Cout rounded up to it
+  // Coutp is Cout rounded up to it; a run's group range starts and ends on multiples of
+  // lane_block / coutg groups (or at the last group).
+  int (*lane_block)(int coutg, int cg);
   int (*patch_channels)(int C, int coutg, int cg);
   void (*pack)(const int8_t* w, PackedGconv* out);
   void (*widen)(const PackedGconv& w, const int8_t* src, int pixels, int16_t* dst);

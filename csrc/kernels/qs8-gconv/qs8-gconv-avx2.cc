@@ -36,6 +36,7 @@ constexpr int kLanes = 8;
 // of a broadcast per vpmaddwd), and the finish restores channel order (vperm2i128).
 template <int COUTG, int CG>
 struct Ordered {
+  static constexpr int kCoutg = COUTG;
   static constexpr int P = CG / 2;
   static constexpr int NR = 2 * COUTG / CG;
   static constexpr int MR = NR == 4 ? 3 : NR == 2 ? 4 : 6;
@@ -224,7 +225,7 @@ template <int PC, class Store>
 void run_broadcast(const PackedGconv& w, const GconvRun& r, const Geometry& g, const float* scale, const float* bias,
                    const Store& store) {
   const int per_group = w.coutg / kLanes;
-  for (int grp = 0; grp < w.groups; ++grp) {
+  for (int grp = r.group0; grp < r.group1; ++grp) {
     const int16_t* x = r.patch + size_t(grp) * w.cg;
     int b = grp * per_group;
     const int end = b + per_group;
@@ -280,9 +281,11 @@ template <class O, class Store>
 void run_ordered(const PackedGconv& w, const GconvRun& r, Geometry g, const float* scale, const float* bias,
                  const Store& store) {
   constexpr int MR = O::MR;
-  const int super_blocks = w.Coutp / (kLanes * O::NR);
+  // Super-blocks [sb0, sb1) hold the run's groups (group0 starts one: Qs8GconvConfig::lane_block).
+  constexpr int groups_per_sb = kLanes * O::NR / O::kCoutg;
+  const int sb0 = r.group0 / groups_per_sb, sb1 = (r.group1 + groups_per_sb - 1) / groups_per_sb;
   const int16_t* w0 = g.w;
-  for (int sb = 0; sb < super_blocks; ++sb) {
+  for (int sb = sb0; sb < sb1; ++sb) {
     const int b = sb * O::NR;
     g.w = w0 + size_t(b) * g.block_stride;
     const int16_t* x = r.patch + size_t(sb) * 16;

@@ -19,7 +19,7 @@ void nnslim_qs8_gconv_ukernel__scalar(const PackedGconv& w, const GconvRun& r, c
                                       float* out, size_t ldo) {
   const int taps = w.KH * w.KW, cg = w.cg;
   for (int i = 0; i < r.count; ++i)
-    for (int o = 0; o < w.Cout; ++o) {
+    for (int o = r.group0 * w.coutg; o < r.group1 * w.coutg; ++o) {
       const int16_t* wo = w.data.data() + size_t(o) * taps * cg;
       const int16_t* x0 = r.patch + size_t(i) * r.pixel_step + size_t(o / w.coutg) * cg;  // plain NHWC patch
       int32_t acc = 0;
