@@ -148,9 +148,11 @@ void qs8_gconv2d_static(const ConvIO& io, const Conv2dShape& s, const PackedGcon
     const int g1 = std::min(w.groups, int(int64_t(max_splits) * (split + 1) / splits) * quantum);
     if (g1 <= g0) return;
     const int n = t / s.OH, oh = t % s.OH;
-    std::vector<int16_t> patch_big;
+    // uint16_t storage: a std::vector<int16_t> here would share weak symbols with the AVX2 GEMM's
+    // (.ci/check_isa_symbols.py), as the Winograd driver's buffers do not.
+    std::vector<uint16_t> patch_big;
     std::vector<float> blk_big;
-    int16_t* patch = thread_scratch<int16_t, 0>(size_t(s.KH) * row_stride, &patch_big);
+    int16_t* patch = reinterpret_cast<int16_t*>(thread_scratch<uint16_t, 0>(size_t(s.KH) * row_stride, &patch_big));
     const int64_t iw0 = -int64_t(s.pad_w);
     // Columns [j0, j1) of every patch row lie inside the image horizontally.
     const int j0 = int(std::min<int64_t>(cols, std::max<int64_t>(0, -iw0)));
